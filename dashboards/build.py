@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""Generate dashboards/harness-overview.json (dashboard as code, with grafanalib).
+
+    python dashboards/build.py            # rewrite the JSON beside this file
+    python dashboards/build.py --check    # exit 1 if the committed JSON is stale
+    python dashboards/build.py -o -       # print it
+
+The output is deterministic (sorted keys, fixed panel ids and layout), so the
+committed file can be checked for drift in the tests. Every query selects the run
+through the ``$run`` template variable (label ``run``; multi-select, "All" = ``.*``)
+and the Prometheus data source through ``${datasource}``. Fault windows pushed by
+``harness.grafana.GrafanaAnnotator`` show up via the annotation query on tag
+``harness``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from grafanalib._gen import DashboardEncoder
+from grafanalib.core import (
+    Annotations,
+    Dashboard,
+    GridPos,
+    StateTimeline,
+    Target,
+    Template,
+    Templating,
+    Time,
+    TimeSeries,
+)
+
+HERE = Path(__file__).resolve().parent
+OUTPUT = HERE / "harness-overview.json"
+
+UID = "harness-overview"
+TITLE = "Harness overview"
+SCHEMA_VERSION = 39  # Grafana 10.x; the panel types used here need >= 8
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+GRAFANA_DS = {"type": "grafana", "uid": "-- Grafana --"}
+RUN = 'run=~"$run"'
+BASE_THRESHOLDS = [{"color": "green", "value": None}]
+
+QUERIES = {
+    "rps": f"sum(rate(harness_requests_total{{{RUN}}}[10s]))",
+    "errors": f"sum(rate(harness_request_failures_total{{{RUN}}}[10s]))",
+    "p95": (
+        "histogram_quantile(0.95, sum by (le) "
+        f"(rate(harness_request_duration_seconds_bucket{{{RUN}}}[10s])))"
+    ),
+    "backends": f"sum by (served_by) (rate(harness_requests_total{{{RUN}}}[10s]))",
+    "vip": f"harness_vip_holder{{{RUN}}}",
+    # HAProxy's own exporter: one series per proxy/server/state, 1 for the current state
+    "haproxy": 'min by (proxy, server) (haproxy_server_status{state="UP"})',
+    "sessions_lost": f"sum by (run) (harness_sessions_lost_total{{{RUN}}})",
+}
+
+
+def _target(expr: str, legend: str, ref: str = "A") -> Target:
+    return Target(
+        expr=expr,
+        legendFormat=legend,
+        refId=ref,
+        datasource=DATASOURCE,
+        intervalFactor=1,
+    )
+
+
+def _timeseries(
+    title: str, expr: str, legend: str, unit: str, pos: GridPos, **kw: Any
+) -> TimeSeries:
+    return TimeSeries(
+        title=title,
+        dataSource=DATASOURCE,
+        targets=[_target(expr, legend)],
+        unit=unit,
+        gridPos=pos,
+        maxDataPoints=None,
+        fillOpacity=10,
+        lineWidth=2,
+        showPoints="never",
+        tooltipMode="multi",
+        legendCalcs=["lastNotNull", "max"],
+        thresholds=BASE_THRESHOLDS,
+        **kw,
+    )
+
+
+def _state_mapping(one: tuple[str, str], zero: tuple[str, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "value",
+            "options": {
+                "1": {"text": one[0], "color": one[1], "index": 0},
+                "0": {"text": zero[0], "color": zero[1], "index": 1},
+            },
+        }
+    ]
+
+
+def build_dashboard() -> Dashboard:
+    panels = [
+        _timeseries(
+            "Load: requests/s",
+            QUERIES["rps"],
+            "requests/s",
+            "reqps",
+            GridPos(h=8, w=12, x=0, y=0),
+            description="All requests issued by the Locust workers through the VIP.",
+        ),
+        _timeseries(
+            "Errors: failed requests/s",
+            QUERIES["errors"],
+            "errors/s",
+            "reqps",
+            GridPos(h=8, w=12, x=12, y=0),
+            colorMode="fixed",
+            extraJson={"fieldConfig": {"defaults": {"color": {"fixedColor": "red"}}}},
+        ),
+        _timeseries(
+            "Latency p95",
+            QUERIES["p95"],
+            "p95",
+            "s",
+            GridPos(h=8, w=12, x=0, y=8),
+        ),
+        _timeseries(
+            "Traffic per backend (served_by)",
+            QUERIES["backends"],
+            "{{served_by}}",
+            "reqps",
+            GridPos(h=8, w=12, x=12, y=8),
+            description="Requests/s by the backend that answered (X-Served-By).",
+        ),
+        StateTimeline(
+            title="VIP holder",
+            dataSource=DATASOURCE,
+            targets=[_target(QUERIES["vip"], "__auto")],
+            gridPos=GridPos(h=7, w=12, x=0, y=16),
+            maxDataPoints=None,
+            thresholds=BASE_THRESHOLDS,
+            mappings=_state_mapping(("holds VIP", "green"), ("backup", "transparent")),
+            description="1 while a load balancer holds the virtual IP (keepalived MASTER).",
+        ),
+        StateTimeline(
+            title="HAProxy server states",
+            dataSource=DATASOURCE,
+            targets=[_target(QUERIES["haproxy"], "{{proxy}}/{{server}}")],
+            gridPos=GridPos(h=7, w=12, x=12, y=16),
+            maxDataPoints=None,
+            thresholds=BASE_THRESHOLDS,
+            mappings=_state_mapping(("UP", "green"), ("DOWN", "red")),
+            description='haproxy_server_status{state="UP"}: 1 = UP, 0 = not UP.',
+        ),
+        _timeseries(
+            "Sessions lost",
+            QUERIES["sessions_lost"],
+            "{{run}}",
+            "short",
+            GridPos(h=7, w=24, x=0, y=23),
+            drawStyle="line",
+            lineInterpolation="stepAfter",
+            description="Sticky sessions whose state was lost (counter, per run).",
+        ),
+    ]
+
+    templating = Templating(
+        list=[
+            Template(
+                name="datasource",
+                label="Data source",
+                query="prometheus",
+                type="datasource",
+            ),
+            Template(
+                name="run",
+                label="Run",
+                query="label_values(harness_requests_total, run)",
+                dataSource=DATASOURCE,
+                includeAll=True,
+                multi=True,
+                allValue=".*",
+                refresh=2,  # on time range change: new runs appear
+                sort=2,  # alphabetical descending: run ids start with the date
+            ),
+        ]
+    )
+    annotations = Annotations(
+        list=[
+            {
+                "builtIn": 1,
+                "datasource": GRAFANA_DS,
+                "enable": True,
+                "hide": True,
+                "iconColor": "rgba(0, 211, 255, 1)",
+                "name": "Annotations & Alerts",
+                "type": "dashboard",
+                "target": {"limit": 100, "matchAny": False, "tags": [], "type": "dashboard"},
+            },
+            {
+                "datasource": GRAFANA_DS,
+                "enable": True,
+                "hide": False,
+                "iconColor": "red",
+                "name": "Harness faults",
+                "target": {"limit": 500, "matchAny": False, "tags": ["harness"], "type": "tags"},
+            },
+        ]
+    )
+    return Dashboard(
+        title=TITLE,
+        uid=UID,
+        description="Load, errors, latency, backends, VIP and HAProxy state of harness runs.",
+        tags=["harness"],
+        panels=panels,
+        templating=templating,
+        annotations=annotations,
+        time=Time("now-30m", "now"),
+        refresh="10s",
+        timezone="utc",
+        graphTooltip=1,  # shared crosshair
+        schemaVersion=SCHEMA_VERSION,
+    ).auto_panel_ids()
+
+
+def render() -> str:
+    """The dashboard JSON text exactly as committed."""
+    data = json.loads(json.dumps(build_dashboard().to_json_data(), cls=DashboardEncoder))
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-o", "--output", default=str(OUTPUT), help="file to write, '-' = stdout")
+    parser.add_argument("--check", action="store_true", help="fail if the file is out of date")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.output == "-":
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.output)
+    if args.check:
+        current = out.read_text(encoding="utf-8") if out.exists() else ""
+        if current != text:
+            print(f"{out} is out of date: run python dashboards/build.py", file=sys.stderr)
+            return 1
+        return 0
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

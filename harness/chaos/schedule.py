@@ -1,0 +1,74 @@
+"""Applies the chaos steps at their times while the load runs. Every fault is journaled before
+it is injected and rolled back when its window ends, or in `rollback_all()` from the runner's
+`finally` (also after an exception, SIGINT or SIGTERM)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from harness import chaos
+from harness.chaos.base import FaultContext
+from harness.report.journal import Journal
+from harness.spec.models import ChaosStep
+
+Notify = Callable[[str, dict[str, Any]], None]
+
+
+class Schedule:
+    def __init__(self, steps: list[ChaosStep], ctx: FaultContext, journal: Journal,
+                 notify: Notify = lambda event, entry: None) -> None:
+        self.steps, self.ctx, self.journal, self.notify = steps, ctx, journal, notify
+        self.active: list[tuple[Any, dict[str, Any], float | None]] = []  # fault, entry, end (unix)
+
+    def _inject(self, step: ChaosStep) -> None:
+        fault = chaos.make(step.fault.kind, step.fault.params, self.ctx)
+        entry = self.journal.fault({
+            "name": step.name, "kind": fault.kind, "target": fault.target, "at": step.at,
+            "for": step.for_, "injected_at": None, "rolled_back_at": None,
+            "status": "scheduled", "detail": fault.detail,
+        })
+        self.journal.save()  # on disk before the fault exists
+        t = time.time()
+        try:
+            fault.inject()
+        except Exception as exc:
+            entry.update(status="failed", error=str(exc))
+            self.journal.save()
+            raise
+        entry.update(injected_at=t, status="injected")
+        self.journal.save()
+        self.notify("injected", entry)
+        end = t + step.for_ if step.for_ is not None else None
+        self.active.append((fault, entry, end))
+
+    def _rollback(self, item: tuple[Any, dict[str, Any], float | None]) -> None:
+        fault, entry, _ = item
+        try:
+            fault.rollback()
+            entry.update(rolled_back_at=time.time(), status="rolled_back")
+        except Exception as exc:  # keep rolling back the others; the error is journaled
+            entry.update(status="rollback_failed", error=str(exc))
+        self.journal.save()
+        self.notify("rolled_back", entry)
+
+    def run(self, t0: float, until: float, tick: Callable[[], None] = lambda: None) -> None:
+        """Inject each step at t0 + at, roll back at its end; return at `until` (unix time)."""
+        pending = sorted(self.steps, key=lambda s: s.at)
+        while True:
+            now = time.time()
+            while pending and t0 + pending[0].at <= now:
+                self._inject(pending.pop(0))
+            for item in [i for i in self.active if i[2] is not None and i[2] <= now]:
+                self.active.remove(item)
+                self._rollback(item)
+            tick()
+            if now >= until:
+                return
+            nexts = [t0 + s.at for s in pending[:1]] + [e for _, _, e in self.active if e] + [until]
+            time.sleep(max(0.01, min(0.2, min(nexts) - time.time())))
+
+    def rollback_all(self) -> None:
+        while self.active:
+            self._rollback(self.active.pop())

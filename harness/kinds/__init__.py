@@ -1,0 +1,19 @@
+"""Service kinds: a name → module registry (imported lazily), each module owning its image,
+rendered configs, health wait and the scrape targets it brings."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+KINDS: dict[str, str] = {
+    "haproxy": "harness.kinds.haproxy",
+    "web": "harness.kinds.web",
+    "redis": "harness.kinds.redis",
+    "mariadb": "harness.kinds.mariadb",
+    "prometheus": "harness.kinds.prometheus",
+}
+
+
+def get(kind: str) -> ModuleType:
+    return importlib.import_module(KINDS[kind])

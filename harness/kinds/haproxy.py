@@ -1,0 +1,36 @@
+"""HAProxy load balancer (+ Keepalived VIP): config rendered from the topology, promex on :8405."""
+
+from __future__ import annotations
+
+from harness.kinds import keepalived
+from harness.kinds.base import Context, apply_overrides, render
+from harness.plan.model import ContainerPlan, ScrapeTarget, Wait
+from harness.spec.models import HAProxyService
+
+IMAGE = "lb"
+METRICS_PORT = 8405
+
+
+def containers(ctx: Context, name: str, svc: HAProxyService) -> list[ContainerPlan]:
+    backends = [(i, ctx.ips[i]) for i in ctx.instances(svc.backends)]
+    cfg = render("haproxy.cfg.j2", svc=svc, backends=backends, metrics_port=METRICS_PORT)
+    out = []
+    for idx, inst in enumerate(ctx.instances(name)):
+        files = {"/etc/haproxy/haproxy.cfg": cfg}
+        caps: list[str] = []
+        if svc.keepalived:
+            files.update(keepalived.files(ctx, name, svc.keepalived, idx, process="haproxy"))
+            caps = keepalived.CAPS
+        plan = ContainerPlan(
+            instance=inst, service=name, kind="haproxy", image=svc.image or IMAGE,
+            builtin_image=svc.image is None, ip=ctx.ips[inst], files=files, cap_add=caps,
+            wait=Wait("http", f"http://{ctx.ips[inst]}:{METRICS_PORT}/metrics", 60),
+        )
+        out.append(apply_overrides(plan, svc))
+        ctx.metrics_targets.append(ScrapeTarget("haproxy", f"{ctx.ips[inst]}:{METRICS_PORT}", inst))
+    return out
+
+
+def ejection_bound(svc: HAProxyService) -> float:
+    """Worst case from the config: `fall` failed checks `inter` apart, the last one timing out."""
+    return svc.check.interval * svc.check.fall + svc.check.timeout

@@ -1,0 +1,35 @@
+"""Keepalived beside an LB process: unicast VRRP between the replicas, a tracking script that
+demotes a node whose LB process died, and a notify hook that timestamps every transition."""
+
+from __future__ import annotations
+
+from harness.kinds.base import Context, render
+from harness.spec.models import Keepalived
+
+CAPS = ["NET_ADMIN", "NET_BROADCAST", "NET_RAW"]
+STATE_LOG = "/var/log/harness/keepalived.log"
+
+
+def files(ctx: Context, service: str, ka: Keepalived, index: int, process: str) -> dict[str, str]:
+    peers = [ctx.ips[i] for i in ctx.instances(service)]
+    me = peers[index]
+    conf = render(
+        "keepalived.conf.j2",
+        router_id=f"{service}-{index + 1}",
+        state="MASTER" if index == 0 else "BACKUP",
+        priority=max(1, ka.priority - 10 * index),
+        advert_int=ka.advert_int,
+        vip=ctx.vips[service],
+        me=me,
+        peers=[p for p in peers if p != me],
+        preempt=ka.preempt,
+        track_process=process if ka.track_process else None,
+        vrid=51,
+    )
+    return {"/etc/keepalived/keepalived.conf": conf}
+
+
+def failover_bound(ka: Keepalived) -> float:
+    """RFC 5798: a backup declares the master dead after 3 x advert_int plus the skew time."""
+    skew = (256 - ka.priority) / 256 * ka.advert_int
+    return 3 * ka.advert_int + skew

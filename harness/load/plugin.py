@@ -1,0 +1,121 @@
+"""Runs inside the Locust process. Exports what the verdict needs as Prometheus metrics, labelled
+by request name, status and serving node (X-Served-By), and keeps a JSONL event log with
+millisecond timestamps. Locustfiles report app-level facts through `session_started()`,
+`session_lost()` and `write_acked()`.
+
+Active only when the harness set HARNESS_METRICS_ADDR, so the same locustfile runs under raw
+`locust` too (that is how bench/load measures the plugin's cost).
+
+End of run: on `quitting` the process waits until the harness has seen the final figures in
+Prometheus (it creates HARNESS_RELEASE_FILE), so no count is lost between the last scrape and exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Any
+
+from locust import events
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+ADDR = os.environ.get("HARNESS_METRICS_ADDR", "")
+EVENT_LOG = os.environ.get("HARNESS_EVENT_LOG", "")
+RELEASE_FILE = os.environ.get("HARNESS_RELEASE_FILE", "")
+RELEASE_TIMEOUT = float(os.environ.get("HARNESS_RELEASE_TIMEOUT", "60"))
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+_L = ["name", "method", "status", "served_by"]
+REQUESTS = Counter("harness_requests", "Requests sent by the load.", _L, registry=REGISTRY)
+FAILURES = Counter("harness_request_failures", "Requests that failed (by Locust's rules).", _L, registry=REGISTRY)
+LATENCY = Histogram(
+    "harness_request_duration_seconds", "Response time.", ["name", "served_by"], registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10),
+)
+SESSIONS_STARTED = Counter("harness_sessions_started", "Logins that created a session.", registry=REGISTRY)
+SESSIONS_LOST = Counter("harness_sessions_lost", "Sessions whose user changed or vanished.", ["reason"], registry=REGISTRY)
+WRITES_ACKED = Counter("harness_writes_acked", "Writes the app acknowledged (200 after commit).", registry=REGISTRY)
+USERS = Gauge("harness_users", "Current simulated users.", registry=REGISTRY)
+STARTED = Gauge("harness_load_started_timestamp_seconds", "When the load test started.", registry=REGISTRY)
+FINISHED = Gauge("harness_load_finished_timestamp_seconds", "When the load test stopped.", registry=REGISTRY)
+
+_log_lock = threading.Lock()
+_log_fh: Any = None
+
+
+def log_event(kind: str, **fields: Any) -> None:
+    if _log_fh is None:
+        return
+    line = json.dumps({"ts": round(time.time(), 3), "event": kind, **fields}, separators=(",", ":"))
+    with _log_lock:
+        _log_fh.write(line + "\n")
+
+
+def session_started(user: str = "") -> None:
+    SESSIONS_STARTED.inc()
+    log_event("session_started", user=user)
+
+
+def session_lost(reason: str, user: str = "", served_by: str = "") -> None:
+    SESSIONS_LOST.labels(reason=reason).inc()
+    log_event("session_lost", reason=reason, user=user, served_by=served_by)
+
+
+def write_acked(order_id: str, served_by: str = "") -> None:
+    WRITES_ACKED.inc()
+    log_event("write_acked", id=order_id, served_by=served_by)
+
+
+def _on_request(request_type: str, name: str, response_time: float, response: Any = None,
+                exception: Any = None, **_: Any) -> None:
+    status = str(getattr(response, "status_code", 0) or 0)
+    headers = getattr(response, "headers", None) or {}
+    served_by = headers.get("X-Served-By", "") or "none"
+    labels = (name, request_type, status, served_by)
+    REQUESTS.labels(*labels).inc()
+    LATENCY.labels(name, served_by).observe(response_time / 1000.0)
+    if exception is not None:
+        FAILURES.labels(*labels).inc()
+        log_event("failure", name=name, status=status, served_by=served_by, error=str(exception)[:200])
+
+
+def _on_init(environment: Any, **_: Any) -> None:
+    global _log_fh
+    host, _, port = ADDR.rpartition(":")
+    start_http_server(int(port), addr=host, registry=REGISTRY)
+    if EVENT_LOG:
+        _log_fh = open(EVENT_LOG, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
+
+
+def _on_test_start(environment: Any, **_: Any) -> None:
+    STARTED.set(time.time())
+    log_event("test_start")
+
+
+def _on_spawning_complete(user_count: int, **_: Any) -> None:
+    USERS.set(user_count)
+
+
+def _on_test_stop(environment: Any, **_: Any) -> None:
+    USERS.set(0)
+    FINISHED.set(time.time())
+    log_event("test_stop")
+
+
+def _on_quitting(environment: Any, **_: Any) -> None:
+    deadline = time.monotonic() + RELEASE_TIMEOUT
+    while RELEASE_FILE and not os.path.exists(RELEASE_FILE) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _log_fh is not None:
+        _log_fh.flush()
+
+
+if ADDR:
+    events.init.add_listener(_on_init)
+    events.request.add_listener(_on_request)
+    events.test_start.add_listener(_on_test_start)
+    events.spawning_complete.add_listener(_on_spawning_complete)
+    events.test_stop.add_listener(_on_test_stop)
+    events.quitting.add_listener(_on_quitting)

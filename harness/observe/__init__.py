@@ -1,0 +1,1 @@
+"""Prometheus for the run: the harness's own exporter and the query client."""

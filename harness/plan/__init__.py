@@ -1,0 +1,1 @@
+"""Spec → plan: what to create, where, with which files, in which order."""

@@ -1,0 +1,48 @@
+"""Figures for the summary and the plots, read back from Prometheus after the load."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.observe.prom import Prometheus
+from harness.verdict.assertions import delta
+from harness.verdict.windows import Timeline
+
+
+def summary(prom: Prometheus, run_id: str, tl: Timeline) -> dict[str, Any]:
+    span = tl.window("run")
+    out: dict[str, Any] = {}
+    for key, metric in (
+        ("requests", "harness_requests_total"),
+        ("failures", "harness_request_failures_total"),
+        ("sessions_started", "harness_sessions_started_total"),
+        ("sessions_lost", "harness_sessions_lost_total"),
+        ("writes_acked", "harness_writes_acked_total"),
+    ):
+        v = prom.scalar(delta(metric, run_id, span))
+        out[key] = int(v) if v is not None else None
+    req, fail = out.get("requests") or 0, out.get("failures") or 0
+    out["error_ratio"] = (fail / req) if req else None
+    out["duration_s"] = round(span.end - span.start, 3)
+    out["rps"] = round(req / out["duration_s"], 1) if out["duration_s"] > 0 else None
+    return out
+
+
+def _points(result: list[dict[str, Any]]) -> list[list[float]]:
+    return [[float(t), float(v)] for t, v in result[0]["values"]] if result else []
+
+
+def series(prom: Prometheus, run_id: str, tl: Timeline, step: float = 1.0) -> dict[str, Any]:
+    start, end = tl.load_start - 2, tl.load_end + 1
+    sel = f'{{run="{run_id}"}}'
+    q = {
+        "rps": f"sum(rate(harness_requests_total{sel}[3s]))",
+        "error_rps": f"sum(rate(harness_request_failures_total{sel}[3s])) or vector(0)",
+        "p95_seconds": f"histogram_quantile(0.95, sum by (le) (rate(harness_request_duration_seconds_bucket{sel}[3s])))",
+    }
+    out: dict[str, Any] = {k: _points(prom.range(expr, start, end, step)) for k, expr in q.items()}
+    backends = prom.range(f"sum by (served_by) (rate(harness_requests_total{sel}[3s]))", start, end, step)
+    out["backend_rps"] = {
+        r["metric"].get("served_by", "?"): [[float(t), float(v)] for t, v in r["values"]] for r in backends
+    }
+    return out

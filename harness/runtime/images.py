@@ -1,0 +1,137 @@
+"""Images for the built-in kinds: built from `images/<name>/` FROM debian:bookworm-slim, tagged by
+a hash of their build context (so an unchanged context is never rebuilt), and the base image
+bootstrapped with debootstrap when it is absent. No registry is contacted unless asked
+(`HARNESS_PULL_BASE=1`): air-gapped machines are the normal case, not the exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from docker.errors import APIError, BuildError, ImageNotFound
+
+from harness.errors import InfrastructureError
+from harness.runtime import labels
+from harness.runtime.docker import client
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGES_DIR = ROOT / "images"
+BASE_IMAGE = "debian:bookworm-slim"
+MIRROR = os.environ.get("HARNESS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+
+# Extra files some contexts need from the repository (path in repo -> path in context).
+EXTRA_CONTEXT: dict[str, dict[str, str]] = {
+    "toxiproxy": {"harness/toxiproxy": "harness/toxiproxy"},
+}
+
+Progress = Callable[[str], None]
+
+
+def _context_files(name: str) -> list[tuple[str, Path]]:
+    ctx = IMAGES_DIR / name
+    if not ctx.is_dir():
+        raise InfrastructureError(f"no image context {ctx} (known: {', '.join(available())})")
+    files = [(str(p.relative_to(ctx)), p) for p in sorted(ctx.rglob("*")) if p.is_file()]
+    for src, dst in EXTRA_CONTEXT.get(name, {}).items():
+        base = ROOT / src
+        files += [
+            (str(Path(dst) / p.relative_to(base)), p)
+            for p in sorted(base.rglob("*.py"))
+            if "__pycache__" not in p.parts
+        ]
+    return files
+
+
+def available() -> list[str]:
+    return sorted(p.name for p in IMAGES_DIR.iterdir() if (p / "Dockerfile").is_file())
+
+
+def image_tag(name: str) -> str:
+    h = hashlib.sha256()
+    for rel, path in _context_files(name):
+        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+        h.update(oct(path.stat().st_mode & 0o111).encode())
+    return f"harness/{name}:{h.hexdigest()[:12]}"
+
+
+def _exists(tag: str) -> bool:
+    try:
+        client().images.get(tag)
+        return True
+    except ImageNotFound:
+        return False
+
+
+def ensure_base_image(progress: Progress = print) -> None:
+    if _exists(BASE_IMAGE):
+        return
+    if os.environ.get("HARNESS_PULL_BASE") == "1":
+        try:
+            progress(f"pulling {BASE_IMAGE}")
+            client().images.pull(BASE_IMAGE)
+            return
+        except APIError as exc:
+            progress(f"pull failed ({exc.explanation}); bootstrapping instead")
+    bootstrap_base_image(BASE_IMAGE, progress)
+
+
+def bootstrap_base_image(tag: str, progress: Progress = print) -> None:
+    """debootstrap a minimal bookworm from the Debian mirror and `docker import` it as `tag`."""
+    if shutil.which("debootstrap") is None:
+        raise InfrastructureError(
+            f"{BASE_IMAGE} is missing and debootstrap is not installed: apt-get install -y debootstrap"
+        )
+    with tempfile.TemporaryDirectory(prefix="harness-rootfs-") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        progress(f"bootstrapping {tag} with debootstrap from {MIRROR} (about 30 s)")
+        proc = subprocess.run(
+            ["debootstrap", "--variant=minbase", "bookworm", str(rootfs), MIRROR],
+            capture_output=True, text=True,
+        )
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
+            raise InfrastructureError(f"debootstrap failed (is the Debian mirror reachable?):\n{tail}")
+        for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            for p in (rootfs / cache).glob("*.deb" if "archives" in cache else "*_*"):
+                p.unlink()
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        imp = subprocess.run(
+            ["docker", "import", "-", tag] if shutil.which("docker") else ["false"],
+            stdin=tar.stdout, capture_output=True, text=True,
+        )
+        tar.wait()
+        if imp.returncode != 0:
+            assert tar.stdout is not None
+            raise InfrastructureError(f"docker import of the bootstrapped rootfs failed: {imp.stderr.strip()}")
+
+
+def build(name: str, progress: Progress = print) -> str:
+    """Return the tag of the image for `name`, building it if its context changed."""
+    tag = image_tag(name)
+    if _exists(tag):
+        return tag
+    ensure_base_image(progress)
+    progress(f"building {tag}")
+    with tempfile.TemporaryDirectory(prefix=f"harness-ctx-{name}-") as tmp:
+        for rel, path in _context_files(name):
+            dst = Path(tmp) / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dst)
+        try:
+            client().images.build(
+                path=tmp, tag=tag, rm=True, forcerm=True, pull=False,
+                labels={labels.IMAGE: name},
+            )
+        except BuildError as exc:
+            log = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in exc.build_log)
+            tail = "\n".join(log.strip().splitlines()[-12:])
+            raise InfrastructureError(f"building image {name} failed:\n{tail}") from None
+        except APIError as exc:
+            raise InfrastructureError(f"building image {name} failed: {exc.explanation}") from None
+    return tag

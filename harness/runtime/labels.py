@@ -1,0 +1,22 @@
+"""The labels every resource the harness creates carries; teardown and gc find things by them."""
+
+from __future__ import annotations
+
+RUN = "io.harness.run"
+TOPOLOGY = "io.harness.topology"
+SERVICE = "io.harness.service"
+INSTANCE = "io.harness.instance"
+IMAGE = "io.harness.image"  # on images the harness built (a cache, not per run)
+
+
+def for_run(run_id: str, topology: str, service: str | None = None, instance: str | None = None) -> dict[str, str]:
+    labels = {RUN: run_id, TOPOLOGY: topology}
+    if service:
+        labels[SERVICE] = service
+    if instance:
+        labels[INSTANCE] = instance
+    return labels
+
+
+def run_filter(run_id: str | None = None) -> dict[str, list[str]]:
+    return {"label": [f"{RUN}={run_id}" if run_id else RUN]}

@@ -1,0 +1,177 @@
+"""Bring a RunPlan up on Docker and take it down again, finding everything by its run label.
+
+`Stack` is a context manager: `__exit__` tears down whatever was created, whether bring-up
+finished, failed half-way or was interrupted (testcontainers' rule: a failed start cleans up).
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import tarfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+from docker.models.networks import Network
+from docker.types import IPAMConfig, IPAMPool
+
+from harness.errors import InfrastructureError
+from harness.plan.model import ContainerPlan, RunPlan
+from harness.runtime import images, labels
+from harness.runtime.docker import client
+from harness.runtime.waits import wait_ready
+
+Progress = Callable[[str], None]
+SUBNET_POOL = ipaddress.IPv4Network("10.213.0.0/16")
+
+
+def _used_networks() -> list[ipaddress.IPv4Network]:
+    used = []
+    for net in client().api.networks():
+        for cfg in (net.get("IPAM") or {}).get("Config") or []:
+            try:
+                used.append(ipaddress.IPv4Network(cfg["Subnet"], strict=False))
+            except (KeyError, ValueError):
+                pass
+    try:
+        with open("/proc/net/route") as fh:
+            for line in fh.readlines()[1:]:
+                f = line.split()
+                dest, mask = (int(f[1], 16), int(f[7], 16))
+                if dest:
+                    used.append(ipaddress.IPv4Network(
+                        (ipaddress.IPv4Address(dest.to_bytes(4, "little")), bin(mask).count("1")), strict=False
+                    ))
+    except OSError:
+        pass
+    return used
+
+
+def free_subnets() -> list[str]:
+    used = _used_networks()
+    return [str(s) for s in SUBNET_POOL.subnets(new_prefix=24) if not any(s.overlaps(u) for u in used)]
+
+
+def create_network(run_id: str, topology: str) -> tuple[Network, str]:
+    """A bridge on a free private /24. Two runs racing for one subnet: the loser tries the next."""
+    for subnet in free_subnets()[:20]:
+        gateway = str(next(ipaddress.IPv4Network(subnet).hosts()))
+        try:
+            net = client().networks.create(
+                f"harness-{run_id}", driver="bridge", labels=labels.for_run(run_id, topology),
+                ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, gateway=gateway)]),
+                options={"com.docker.network.bridge.enable_icc": "true"},
+            )
+            return net, subnet
+        except APIError as exc:
+            if "overlap" in str(exc).lower() or "already" in str(exc).lower():
+                continue
+            raise InfrastructureError(f"cannot create the run network: {exc.explanation}") from None
+    raise InfrastructureError(f"no free /24 left in {SUBNET_POOL} (run `harness gc` to remove old runs)")
+
+
+def _tar(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path, content in files.items():
+            data = content.encode()
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def container_name(run_id: str, instance: str) -> str:
+    return f"harness-{run_id}-{instance}"
+
+
+class Stack:
+    def __init__(self, plan: RunPlan, network: Network, progress: Progress = print) -> None:
+        self.plan, self.network, self.progress = plan, network, progress
+        self.containers: dict[str, Container] = {}
+        self.image_tags: dict[str, str] = {}
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        teardown(self.plan.run_id)
+
+    def build_images(self) -> None:
+        names = sorted({c.image for c in self.plan.containers if c.builtin_image})
+        for name in names:
+            self.image_tags[name] = images.build(name, self.progress)
+
+    def _create(self, c: ContainerPlan) -> Container:
+        api = client().api
+        image = self.image_tags.get(c.image, c.image) if c.builtin_image else c.image
+        endpoint = api.create_endpoint_config(ipv4_address=c.ip, aliases=[c.instance, c.service])
+        host_config = api.create_host_config(
+            cap_add=c.cap_add or None,
+            nano_cpus=int(c.cpus * 1e9) if c.cpus else None,
+            mem_limit=c.memory,
+            init=False,
+        )
+        try:
+            created = api.create_container(
+                image=image, name=container_name(self.plan.run_id, c.instance), hostname=c.instance,
+                command=c.command, environment=c.env,
+                labels=labels.for_run(self.plan.run_id, self.plan.topology, c.service, c.instance),
+                host_config=host_config,
+                networking_config=api.create_networking_config({self.network.name: endpoint}),
+            )
+        except APIError as exc:
+            raise InfrastructureError(f"cannot create {c.instance}: {exc.explanation}") from None
+        container = client().containers.get(created["Id"])
+        if c.files:
+            container.put_archive("/", _tar(c.files))
+        container.start()
+        return container
+
+    def _start_one(self, c: ContainerPlan) -> None:
+        container = self._create(c)
+        self.containers[c.instance] = container
+        wait_ready(container, c.instance, c.wait)
+        self.progress(f"{c.instance} ready ({c.ip})")
+
+    def up(self) -> None:
+        for level in self.plan.levels:
+            with ThreadPoolExecutor(max_workers=max(1, len(level))) as pool:
+                for fut in [pool.submit(self._start_one, c) for c in level]:
+                    fut.result()
+
+    def container(self, instance: str) -> Container:
+        return self.containers[instance]
+
+
+def teardown(run_id: str | None = None) -> tuple[int, int]:
+    """Remove every container and network carrying the run's label (all runs when None)."""
+    c = client()
+    removed = [0, 0]
+    conts = c.containers.list(all=True, filters=labels.run_filter(run_id))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for ok in pool.map(_remove_container, conts):
+            removed[0] += ok
+    for net in c.networks.list(filters=labels.run_filter(run_id)):
+        try:
+            net.remove()
+            removed[1] += 1
+        except NotFound:
+            pass
+        except APIError as exc:
+            raise InfrastructureError(f"cannot remove network {net.name}: {exc.explanation}") from None
+    return removed[0], removed[1]
+
+
+def _remove_container(container: Container) -> int:
+    try:
+        if container.status == "paused":
+            container.unpause()
+        container.remove(force=True, v=True)
+        return 1
+    except NotFound:
+        return 0

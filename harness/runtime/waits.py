@@ -1,0 +1,44 @@
+"""Wait strategies: poll until a container is ready; on timeout, the error carries its logs."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from docker.models.containers import Container
+
+from harness.errors import WaitTimeout
+from harness.plan.model import Wait
+
+
+def _logs(container: Container) -> str:
+    try:
+        return container.logs(tail=30).decode(errors="replace")
+    except Exception:  # noqa: BLE001 - logs are a courtesy on an error path
+        return ""
+
+
+def _ready_once(container: Container, wait: Wait) -> bool:
+    if wait.kind == "http":
+        try:
+            return httpx.get(wait.target, timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+    cmd = f"test -f {wait.target}" if wait.kind == "file" else wait.target
+    code, _ = container.exec_run(["/bin/sh", "-c", cmd])
+    return code == 0
+
+
+def wait_ready(container: Container, name: str, wait: Wait, interval: float = 0.25) -> None:
+    if wait.kind == "none":
+        return
+    deadline = time.monotonic() + wait.timeout
+    while True:
+        container.reload()
+        if container.status in ("exited", "dead"):
+            raise WaitTimeout(f"{name} exited (status {container.attrs['State'].get('ExitCode')})", 0, _logs(container))
+        if _ready_once(container, wait):
+            return
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"{name} ({wait.kind} {wait.target})", wait.timeout, _logs(container))
+        time.sleep(interval)

@@ -1,0 +1,221 @@
+"""Typed topology model. Loading a file gives a complete, valid `Topology` or a `SpecError`.
+
+Every model forbids unknown keys through `StrictModel`, which reports the offending key
+with a "did you mean" hint (pydantic's own `extra_forbidden` error carries no hint).
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from harness.spec.durations import Duration
+
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unknown_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        known = set(cls.model_fields)
+        known |= {f.alias for f in cls.model_fields.values() if f.alias}
+        for key in data:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+                hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(sorted(known))}"
+                raise PydanticCustomError(
+                    "unknown_key", "unknown key '{key}' ({hint})", {"key": str(key), "hint": hint}
+                )
+        return data
+
+
+# ---------------------------------------------------------------- services
+
+
+class Keepalived(StrictModel):
+    vip: str = "auto"
+    advert_int: Duration = 1.0
+    priority: int = Field(150, ge=1, le=254)
+    preempt: bool = True
+    track_process: bool = True
+
+    @field_validator("vip")
+    @classmethod
+    def _vip(cls, v: str) -> str:
+        if v != "auto":
+            try:
+                ipaddress.IPv4Address(v)
+            except ValueError:
+                raise ValueError(f"'{v}' is not an IPv4 address; write 'auto' or e.g. 10.200.7.200") from None
+        return v
+
+
+class Check(StrictModel):
+    path: str = "/health"
+    interval: Duration = 2.0
+    timeout: Duration = 1.0
+    fall: int = Field(3, ge=1, le=100)
+    rise: int = Field(2, ge=1, le=100)
+
+
+class Resources(StrictModel):
+    cpus: float | None = Field(None, gt=0)
+    memory: str | None = Field(None, pattern=r"^\d+[kmg]?$")
+
+
+class ServiceBase(StrictModel):
+    replicas: int = Field(1, ge=1, le=20)
+    image: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    command: list[str] | str | None = None
+    depends_on: list[str] = Field(default_factory=list)
+    resources: Resources | None = None
+    config: str | None = None
+
+
+class HAProxyService(ServiceBase):
+    kind: Literal["haproxy"]
+    backends: str
+    balance: Literal["roundrobin", "leastconn", "source", "first", "random"] = "roundrobin"
+    check: Check = Field(default_factory=Check)
+    retries: int = Field(1, ge=0, le=10)
+    redispatch: bool = True
+    cookie: bool = False
+    timeout_connect: Duration = 1.0
+    timeout_server: Duration = 10.0
+    keepalived: Keepalived | None = None
+
+
+class WebService(ServiceBase):
+    kind: Literal["web"]
+    app: str = "builtin"
+    sessions: Literal["redis", "files"] = "redis"
+    db_timeout: Duration = 5.0
+
+
+class RedisService(ServiceBase):
+    kind: Literal["redis"]
+
+
+class MariaDBService(ServiceBase):
+    kind: Literal["mariadb"]
+
+
+class PrometheusService(ServiceBase):
+    kind: Literal["prometheus"]
+    scrape_interval: Duration = 1.0
+
+
+Service = Annotated[
+    HAProxyService | WebService | RedisService | MariaDBService | PrometheusService,
+    Field(discriminator="kind"),
+]
+
+# ---------------------------------------------------------------- load, chaos, assertions
+
+
+class Load(StrictModel):
+    locustfile: str = "locustfiles/session_user.py"
+    users: int = Field(20, ge=1, le=10000)
+    spawn_rate: float = Field(10, gt=0)
+    duration: Duration = 60.0
+    target: str | None = None  # a service name; default: the first load balancer (its VIP if any)
+
+
+class KillFault(StrictModel):
+    target: str
+    restore: bool = False  # start the container again when the fault's window ends
+
+
+class Fault(StrictModel):
+    kill: KillFault | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        # `{kill: web-1}` is shorthand for `{kill: {target: web-1}}`
+        if isinstance(data, dict):
+            data = {k: ({"target": v} if isinstance(v, str) else v) for k, v in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Fault:
+        set_ = [k for k in type(self).model_fields if getattr(self, k) is not None]
+        if len(set_) != 1:
+            raise ValueError(f"a fault needs exactly one kind, got {len(set_)}: {', '.join(set_) or 'none'}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in type(self).model_fields if getattr(self, k) is not None)
+
+    @property
+    def params(self) -> Any:
+        return getattr(self, self.kind)
+
+
+class ChaosStep(StrictModel):
+    name: str
+    at: Duration
+    for_: Duration | None = Field(None, alias="for")
+    fault: Fault
+
+
+Window = Annotated[str, Field(pattern=r"^(steady|recovery|run|fault:.+)$")]
+
+
+class SessionContinuity(StrictModel):
+    max_lost: int = Field(0, ge=0)
+
+
+class ErrorBudget(StrictModel):
+    max_error_ratio: float = Field(0.01, ge=0, le=1)
+
+
+class Assertion(StrictModel):
+    name: str | None = None
+    during: Window = "run"
+    session_continuity: SessionContinuity | None = None
+    error_budget: ErrorBudget | None = None
+    promql: str | None = None
+    below: float | None = None
+    above: float | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Assertion:
+        kinds = [k for k in ("session_continuity", "error_budget", "promql") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                "an assertion needs exactly one kind (session_continuity, error_budget, promql), "
+                f"got {len(kinds)}"
+            )
+        if self.promql is not None and self.below is None and self.above is None:
+            raise ValueError("a promql assertion needs 'below' or 'above'")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("session_continuity", "error_budget", "promql") if getattr(self, k) is not None)
+
+    @property
+    def title(self) -> str:
+        return self.name or self.kind
+
+
+class Topology(StrictModel):
+    version: Literal[1] = 1
+    name: Name
+    description: str = ""
+    services: dict[Name, Service]
+    load: Load = Field(default_factory=Load)
+    chaos: list[ChaosStep] = Field(default_factory=list)
+    assertions: list[Assertion] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Watchers: what the stack looks like right now (VIP holder, backend state)."""

@@ -1,0 +1,61 @@
+"""Point-in-time views of the stack: who holds a VIP, whether the system is steady."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from docker.models.containers import Container
+
+from harness.errors import Inconclusive
+from harness.observe.prom import Prometheus
+from harness.plan.model import RunPlan
+
+
+def vip_holder(containers: dict[str, Container], plan: RunPlan, service: str) -> str | None:
+    vip = plan.vips.get(service)
+    if vip is None:
+        return None
+    for c in plan.instances(service):
+        container = containers.get(c.instance)
+        if container is None:
+            continue
+        try:
+            code, out = container.exec_run(["ip", "-4", "-o", "addr", "show", "dev", "eth0"])
+        except Exception:  # noqa: BLE001 - a dead or paused LB holds nothing
+            continue
+        if code == 0 and f" {vip}/" in out.decode():
+            return c.instance
+    return None
+
+
+def wait_steady(plan: RunPlan, prom: Prometheus, containers: dict[str, Container], timeout: float = 45.0) -> dict[str, object]:
+    """Before any fault: every LB sees all its backends UP, the VIP is on its intended master,
+    and requests through the load URL succeed. Otherwise the run is inconclusive."""
+    deadline = time.monotonic() + timeout
+    problems: list[str] = []
+    lbs = [c for c in plan.containers if c.kind == "haproxy"]
+    while time.monotonic() < deadline:
+        problems = []
+        for lb in lbs:
+            up = prom.scalar(f'sum(haproxy_server_status{{run="{plan.run_id}",instance="{lb.instance}",proxy="app",state="UP"}})')
+            total = prom.scalar(f'count(haproxy_server_status{{run="{plan.run_id}",instance="{lb.instance}",proxy="app",state="UP"}})')
+            if up is None or total is None or up < total:
+                problems.append(f"{lb.instance}: {0 if up is None else up:g}/{0 if total is None else total:g} backends UP")
+        for service in plan.vips:
+            holder = vip_holder(containers, plan, service)
+            intended = plan.instances(service)[0].instance
+            if holder != intended:
+                problems.append(f"VIP of {service} on {holder or 'nobody'}, expected {intended}")
+        ok = 0
+        for _ in range(5):
+            try:
+                ok += httpx.get(f"{plan.load_url}/health", timeout=2.0).status_code == 200
+            except httpx.HTTPError:
+                pass
+        if ok < 5:
+            problems.append(f"{5 - ok}/5 probes through {plan.load_url} failed")
+        if not problems:
+            return {"steady": True, "checked_in": round(timeout - (deadline - time.monotonic()), 2)}
+        time.sleep(0.5)
+    raise Inconclusive("the system was not steady before the first fault: " + "; ".join(problems))

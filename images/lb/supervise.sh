@@ -1,0 +1,22 @@
+#!/bin/bash
+# PID 1 of the LB container. It starts what is configured and stays up when a child dies, so a
+# fault can kill the LB process alone (Keepalived's tracking script must then notice) without
+# killing the container. SIGTERM stops everything.
+set -u
+mkdir -p /run/haproxy /var/log/harness
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait; exit 0' TERM INT
+if [ -f /etc/haproxy/haproxy.cfg ]; then
+  haproxy -W -db -f /etc/haproxy/haproxy.cfg &
+  pids+=($!)
+fi
+if [ -f /etc/nginx/nginx.conf ] && [ -f /etc/harness/nginx-lb ]; then
+  nginx -g 'daemon off;' &
+  pids+=($!)
+fi
+if [ -f /etc/keepalived/keepalived.conf ]; then
+  keepalived --dont-fork --log-console --log-detail -f /etc/keepalived/keepalived.conf &
+  pids+=($!)
+fi
+touch /run/harness-started
+while :; do sleep 3600 & wait $!; done

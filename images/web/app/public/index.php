@@ -1,0 +1,86 @@
+<?php
+// Reference app of the harness. Every answer names the node that served it (X-Served-By), so the
+// client side can see ejection and failover; sessions use whatever save_handler PHP is given.
+declare(strict_types=1);
+
+$node = getenv('NODE_NAME') ?: gethostname();
+header('X-Served-By: ' . $node);
+header('Cache-Control: no-store');
+
+function reply(int $code, array $body): never {
+    http_response_code($code);
+    header('Content-Type: application/json');
+    echo json_encode($body), "\n";
+    exit;
+}
+
+function db(): PDO {
+    static $pdo = null;
+    if ($pdo === null) {
+        $pdo = new PDO(
+            sprintf('mysql:host=%s;port=%s;dbname=%s', getenv('DB_HOST'), getenv('DB_PORT') ?: '3306', getenv('DB_NAME') ?: 'app'),
+            getenv('DB_USER') ?: 'app',
+            getenv('DB_PASSWORD') ?: '',
+            [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION, PDO::ATTR_TIMEOUT => (int)(getenv('DB_TIMEOUT') ?: 5)]
+        );
+    }
+    return $pdo;
+}
+
+function input(): array {
+    $raw = file_get_contents('php://input');
+    $json = json_decode($raw ?: '', true);
+    return is_array($json) ? $json : $_POST;
+}
+
+$path = parse_url($_SERVER['REQUEST_URI'] ?? '/', PHP_URL_PATH);
+$method = $_SERVER['REQUEST_METHOD'] ?? 'GET';
+
+try {
+    switch ("$method $path") {
+        case 'GET /health':
+            $checks = array_filter(explode(',', getenv('HEALTH_CHECKS') ?: 'db'));
+            if (in_array('redis', $checks, true)) {
+                $r = new Redis();
+                $r->connect(getenv('REDIS_HOST'), (int)(getenv('REDIS_PORT') ?: 6379), 1.0);
+                if (getenv('REDIS_PASSWORD')) { $r->auth(getenv('REDIS_PASSWORD')); }
+                $r->ping();
+            }
+            if (in_array('db', $checks, true)) {
+                db()->query('SELECT 1');
+            }
+            reply(200, ['status' => 'ok', 'node' => $node]);
+        case 'POST /login':
+            $user = (string)(input()['user'] ?? '');
+            if ($user === '') {
+                reply(400, ['error' => 'user required']);
+            }
+            session_start();
+            session_regenerate_id(false);
+            $_SESSION['user'] = $user;
+            $_SESSION['login_node'] = $node;
+            reply(200, ['user' => $user, 'node' => $node]);
+        case 'GET /whoami':
+            if (!isset($_COOKIE[session_name()])) {
+                reply(401, ['error' => 'no session cookie']);
+            }
+            session_start(['read_and_close' => true]);
+            if (!isset($_SESSION['user'])) {
+                reply(401, ['error' => 'session not found']);
+            }
+            reply(200, ['user' => $_SESSION['user'], 'login_node' => $_SESSION['login_node'] ?? null, 'node' => $node]);
+        case 'POST /orders':
+            $in = input();
+            $id = (string)($in['id'] ?? '');
+            if (!preg_match('/^[A-Za-z0-9_-]{1,64}$/', $id)) {
+                reply(400, ['error' => 'id must be 1-64 chars of [A-Za-z0-9_-]']);
+            }
+            $stmt = db()->prepare('INSERT INTO orders (id, item, node) VALUES (?, ?, ?)');
+            $stmt->execute([$id, (string)($in['item'] ?? ''), $node]);  // autocommit: acked after commit
+            reply(200, ['id' => $id, 'node' => $node]);
+        default:
+            reply(404, ['error' => 'not found', 'path' => $path]);
+    }
+} catch (Throwable $e) {
+    reply(503, ['error' => get_class($e) . ': ' . $e->getMessage(), 'node' => $node]);
+}
