@@ -131,20 +131,88 @@ class Load(StrictModel):
     target: str | None = None  # a service name; default: the first load balancer (its VIP if any)
 
 
-class KillFault(StrictModel):
-    target: str
-    restore: bool = False  # start the container again when the fault's window ends
+class TargetSpec(StrictModel):
+    """Which container(s) a fault hits when not named directly: picked from a service, seeded."""
+
+    service: str
+    pick: Literal["random", "first", "last", "all"] = "random"
+    count: int | None = Field(None, ge=1)
+    percent: float | None = Field(None, gt=0, le=100)
+
+
+# `web-1` (an instance), `web` (one instance of the service, picked at random with the run's seed),
+# `vip_holder:lb` (whoever holds the VIP of service lb when the fault fires), or a TargetSpec.
+Target = str | TargetSpec
+
+
+class ContainerFault(StrictModel):
+    target: Target
+    restore: bool = True  # undo when the window ends (start/unpause); kill defaults to False
+
+
+class KillFault(ContainerFault):
+    restore: bool = False
+
+
+class ProcessKillFault(StrictModel):
+    target: Target
+    process: str  # e.g. php-fpm8.2, haproxy, keepalived, nginx
+    signal: str = "SIGKILL"
+    restore: bool = True  # restart the process when the window ends
+
+
+class VipFailoverFault(StrictModel):
+    service: str
+    method: Literal["kill", "stop_keepalived", "kill_lb_process"] = "kill"
+    restore: bool = True
+
+
+class ToxicFault(StrictModel):
+    """A Toxiproxy toxic on a declared link (`web->mysql`)."""
+
+    link: str
+    stream: Literal["upstream", "downstream"] = "downstream"
+    toxicity: float = Field(1.0, ge=0, le=1)
+    latency: Duration | None = None  # latency toxic
+    jitter: Duration | None = None
+    rate: int | None = Field(None, ge=0)  # bandwidth, KB/s
+    timeout: Duration | None = None  # timeout, reset_peer
+    delay: Duration | None = None  # slow_close; slicer (per slice)
+    average_size: int | None = Field(None, ge=1)  # slicer
+    size_variation: int | None = Field(None, ge=0)
+    bytes: int | None = Field(None, ge=0)  # limit_data
+
+
+class PartitionFault(StrictModel):
+    target: Target
+    peers: list[str] | Literal["all"] = "all"  # services or instances it can no longer reach
 
 
 class Fault(StrictModel):
     kill: KillFault | None = None
+    stop: ContainerFault | None = None
+    restart: ContainerFault | None = None
+    pause: ContainerFault | None = None
+    process_kill: ProcessKillFault | None = None
+    vip_failover: VipFailoverFault | None = None
+    latency: ToxicFault | None = None
+    bandwidth: ToxicFault | None = None
+    timeout: ToxicFault | None = None
+    reset_peer: ToxicFault | None = None
+    slow_close: ToxicFault | None = None
+    slicer: ToxicFault | None = None
+    limit_data: ToxicFault | None = None
+    down: ToxicFault | None = None
+    partition: PartitionFault | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, data: Any) -> Any:
-        # `{kill: web-1}` is shorthand for `{kill: {target: web-1}}`
+        # `{kill: web-1}` is `{kill: {target: web-1}}`; `{vip_failover: lb}` is `{vip_failover: {service: lb}}`;
+        # `{down: web->mysql}` is `{down: {link: web->mysql}}`.
         if isinstance(data, dict):
-            data = {k: ({"target": v} if isinstance(v, str) else v) for k, v in data.items()}
+            keys = {"vip_failover": "service"} | dict.fromkeys(TOXIC_KINDS, "link")
+            data = {k: ({keys.get(k, "target"): v} if isinstance(v, str) else v) for k, v in data.items()}
         return data
 
     @model_validator(mode="after")
@@ -163,10 +231,15 @@ class Fault(StrictModel):
         return getattr(self, self.kind)
 
 
+TOXIC_KINDS = ("latency", "bandwidth", "timeout", "reset_peer", "slow_close", "slicer", "limit_data", "down")
+
+
 class ChaosStep(StrictModel):
     name: str
     at: Duration
     for_: Duration | None = Field(None, alias="for")
+    repeat: int = Field(1, ge=1, le=100)  # inject this many times...
+    every: Duration | None = None  # ...this far apart (default: `for` + 5s)
     fault: Fault
 
 
@@ -211,11 +284,26 @@ class Assertion(StrictModel):
         return self.name or self.kind
 
 
+class Link(StrictModel):
+    """Put a proxy between two services: clients of `to` in `from` connect through it."""
+
+    from_: str = Field(alias="from")
+    to: str
+    via: Literal["toxiproxy"] = "toxiproxy"
+    image: str | None = None  # e.g. a real Toxiproxy image; default: the harness's own proxy
+
+    @property
+    def name(self) -> str:
+        return f"{self.from_}->{self.to}"
+
+
 class Topology(StrictModel):
     version: Literal[1] = 1
     name: Name
     description: str = ""
     services: dict[Name, Service]
+    links: list[Link] = Field(default_factory=list)
     load: Load = Field(default_factory=Load)
+    seed: int = 0  # picks random targets and toxicity reproducibly
     chaos: list[ChaosStep] = Field(default_factory=list)
     assertions: list[Assertion] = Field(default_factory=list)

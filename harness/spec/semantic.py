@@ -47,6 +47,14 @@ def check_topology(topo: Topology) -> Iterator[tuple[Loc, str]]:
         if isinstance(svc, WebService) and not any(s.kind == "mariadb" for s in services.values()):
             yield ("services", name, "kind"), "the web app needs a service of kind mariadb (add one)"
 
+    for i, link in enumerate(topo.links):
+        for end in ("from", "to"):
+            svc = link.from_ if end == "from" else link.to
+            if svc not in services:
+                yield ("links", i, end), f"unknown service '{svc}' ({_hint(svc, names)})"
+        if link.to in services and services[link.to].kind not in ("mariadb", "redis"):
+            yield ("links", i, "to"), "links can go to a mariadb or redis service (the app's clients)"
+
     cycle = _find_cycle(topo)
     if cycle:
         yield ("services", cycle[0], "depends_on"), f"dependency cycle {' -> '.join(cycle)} (break it)"
@@ -63,11 +71,7 @@ def check_topology(topo: Topology) -> Iterator[tuple[Loc, str]]:
         seen.add(step.name)
         if step.at >= topo.load.duration:
             yield ("chaos", i, "at"), f"{step.at:g}s is not before the end of the load ({topo.load.duration:g}s)"
-        target = getattr(step.fault.params, "target", None)
-        if target is not None and target not in instances:
-            yield ("chaos", i, "fault", step.fault.kind, "target"), (
-                f"unknown container '{target}' ({_hint(target, instances)})"
-            )
+        yield from _check_fault(topo, i, step, names, instances)
 
     titles: set[str] = set()
     for i, a in enumerate(topo.assertions):
@@ -76,6 +80,36 @@ def check_topology(topo: Topology) -> Iterator[tuple[Loc, str]]:
         titles.add(a.title)
         if a.during.startswith("fault:") and a.during[6:] not in seen:
             yield ("assertions", i, "during"), f"no chaos step named '{a.during[6:]}'"
+
+
+def _check_fault(topo: Topology, i: int, step: Any, names: list[str], instances: list[str]) -> Iterator[tuple[Loc, str]]:
+    kind, params = step.fault.kind, step.fault.params
+    loc: Loc = ("chaos", i, "fault", kind)
+    target = getattr(params, "target", None)
+    if isinstance(target, str):
+        if target.startswith("vip_holder:"):
+            svc = target.split(":", 1)[1]
+            if svc not in topo.services or getattr(topo.services[svc], "keepalived", None) is None:
+                vip_services = [n for n, s in topo.services.items() if getattr(s, "keepalived", None)]
+                yield loc + ("target",), f"'{svc}' is not a service with a VIP ({_hint(svc, vip_services)})"
+        elif target not in instances and target not in names:
+            yield loc + ("target",), f"unknown container or service '{target}' ({_hint(target, instances + names)})"
+    elif target is not None and target.service not in names:
+        yield loc + ("target", "service"), f"unknown service '{target.service}' ({_hint(target.service, names)})"
+    if kind == "vip_failover":
+        svc = params.service
+        if svc not in topo.services or getattr(topo.services[svc], "keepalived", None) is None:
+            vip_services = [n for n, s in topo.services.items() if getattr(s, "keepalived", None)]
+            yield loc + ("service",), f"'{svc}' is not a service with a VIP ({_hint(svc, vip_services)})"
+    link = getattr(params, "link", None)
+    if link is not None:
+        links = [lk.name for lk in topo.links]
+        if link not in links:
+            yield loc + ("link",), f"no link '{link}' in links: ({_hint(link, links)})"
+    if kind == "partition" and isinstance(params.peers, list):
+        for j, peer in enumerate(params.peers):
+            if peer not in instances and peer not in names:
+                yield loc + ("peers", j), f"unknown container or service '{peer}' ({_hint(peer, instances + names)})"
 
 
 def _find_cycle(topo: Topology) -> list[str] | None:

@@ -204,9 +204,7 @@ class ToxiproxyClient:
         return result
 
     def get_toxic(self, proxy: str, name: str) -> ToxicJSON:
-        result: ToxicJSON = self._request(
-            "GET", f"/proxies/{_p(proxy)}/toxics/{_p(name)}"
-        ).json()
+        result: ToxicJSON = self._request("GET", f"/proxies/{_p(proxy)}/toxics/{_p(name)}").json()
         return result
 
     def update_toxic(
