@@ -5,6 +5,7 @@ Ctrl-C, SIGTERM), faults are rolled back, Locust is stopped and the run's resour
 
 from __future__ import annotations
 
+import random
 import secrets
 import time
 from collections.abc import Callable
@@ -109,7 +110,7 @@ class Run:
             t0 = self.locust.wait_started()
             self.journal["load_started_at"] = t0
             self.say(f"load: {load.users} users for {load.duration:g}s through {self.plan.load_url}")
-            ctx = FaultContext(self.stack.containers, self.run_id)
+            ctx = FaultContext(self.stack.containers, self.run_id, self.plan, random.Random(self.topo.seed))
             exporter = self.exporter
 
             def notify(event: str, entry: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ KINDS: dict[str, str] = {
     "redis": "harness.kinds.redis",
     "mariadb": "harness.kinds.mariadb",
     "prometheus": "harness.kinds.prometheus",
+    "toxiproxy": "harness.kinds.toxiproxy",
 }
 
 

@@ -40,6 +40,17 @@ class Context:
     def instances(self, service: str) -> list[str]:
         return instance_names(service, self.topology.services[service].replicas)
 
+    def endpoint(self, client: str, server: str, port: int) -> tuple[str, int]:
+        """Where `client`'s instances reach `server`: directly, or through its Toxiproxy link."""
+        from harness.kinds import toxiproxy
+
+        for link in self.topology.links:
+            if link.from_ == client and link.to == server:
+                proxy = self.first_of_kind("toxiproxy")
+                assert proxy is not None
+                return self.ips[self.instances(proxy)[0]], toxiproxy.proxy_port(self, link)
+        return self.ips[self.instances(server)[0]], port
+
     def first_of_kind(self, kind: str) -> str | None:
         return next((n for n, s in self.topology.services.items() if s.kind == kind), None)
 

@@ -14,22 +14,25 @@ def containers(ctx: Context, name: str, svc: WebService) -> list[ContainerPlan]:
     redis = ctx.first_of_kind("redis")
     db = ctx.first_of_kind("mariadb")
     assert db is not None  # checked by the spec's semantic pass
-    redis_ip = ctx.ips[ctx.instances(redis)[0]] if redis else ""
+    redis_ip, redis_port = ctx.endpoint(name, redis, 6379) if redis else ("", 6379)
+    db_ip, db_port = ctx.endpoint(name, db, 3306)
     checks = ["db"] + (["redis"] if svc.sessions == "redis" else [])
     php_ini = render(
-        "php-harness.ini.j2", sessions=svc.sessions, redis_ip=redis_ip,
+        "php-harness.ini.j2", sessions=svc.sessions, redis_ip=redis_ip, redis_port=redis_port,
         redis_password=ctx.secrets["redis_password"], db_timeout=svc.db_timeout,
     )
     out = []
     for inst in ctx.instances(name):
         env = {
             "NODE_NAME": inst,
-            "DB_HOST": ctx.ips[ctx.instances(db)[0]],
+            "DB_HOST": db_ip,
+            "DB_PORT": str(db_port),
             "DB_USER": "app",
             "DB_NAME": "app",
             "DB_PASSWORD": ctx.secrets["db_password"],
             "DB_TIMEOUT": str(max(1, int(svc.db_timeout))),
             "REDIS_HOST": redis_ip,
+            "REDIS_PORT": str(redis_port),
             "REDIS_PASSWORD": ctx.secrets["redis_password"],
             "HEALTH_CHECKS": ",".join(checks),
         }

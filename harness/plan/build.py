@@ -6,9 +6,10 @@ import ipaddress
 import secrets as _secrets
 
 from harness import kinds
+from harness.kinds import toxiproxy
 from harness.kinds.base import Context
 from harness.plan.model import ContainerPlan, RunPlan, ScrapeTarget
-from harness.spec.models import HAProxyService, PrometheusService, Topology, WebService
+from harness.spec.models import HAProxyService, PrometheusService, Topology, ToxiproxyService, WebService
 from harness.spec.semantic import instance_names
 
 PROMETHEUS = "prometheus"
@@ -23,6 +24,10 @@ def implicit_deps(topo: Topology, name: str) -> list[str]:
         deps.append(svc.backends)
     if isinstance(svc, WebService):
         deps += [n for n, s in topo.services.items() if s.kind in ("mariadb", "redis")]
+    if svc.kind == "toxiproxy":
+        deps += [link.to for link in topo.links]
+    if any(link.from_ == name for link in topo.links):
+        deps += [n for n, s in topo.services.items() if s.kind == "toxiproxy"]
     return sorted(set(deps) - {name})
 
 
@@ -43,10 +48,12 @@ def levels(topo: Topology) -> list[list[str]]:
 
 
 def with_prometheus(topo: Topology) -> Topology:
-    if any(s.kind == "prometheus" for s in topo.services.values()):
-        return topo
+    """Add the services every run has implicitly: Prometheus, and Toxiproxy when links exist."""
     services = dict(topo.services)
-    services[PROMETHEUS] = PrometheusService(kind="prometheus")
+    if not any(s.kind == "prometheus" for s in services.values()):
+        services[PROMETHEUS] = PrometheusService(kind="prometheus")
+    if topo.links and not any(s.kind == "toxiproxy" for s in services.values()):
+        services["toxiproxy"] = ToxiproxyService(kind="toxiproxy")
     return topo.model_copy(update={"services": services})
 
 
@@ -88,9 +95,13 @@ def make_plan(
     prom = next(c for c in containers if c.kind == "prometheus")
     lb_name = topo.load.target or next(n for n, s in topo.services.items() if s.kind in ("haproxy",))
     load_host = vips.get(lb_name) or ips[instance_names(lb_name, topo.services[lb_name].replicas)[0]]
+    proxies = {}
+    for link in topo.links:
+        proxy = next(c for c in containers if c.kind == "toxiproxy")
+        proxies[link.name] = (f"http://{proxy.ip}:{toxiproxy.API_PORT}", toxiproxy.proxy_name(link))
     return RunPlan(
         run_id=run_id, topology=topo.name, subnet=str(net), gateway=gateway,
         containers=containers, levels=plan_levels, vips=vips, secrets=ctx.secrets,
         load_url=f"http://{load_host}", prometheus_url=f"http://{prom.ip}:9090",
-        scrape=ctx.metrics_targets,
+        scrape=ctx.metrics_targets, toxiproxy=proxies, seed=topo.seed,
     )

@@ -54,6 +54,8 @@ class RunPlan:
     load_url: str
     prometheus_url: str
     scrape: list[ScrapeTarget]
+    toxiproxy: dict[str, tuple[str, str]] = field(default_factory=dict)  # link name -> (API url, proxy name)
+    seed: int = 0
 
     def container(self, instance: str) -> ContainerPlan:
         return next(c for c in self.containers if c.instance == instance)

@@ -115,8 +115,14 @@ class PrometheusService(ServiceBase):
     scrape_interval: Duration = 1.0
 
 
+class ToxiproxyService(ServiceBase):
+    """Added automatically when `links:` exist; declare it only to override its image."""
+
+    kind: Literal["toxiproxy"]
+
+
 Service = Annotated[
-    HAProxyService | WebService | RedisService | MariaDBService | PrometheusService,
+    HAProxyService | WebService | RedisService | MariaDBService | PrometheusService | ToxiproxyService,
     Field(discriminator="kind"),
 ]
 

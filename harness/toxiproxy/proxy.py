@@ -338,36 +338,34 @@ class Link:
                 return
 
 
+_METRICS = (
+    ("received_bytes_total", "counter", "Bytes read from the source side, per direction."),
+    ("sent_bytes_total", "counter", "Bytes written to the destination side, per direction."),
+    ("connections_total", "counter", "Client connections accepted."),
+    ("connections_active", "gauge", "Client connections currently open."),
+    ("enabled", "gauge", "1 while the proxy is listening."),
+)
+
+
 def render_metrics(proxies: list[Proxy]) -> str:
-    """Prometheus text exposition; byte counter names follow Toxiproxy 2.6+."""
+    """Prometheus text exposition; byte counters match Toxiproxy 2.6+ names and labels."""
     out: list[str] = []
-
-    def family(name: str, kind: str, helptext: str) -> None:
-        out.append(f"# HELP {name} {helptext}")
-        out.append(f"# TYPE {name} {kind}")
-
-    def labels(proxy: Proxy, **extra: str) -> str:
-        pairs = {**extra, "proxy": proxy.name, "listener": proxy.listen}
-        pairs["upstream"] = proxy.upstream
-        body = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs.items())
-        return "{" + body + "}"
-
-    for metric, attr in (("received", "received"), ("sent", "sent")):
-        name = f"toxiproxy_proxy_{metric}_bytes_total"
-        family(name, "counter", f"Bytes {metric} by the proxy, per direction.")
+    for short, kind, helptext in _METRICS:
+        name = f"toxiproxy_proxy_{short}"
+        out += [f"# HELP {name} {helptext}", f"# TYPE {name} {kind}"]
         for p in proxies:
-            for direction, value in getattr(p, attr).items():
-                out.append(f"{name}{labels(p, direction=direction)} {value}")
-    family("toxiproxy_proxy_connections_total", "counter", "Client connections accepted.")
-    out.extend(
-        f"toxiproxy_proxy_connections_total{labels(p)} {p.connections_total}" for p in proxies
-    )
-    family("toxiproxy_proxy_connections_active", "gauge", "Client connections currently open.")
-    out.extend(
-        f"toxiproxy_proxy_connections_active{labels(p)} {len(p.connections)}" for p in proxies
-    )
-    family("toxiproxy_proxy_enabled", "gauge", "1 when the proxy is listening.")
-    out.extend(f"toxiproxy_proxy_enabled{labels(p)} {int(p.enabled)}" for p in proxies)
+            series = {
+                "received_bytes_total": p.received,
+                "sent_bytes_total": p.sent,
+                "connections_total": {"": p.connections_total},
+                "connections_active": {"": len(p.connections)},
+                "enabled": {"": int(p.enabled)},
+            }[short]
+            for direction, value in series.items():
+                labels = {"direction": direction} if direction else {}
+                labels |= {"listener": p.listen, "proxy": p.name, "upstream": p.upstream}
+                text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+                out.append(f"{name}{{{text}}} {value}")
     return "\n".join(out) + "\n"
 
 

@@ -16,6 +16,7 @@ import json
 import logging
 import random
 import threading
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -27,9 +28,6 @@ log = logging.getLogger("harness.toxiproxy")
 VERSION = "2.6.0-harness"
 MAX_BODY = 8 * 1024 * 1024
 IDLE_TIMEOUT = 60.0
-REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden"}
-REASONS |= {404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large"}
-REASONS |= {431: "Request Header Fields Too Large", 500: "Internal Server Error"}
 
 Response = tuple[int, Any]  # (status, JSON-able body | str for text | None for no body)
 
@@ -50,7 +48,7 @@ class ToxiproxyServer:
 
     @property
     def base_url(self) -> str:
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}"
 
     # -- lifecycle -------------------------------------------------------------------
@@ -364,7 +362,7 @@ async def _respond(
         body, ctype = payload.encode(), "text/plain; version=0.0.4; charset=utf-8"
     else:
         body, ctype = (json.dumps(payload) + "\n").encode(), "application/json"
-    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}"]
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"]
     if ctype is not None:
         lines.append(f"Content-Type: {ctype}")
     if status != 204:

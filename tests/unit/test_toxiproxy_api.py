@@ -295,7 +295,7 @@ def test_keep_alive_and_chunked_bodies(server: ToxiproxyServer, echo: str) -> No
 
 def test_metrics_move_while_connection_open(api: httpx.Client, echo: str) -> None:
     created = api.post("/proxies", json={"name": "m", "listen": "127.0.0.1:0", "upstream": echo})
-    labels = f'proxy="m",listener="{created.json()["listen"]}",upstream="{echo}"'
+    labels = f'listener="{created.json()["listen"]}",proxy="m",upstream="{echo}"'
 
     def sample(name: str, direction: str | None = None) -> float:
         text = api.get("/metrics").text

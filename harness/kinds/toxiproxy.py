@@ -1,0 +1,48 @@
+"""Toxiproxy on the declared `links:`: one proxy container per run, one proxy per link. The
+`from` service's clients connect to the proxy instead of the `to` service, so latency, bandwidth,
+timeouts and cuts can be applied to exactly that link. The harness's own proxy speaks
+Toxiproxy's API; `image:` swaps in a real Toxiproxy (same API, same config file format)."""
+
+from __future__ import annotations
+
+import json
+
+from harness.kinds.base import Context, apply_overrides
+from harness.plan.model import ContainerPlan, Wait
+from harness.spec.models import Link, ToxiproxyService
+
+IMAGE = "toxiproxy"
+API_PORT = 8474
+FIRST_PORT = 10000
+UPSTREAM_PORTS = {"mariadb": 3306, "redis": 6379}
+
+
+def proxy_name(link: Link) -> str:
+    return f"{link.from_}_to_{link.to}"
+
+
+def proxy_port(ctx: Context, link: Link) -> int:
+    return FIRST_PORT + [lk.name for lk in ctx.topology.links].index(link.name)
+
+
+def containers(ctx: Context, name: str, svc: ToxiproxyService) -> list[ContainerPlan]:
+    inst = ctx.instances(name)[0]
+    proxies = []
+    for link in ctx.topology.links:
+        to_kind = ctx.topology.services[link.to].kind
+        upstream = f"{ctx.ips[ctx.instances(link.to)[0]]}:{UPSTREAM_PORTS[to_kind]}"
+        proxies.append({"name": proxy_name(link), "listen": f"0.0.0.0:{proxy_port(ctx, link)}",
+                        "upstream": upstream, "enabled": True})
+    builtin = svc.image is None
+    command = (
+        ["python3", "-m", "harness.toxiproxy", "--host", "0.0.0.0", "--port", str(API_PORT),
+         "--seed", str(ctx.topology.seed), "--config", "/etc/toxiproxy.json"]
+        if builtin else ["-host", "0.0.0.0", "-config", "/etc/toxiproxy.json"]
+    )
+    plan = ContainerPlan(
+        instance=inst, service=name, kind="toxiproxy", image=svc.image or IMAGE,
+        builtin_image=builtin, ip=ctx.ips[inst], command=command,
+        files={"/etc/toxiproxy.json": json.dumps(proxies, indent=2)},
+        wait=Wait("http", f"http://{ctx.ips[inst]}:{API_PORT}/proxies", 30),
+    )
+    return [apply_overrides(plan, svc)]
