@@ -32,6 +32,76 @@ def cmd_run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    from harness.runner import Run
+
+    run = Run(args.topology, runs_dir=Path(args.runs_dir), keep=True, say=_say)
+    result = run.bring_up()
+    if result.exit_code:
+        console_error(result.error)
+        return result.exit_code
+    assert run.plan is not None
+    out.print(f"run [bold]{run.run_id}[/] is up: load URL {run.plan.load_url}, Prometheus {run.plan.prometheus_url}")
+    out.print(f"inspect: harness status {run.run_id}; remove: harness down {run.run_id}")
+    return 0
+
+
+def console_error(msg: str | None) -> None:
+    if msg:
+        err.print(f"[red]error:[/] {msg}", highlight=False)
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from harness.runtime.stack import teardown
+
+    containers, networks = teardown(args.run_id)
+    if not containers and not networks:
+        out.print(f"nothing labelled with run {args.run_id}")
+    else:
+        out.print(f"run {args.run_id}: removed {containers} containers and {networks} networks")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from harness.runtime.inventory import rows
+
+    found = rows(args.run_id)
+    if not found:
+        out.print("no harness containers" + (f" for run {args.run_id}" if args.run_id else ""))
+        return 0
+    table = Table(header_style="bold")
+    for col in ("run", "topology", "container", "service", "status", "ip", "VIP"):
+        table.add_column(col)
+    for r in found:
+        style = "green" if r.status == "running" else "yellow"
+        table.add_row(r.run_id, r.topology, r.instance, r.service, f"[{style}]{r.status}[/]", r.ip,
+                      f"[bold]{r.holds_vip}[/]" if r.holds_vip else "")
+    out.print(table)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.spec.schema import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from harness.doctor import checks
+
+    bad = 0
+    for c in checks():
+        mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
+        out.print(f"{mark} {c.name}: {c.detail}" + ("" if c.ok or not c.fix else f"  -> fix: {c.fix}"), highlight=False)
+        bad += not c.ok
+    return 0 if not bad else 2
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.spec.loader import load_topology
 
@@ -42,8 +112,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
+    from harness.chaos.recover import recover_all
     from harness.runtime.stack import teardown
 
+    for line in recover_all(Path(args.runs_dir), restart_stopped=args.restart_stopped, run_id=args.run_id):
+        out.print(f"rolled back: {line}")
+    if args.rollback_only:
+        return 0
     containers, networks = teardown(args.run_id)
     out.print(f"removed {containers} containers and {networks} networks")
     return 0
@@ -80,12 +155,26 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a topology file and exit")
     v.add_argument("topology")
     v.set_defaults(func=cmd_validate)
-    g = sub.add_parser("gc", help="remove every container and network carrying the harness's labels")
-    g.add_argument("run_id", nargs="?", help="only this run")
-    g.set_defaults(func=cmd_gc)
+    u = sub.add_parser("up", help="bring a topology up and leave it running (see status, down)")
+    u.add_argument("topology")
+    u.add_argument("--runs-dir", default="runs")
+    u.set_defaults(func=cmd_up)
     d = sub.add_parser("down", help="remove one run's containers and network")
     d.add_argument("run_id")
-    d.set_defaults(func=cmd_gc)
+    d.set_defaults(func=cmd_down)
+    st = sub.add_parser("status", help="containers, their state and the VIP holder, per run")
+    st.add_argument("run_id", nargs="?")
+    st.set_defaults(func=cmd_status)
+    g = sub.add_parser("gc", help="roll back faults a killed harness left, then remove everything labelled")
+    g.add_argument("run_id", nargs="?", help="only this run")
+    g.add_argument("--runs-dir", default="runs", help="where to find the journals of interrupted runs")
+    g.add_argument("--rollback-only", action="store_true", help="undo leftover faults, keep the containers")
+    g.add_argument("--restart-stopped", action="store_true", help="start containers a fault stopped")
+    g.set_defaults(func=cmd_gc)
+    sc = sub.add_parser("schema", help="print the JSON Schema of topology files")
+    sc.set_defaults(func=cmd_schema)
+    doc = sub.add_parser("doctor", help="check Docker, disk, images, kernel features; say how to fix each")
+    doc.set_defaults(func=cmd_doctor)
     i = sub.add_parser("images", help="build the built-in images (bootstrapping the base image if needed)")
     i.add_argument("action", choices=["build"])
     i.add_argument("names", nargs="*")

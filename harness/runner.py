@@ -152,6 +152,26 @@ class Run:
 
     # ------------------------------------------------------------------ the whole run
 
+    def bring_up(self) -> RunResult:
+        """`harness up`: build, start and check the stack, then leave it running."""
+        result = RunResult(self.run_id, self.run_dir, EXIT_INCONCLUSIVE, "error")
+        with exit_signals():
+            try:
+                self._up()
+                self._baseline()
+                result.exit_code, result.status = EXIT_OK, "up"
+            except HarnessError as exc:
+                result.error, result.exit_code = str(exc), exc.exit_code
+                with shielded():
+                    self.keep = False
+                    self._cleanup()
+            finally:
+                if self.exporter is not None:
+                    self.exporter.close()
+        self.journal.data.update(status=result.status, exit_code=result.exit_code)
+        self.journal.save()
+        return result
+
     def execute(self) -> RunResult:
         result = RunResult(self.run_id, self.run_dir, EXIT_INCONCLUSIVE, "error")
         with exit_signals():

@@ -6,6 +6,7 @@ RUN = "io.harness.run"
 TOPOLOGY = "io.harness.topology"
 SERVICE = "io.harness.service"
 INSTANCE = "io.harness.instance"
+VIP = "io.harness.vip"  # on LB containers: the VIP their service floats
 IMAGE = "io.harness.image"  # on images the harness built (a cache, not per run)
 
 

@@ -116,11 +116,14 @@ class Stack:
             mem_limit=c.memory,
             init=False,
         )
+        run_labels = labels.for_run(self.plan.run_id, self.plan.topology, c.service, c.instance)
+        if c.service in self.plan.vips:
+            run_labels[labels.VIP] = self.plan.vips[c.service]
         try:
             created = api.create_container(
                 image=image, name=container_name(self.plan.run_id, c.instance), hostname=c.instance,
                 command=c.command, environment=c.env,
-                labels=labels.for_run(self.plan.run_id, self.plan.topology, c.service, c.instance),
+                labels=run_labels,
                 host_config=host_config,
                 networking_config=api.create_networking_config({self.network.name: endpoint}),
             )

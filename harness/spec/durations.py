@@ -9,18 +9,33 @@ from pydantic import BeforeValidator
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+MAX_SECONDS = 7 * 86400.0  # a week: anything longer is a typo, and inf/nan would poison the schedule
+
+
+def _show(value: object) -> str:
+    try:
+        text = str(value)
+    except ValueError:  # an int beyond Python's 4300-digit str() limit
+        return "<a huge number>"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_duration(value: object) -> float:
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like 500ms, 2s or 1m")
+    """Every message carries its fix in parentheses; the result is always finite and in 0..168h."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        got = "nothing" if value is None else type(value).__name__
+        raise ValueError(f"expected a duration, got {got} (write e.g. 500ms, 2s or 1m)")
     if isinstance(value, int | float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value} is not a duration (write e.g. 500ms, 2s or 1m)")
         if value < 0:
-            raise ValueError("a duration cannot be negative")
+            raise ValueError(f"{_show(value)} is negative (a duration must be 0 or more, e.g. 1s)")
+        if value > MAX_SECONDS:
+            raise ValueError(f"{_show(value)} seconds is too long (at most {MAX_SECONDS / 3600:g}h)")
         return float(value)
-    if not isinstance(value, str):
-        raise ValueError("expected a duration like 500ms, 2s or 1m")
     text = value.strip().replace(" ", "")
+    if text.startswith("-"):
+        raise ValueError(f"'{_show(value)}' is negative (a duration must be 0 or more, e.g. 1s)")
     pos, total = 0, 0.0
     for match in _PART.finditer(text):
         if match.start() != pos:
@@ -28,7 +43,9 @@ def parse_duration(value: object) -> float:
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if pos != len(text) or not text:
-        raise ValueError(f"'{value}' is not a duration; write e.g. 500ms, 2s, 1m or 1m30s")
+        raise ValueError(f"'{_show(value)}' is not a duration (write e.g. 500ms, 2s, 1m or 1m30s; units: ms, s, m, h)")
+    if total > MAX_SECONDS:
+        raise ValueError(f"'{_show(value)}' is too long (at most {MAX_SECONDS / 3600:g}h)")
     return total
 
 

@@ -19,7 +19,8 @@ Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False)
+    # allow_inf_nan=False: `.inf`/`.nan` are valid YAML floats but never a meaningful setting here.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -55,16 +56,48 @@ class Keepalived(StrictModel):
             try:
                 ipaddress.IPv4Address(v)
             except ValueError:
-                raise ValueError(f"'{v}' is not an IPv4 address; write 'auto' or e.g. 10.200.7.200") from None
+                raise ValueError(
+                    f"'{v}' is not an IPv4 address (write 'auto', or an address inside network.subnet "
+                    "such as 10.213.7.200)"
+                ) from None
         return v
+
+
+PRIVATE_NETWORKS = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+class Network(StrictModel):
+    """The run's bridge network. Without `subnet`, a free /24 of 10.213.0.0/16 is picked at run time."""
+
+    subnet: str | None = None
+
+    @field_validator("subnet")
+    @classmethod
+    def _subnet(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        example = "e.g. 10.213.7.0/24"
+        try:
+            net = ipaddress.IPv4Network(v)
+        except ValueError:
+            try:
+                loose = ipaddress.IPv4Network(v, strict=False)
+            except ValueError:
+                raise ValueError(f"'{v}' is not an IPv4 network (write {example})") from None
+            raise ValueError(f"'{v}' has host bits set (write {loose})") from None
+        if not 16 <= net.prefixlen <= 24:
+            raise ValueError(f"'{v}' is a /{net.prefixlen} (use a /16 to /24, {example})")
+        if not any(net.subnet_of(p) for p in PRIVATE_NETWORKS):
+            raise ValueError(f"'{v}' is not a private network (use 10.x, 172.16-31.x or 192.168.x, {example})")
+        return str(net)
 
 
 class Check(StrictModel):
     path: str = "/health"
     interval: Duration = 2.0
     timeout: Duration = 1.0
-    fall: int = Field(3, ge=1, le=100)
-    rise: int = Field(2, ge=1, le=100)
+    fall: int = Field(default=3, ge=1, le=100)
+    rise: int = Field(default=2, ge=1, le=100)
 
 
 class Resources(StrictModel):
@@ -131,8 +164,8 @@ Service = Annotated[
 
 class Load(StrictModel):
     locustfile: str = "locustfiles/session_user.py"
-    users: int = Field(20, ge=1, le=10000)
-    spawn_rate: float = Field(10, gt=0)
+    users: int = Field(default=20, ge=1, le=10000)
+    spawn_rate: float = Field(default=10, gt=0)
     duration: Duration = 60.0
     target: str | None = None  # a service name; default: the first load balancer (its VIP if any)
 
@@ -225,7 +258,8 @@ class Fault(StrictModel):
     def _exactly_one(self) -> Fault:
         set_ = [k for k in type(self).model_fields if getattr(self, k) is not None]
         if len(set_) != 1:
-            raise ValueError(f"a fault needs exactly one kind, got {len(set_)}: {', '.join(set_) or 'none'}")
+            fix = "keep one; use one chaos step per fault" if set_ else "write e.g. {kill: web-1}"
+            raise ValueError(f"a fault needs exactly one kind, got {len(set_)}: {', '.join(set_) or 'none'} ({fix})")
         return self
 
     @property
@@ -274,11 +308,11 @@ class Assertion(StrictModel):
         kinds = [k for k in ("session_continuity", "error_budget", "promql") if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(
-                "an assertion needs exactly one kind (session_continuity, error_budget, promql), "
-                f"got {len(kinds)}"
+                f"an assertion needs exactly one kind, got {len(kinds)}: {', '.join(kinds) or 'none'} "
+                "(keep one of session_continuity, error_budget, promql; one assertion per list item)"
             )
         if self.promql is not None and self.below is None and self.above is None:
-            raise ValueError("a promql assertion needs 'below' or 'above'")
+            raise ValueError("a promql assertion needs 'below' or 'above' (add e.g. below: 0.5)")
         return self
 
     @property
@@ -309,6 +343,7 @@ class Topology(StrictModel):
     description: str = ""
     services: dict[Name, Service]
     links: list[Link] = Field(default_factory=list)
+    network: Network = Field(default_factory=Network)
     load: Load = Field(default_factory=Load)
     seed: int = 0  # picks random targets and toxicity reproducibly
     chaos: list[ChaosStep] = Field(default_factory=list)

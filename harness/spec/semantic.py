@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ from harness.spec.models import HAProxyService, Topology, WebService
 Loc = tuple[Any, ...]
 
 LB_KINDS = ("haproxy",)
+SUBNET_POOL = "10.213.0.0/16"  # where the run's /24 comes from without network.subnet (runtime/stack.py)
 
 
 def instance_names(name: str, replicas: int) -> list[str]:
@@ -40,6 +42,8 @@ def check_topology(topo: Topology) -> Iterator[tuple[Loc, str]]:
                 yield ("services", name, "backends"), f"unknown service '{svc.backends}' ({_hint(svc.backends, names)})"
             if svc.keepalived and svc.replicas < 2:
                 yield ("services", name, "keepalived"), "a VIP needs at least 2 replicas (set replicas: 2)"
+            if svc.keepalived and svc.keepalived.vip != "auto":
+                yield from _check_vip(topo, name, svc.keepalived.vip)
         if isinstance(svc, WebService) and svc.sessions == "redis" and not any(
             s.kind == "redis" for s in services.values()
         ):
@@ -49,11 +53,11 @@ def check_topology(topo: Topology) -> Iterator[tuple[Loc, str]]:
 
     for i, link in enumerate(topo.links):
         for end in ("from", "to"):
-            svc = link.from_ if end == "from" else link.to
-            if svc not in services:
-                yield ("links", i, end), f"unknown service '{svc}' ({_hint(svc, names)})"
+            peer = link.from_ if end == "from" else link.to
+            if peer not in services:
+                yield ("links", i, end), f"unknown service '{peer}' ({_hint(peer, names)})"
         if link.to in services and services[link.to].kind not in ("mariadb", "redis"):
-            yield ("links", i, "to"), "links can go to a mariadb or redis service (the app's clients)"
+            yield ("links", i, "to"), "links can go to a mariadb or redis service (point it at the app's database or redis)"
 
     cycle = _find_cycle(topo)
     if cycle:
@@ -70,7 +74,10 @@ def check_topology(topo: Topology) -> Iterator[tuple[Loc, str]]:
             yield ("chaos", i, "name"), f"duplicate step name '{step.name}' (names must be unique)"
         seen.add(step.name)
         if step.at >= topo.load.duration:
-            yield ("chaos", i, "at"), f"{step.at:g}s is not before the end of the load ({topo.load.duration:g}s)"
+            yield ("chaos", i, "at"), (
+                f"{step.at:g}s is not before the end of the load at {topo.load.duration:g}s "
+                "(move it earlier or lengthen load.duration)"
+            )
         yield from _check_fault(topo, i, step, names, instances)
 
     titles: set[str] = set()
@@ -79,7 +86,33 @@ def check_topology(topo: Topology) -> Iterator[tuple[Loc, str]]:
             yield ("assertions", i), f"duplicate assertion '{a.title}' (give it a unique name:)"
         titles.add(a.title)
         if a.during.startswith("fault:") and a.during[6:] not in seen:
-            yield ("assertions", i, "during"), f"no chaos step named '{a.during[6:]}'"
+            step_name = a.during[6:]
+            yield ("assertions", i, "during"), f"no chaos step named '{step_name}' ({_hint(step_name, sorted(seen))})"
+
+
+def _check_vip(topo: Topology, name: str, vip: str) -> Iterator[tuple[Loc, str]]:
+    loc: Loc = ("services", name, "keepalived", "vip")
+    if topo.network.subnet is None:
+        yield loc, (
+            f"an explicit VIP needs network.subnet: the run's /24 is only picked at run time from {SUBNET_POOL} "
+            "(add network: {subnet: 10.213.7.0/24} containing it, or write vip: auto)"
+        )
+        return
+    net = ipaddress.IPv4Network(topo.network.subnet)
+    addr = ipaddress.IPv4Address(vip)
+    example = net.network_address + 200 if net.num_addresses > 256 else net.network_address + net.num_addresses - 56
+    if addr not in net:
+        yield loc, f"{vip} is outside network.subnet {net} (pick an address inside it, e.g. {example})"
+    elif addr in (net.network_address, net.broadcast_address, net.network_address + 1):
+        role = {net.network_address: "network", net.broadcast_address: "broadcast"}.get(addr, "gateway")
+        yield loc, f"{vip} is the {role} address of {net} (pick a host address, e.g. {example})"
+    else:
+        others = [
+            n for n, s in topo.services.items()
+            if n != name and getattr(s, "keepalived", None) is not None and s.keepalived.vip == vip  # type: ignore[union-attr]
+        ]
+        if others:
+            yield loc, f"{vip} is also the VIP of '{others[0]}' (give each service its own VIP)"
 
 
 def _check_fault(topo: Topology, i: int, step: Any, names: list[str], instances: list[str]) -> Iterator[tuple[Loc, str]]:

@@ -20,7 +20,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .proxy import Proxy, render_metrics
+from .proxy import Proxy, render_metrics, split_hostport
 from .toxics import ApiError, parse_toxic, update_toxic
 
 log = logging.getLogger("harness.toxiproxy")
@@ -314,7 +314,8 @@ class ToxiproxyServer:
             raise ApiError(400, "bad request body: enabled must be a boolean")
         listen = spec.get("listen") or proxy.listen
         upstream = spec.get("upstream") or proxy.upstream
-        Proxy(proxy.name, listen, upstream, "")  # validates both addresses
+        split_hostport(listen, "listen")
+        split_hostport(upstream, "upstream")
         if (listen, upstream) != (proxy.listen, proxy.upstream):
             await proxy.stop()
             proxy.listen, proxy.upstream = listen, upstream

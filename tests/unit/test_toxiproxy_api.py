@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
 import re
+import shutil
 import signal
 import socket
 import socketserver
@@ -327,38 +327,62 @@ def test_metrics_move_while_connection_open(api: httpx.Client, echo: str) -> Non
     assert sample("toxiproxy_proxy_connections_active") == 0
 
 
-def test_server_modules_import_only_stdlib() -> None:
+@pytest.fixture
+def image_copy(tmp_path: Path) -> Path:
+    """What the container gets: only ``harness/toxiproxy/*.py`` (no ``harness/__init__``)."""
+    target = tmp_path / "harness" / "toxiproxy"
+    target.mkdir(parents=True)
+    for source in (REPO / "harness" / "toxiproxy").glob("*.py"):
+        shutil.copy(source, target / source.name)
+    return tmp_path
+
+
+# -S: no site-packages (so no httpx, no repo install), -E -s: ignore env and user site.
+BARE_PYTHON = [sys.executable, "-S", "-E", "-s"]
+
+
+def test_server_modules_import_only_stdlib(image_copy: Path) -> None:
     code = (
         "import sys\n"
         "before = set(sys.modules)\n"
         "import harness.toxiproxy, harness.toxiproxy.__main__, harness.toxiproxy.client\n"
+        "assert harness.toxiproxy.__file__.startswith(sys.argv[1]), harness.toxiproxy.__file__\n"
         "new = {m.split('.')[0] for m in set(sys.modules) - before}\n"
         "print(sorted(new - set(sys.stdlib_module_names) - {'harness'}))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30
+        [*BARE_PYTHON, "-c", code, str(image_copy)],
+        cwd=image_copy,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
 
-def test_cli_serves_and_exits_cleanly_on_sigterm() -> None:
+def test_cli_serves_and_exits_cleanly_on_sigterm(image_copy: Path, echo: str) -> None:
+    config = image_copy / "proxies.json"
+    config.write_text(json.dumps([{"name": "cfg", "listen": "127.0.0.1:0", "upstream": echo}]))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.toxiproxy", "--host", "127.0.0.1", "--port", "0"],
-        cwd=REPO,
+        [*BARE_PYTHON, "-m", "harness.toxiproxy", "--port", "0", "--config", str(config)],
+        cwd=image_copy,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()  # "... toxiproxy API listening on 127.0.0.1:PORT ..."
         match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
         assert match, line
-        response = httpx.get(f"http://127.0.0.1:{match.group(1)}/version", timeout=5)
-        assert response.status_code == 200
+        base = f"http://127.0.0.1:{match.group(1)}"
+        deadline = time.monotonic() + 10
+        while "cfg" not in httpx.get(f"{base}/proxies", timeout=5).json():
+            assert time.monotonic() < deadline, "--config was not applied"
+            time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+        assert "shutting down" in proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()

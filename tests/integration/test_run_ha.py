@@ -1,0 +1,51 @@
+"""The whole chain on real containers: `harness run` brings up the HA topology, drives Locust
+through the VIP, kills a web node, and judges with Prometheus. And it can fail: the same stack
+with file sessions must fail session_continuity. After every run nothing labelled remains."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import harness, journal, leftovers
+
+pytestmark = pytest.mark.docker
+
+
+def test_ha_topology_holds_while_a_web_node_is_killed(tmp_path: Path) -> None:
+    proc = harness("run", "topologies/ha.yaml", "--runs-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    j = journal(tmp_path)
+    assert j["status"] == "passed"
+    [fault] = j["faults"]
+    assert fault["kind"] == "kill" and fault["target"] == "web-1"
+    assert fault["injected_at"] - j["load_started_at"] == pytest.approx(10, abs=1.0)
+    s = j["summary"]
+    assert s["requests"] > 1000 and s["sessions_lost"] == 0 and s["sessions_started"] >= 20
+    assert s["error_ratio"] is not None and s["error_ratio"] <= 0.01
+    assert s["writes_acked"] > 100
+    # web-1 served traffic before the kill and none after it was ejected
+    backends = j["series"]["backend_rps"]
+    assert {"web-1", "web-2", "web-3"} <= set(backends)
+    late = [v for t, v in backends["web-1"] if t > fault["injected_at"] + 8]
+    assert late and max(late) == 0
+    assert "sessions lost" in proc.stdout and "error_budget" in proc.stdout
+    assert "HELD" in proc.stdout
+    run_dir = next(tmp_path.iterdir())
+    suite = ET.parse(run_dir / "junit.xml").getroot()
+    assert {tc.get("name") for tc in suite.iter("testcase")} == {"session_continuity", "error_budget"}
+    assert (run_dir / "report.html").stat().st_size > 5000
+    assert leftovers(j["run_id"]) == []
+
+
+def test_file_sessions_fail_session_continuity(tmp_path: Path) -> None:
+    proc = harness("run", "topologies/ha-file-sessions.yaml", "--runs-dir", str(tmp_path))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    j = journal(tmp_path)
+    by_name = {a["name"]: a for a in j["assertions"]}
+    assert by_name["session_continuity"]["status"] == "failed"
+    assert by_name["session_continuity"]["measured"] > 0
+    assert "harness_sessions_lost_total" in by_name["session_continuity"]["promql"]
+    assert leftovers(j["run_id"]) == []
