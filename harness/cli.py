@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from harness.errors import EXIT_INCONCLUSIVE, HarnessError, SpecError
 
@@ -15,7 +16,7 @@ err = Console(stderr=True)
 
 
 def _say(msg: str) -> None:
-    err.print(f"[dim]{msg}[/]")
+    err.print(f"[dim]{escape(msg)}[/]", highlight=False)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -48,7 +49,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def console_error(msg: str | None) -> None:
     if msg:
-        err.print(f"[red]error:[/] {msg}", highlight=False)
+        err.print(f"[red]error:[/] {escape(msg)}", highlight=False)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as exc:
         if args.debug:
             raise
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -51,8 +51,9 @@ class RunResult:
     error: str | None = None
 
 
-def build_images(topo: Topology, say: Say) -> dict[str, str]:
-    names = {c.image for c in make_plan(with_prometheus(topo), "x", "10.0.0.0/24", []).containers if c.builtin_image}
+def build_images(topo: Topology, say: Say, base_dir: Path = Path(".")) -> dict[str, str]:
+    names = {c.image for c in make_plan(with_prometheus(topo), "x", "10.0.0.0/24", [], base_dir=base_dir).containers
+             if c.builtin_image}
     return {name: images.build(name, say) for name in sorted(names)}
 
 
@@ -78,7 +79,7 @@ class Run:
 
     def _up(self) -> None:
         with self.journal.phase("build"):
-            tags = build_images(self.topo, self.say)
+            tags = build_images(self.topo, self.say, Path(self.topology_file).parent)
         with self.journal.phase("up") as ph:
             network, subnet = create_network(self.run_id, self.topo.name)
             gateway = str(network.attrs["IPAM"]["Config"][0].get("Gateway") or subnet.rsplit(".", 1)[0] + ".1")
@@ -88,7 +89,7 @@ class Run:
                 ScrapeTarget("locust", locust_addr, "locust"),
                 ScrapeTarget("harness", f"{gateway}:{self.exporter.server.server_port}", "harness"),
             ]
-            self.plan = make_plan(self.topo, self.run_id, subnet, exporters)
+            self.plan = make_plan(self.topo, self.run_id, subnet, exporters, base_dir=Path(self.topology_file).parent)
             self.stack = Stack(self.plan, network, self.say)
             self.stack.image_tags = tags
             self.stack.up()

@@ -5,29 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from docker.errors import APIError
+from docker.models.containers import Container
 
-from harness.chaos.base import FaultContext
-from harness.errors import InfrastructureError
-from harness.spec.models import KillFault
+from harness.chaos import container
+from harness.chaos.container import ContainerFault, start_if_stopped
 
 
-class Fault:
+class Fault(ContainerFault):
     kind = "kill"
 
-    def __init__(self, params: KillFault, ctx: FaultContext) -> None:
-        self.params, self.ctx = params, ctx
-        self.target = params.target
-        self.detail: dict[str, Any] = {"restore": params.restore}
-        self.injected = False
+    def _apply(self, c: Container) -> None:
+        c.kill(signal="SIGKILL")
 
-    def inject(self) -> None:
-        try:
-            self.ctx.containers[self.target].kill(signal="SIGKILL")
-        except APIError as exc:
-            raise InfrastructureError(f"kill {self.target} failed: {exc.explanation}") from None
-        self.injected = True
+    def _undo(self, c: Container) -> None:
+        start_if_stopped(c)
 
-    def rollback(self) -> None:
-        if self.injected and self.params.restore:
-            self.ctx.containers[self.target].start()
+
+def recover(kind: str, detail: dict[str, Any], restart_stopped: bool = False) -> list[str]:
+    return container.recover(kind, detail, restart_stopped)

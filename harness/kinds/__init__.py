@@ -8,7 +8,11 @@ from types import ModuleType
 
 KINDS: dict[str, str] = {
     "haproxy": "harness.kinds.haproxy",
+    "nginx-lb": "harness.kinds.nginx_lb",
     "web": "harness.kinds.web",
+    "php-fpm": "harness.kinds.php_fpm",
+    "mysql": "harness.kinds.mariadb",
+    "custom": "harness.kinds.custom",
     "redis": "harness.kinds.redis",
     "mariadb": "harness.kinds.mariadb",
     "prometheus": "harness.kinds.prometheus",

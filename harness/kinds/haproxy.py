@@ -26,7 +26,7 @@ def containers(ctx: Context, name: str, svc: HAProxyService) -> list[ContainerPl
             builtin_image=svc.image is None, ip=ctx.ips[inst], files=files, cap_add=caps,
             wait=Wait("http", f"http://{ctx.ips[inst]}:{METRICS_PORT}/metrics", 60),
         )
-        out.append(apply_overrides(plan, svc))
+        out.append(apply_overrides(plan, svc, ctx, "/etc/haproxy/haproxy.cfg"))
         ctx.metrics_targets.append(ScrapeTarget("haproxy", f"{ctx.ips[inst]}:{METRICS_PORT}", inst))
     return out
 

@@ -22,4 +22,4 @@ def containers(ctx: Context, name: str, svc: PrometheusService) -> list[Containe
         files={"/etc/prometheus/prometheus.yml": cfg},
         wait=Wait("http", f"http://{ctx.ips[inst]}:{PORT}/-/ready", 60),
     )
-    return [apply_overrides(plan, svc)]
+    return [apply_overrides(plan, svc, ctx, "/etc/prometheus/prometheus.yml")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.kinds.base import Context, apply_overrides
-from harness.plan.model import ContainerPlan, Wait
+from harness.plan.model import ContainerPlan, ScrapeTarget, Wait
 from harness.spec.models import RedisService
 
 IMAGE = "data"
@@ -19,5 +19,7 @@ def containers(ctx: Context, name: str, svc: RedisService) -> list[ContainerPlan
             command=["/usr/local/bin/redis-start.sh"],
             wait=Wait("exec", 'redis-cli --no-auth-warning -a "$REDIS_PASSWORD" ping | grep -q PONG', 60),
         )
-        out.append(apply_overrides(plan, svc))
+        if plan.builtin_image:
+            ctx.metrics_targets.append(ScrapeTarget("redis", f"{ctx.ips[inst]}:9121", inst))
+        out.append(apply_overrides(plan, svc, ctx))
     return out

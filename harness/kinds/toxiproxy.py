@@ -45,4 +45,4 @@ def containers(ctx: Context, name: str, svc: ToxiproxyService) -> list[Container
         files={"/etc/toxiproxy.json": json.dumps(proxies, indent=2)},
         wait=Wait("http", f"http://{ctx.ips[inst]}:{API_PORT}/proxies", 30),
     )
-    return [apply_overrides(plan, svc)]
+    return [apply_overrides(plan, svc, ctx, "/etc/toxiproxy.json")]

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 import secrets as _secrets
 
 from harness import kinds
 from harness.kinds import toxiproxy
-from harness.kinds.base import Context
+from harness.kinds.base import LB_KINDS, Context
 from harness.plan.model import ContainerPlan, RunPlan, ScrapeTarget
-from harness.spec.models import HAProxyService, PrometheusService, Topology, ToxiproxyService, WebService
+from harness.spec.models import (
+    HAProxyService,
+    NginxLBService,
+    PhpFpmService,
+    PrometheusService,
+    Topology,
+    ToxiproxyService,
+    WebService,
+)
 from harness.spec.semantic import instance_names
 
 PROMETHEUS = "prometheus"
@@ -20,10 +29,10 @@ VIP_HOST = 200
 def implicit_deps(topo: Topology, name: str) -> list[str]:
     svc = topo.services[name]
     deps = list(svc.depends_on)
-    if isinstance(svc, HAProxyService):
+    if isinstance(svc, HAProxyService | NginxLBService):
         deps.append(svc.backends)
-    if isinstance(svc, WebService):
-        deps += [n for n, s in topo.services.items() if s.kind in ("mariadb", "redis")]
+    if isinstance(svc, WebService | PhpFpmService):
+        deps += [n for n, s in topo.services.items() if s.kind in ("mariadb", "mysql", "redis")]
     if svc.kind == "toxiproxy":
         deps += [link.to for link in topo.links]
     if any(link.from_ == name for link in topo.links):
@@ -63,6 +72,7 @@ def make_plan(
     subnet: str,
     exporters: list[ScrapeTarget],
     secrets: dict[str, str] | None = None,
+    base_dir: Path = Path("."),
 ) -> RunPlan:
     topo = with_prometheus(topo)
     net = ipaddress.IPv4Network(subnet)
@@ -82,7 +92,7 @@ def make_plan(
     ctx = Context(
         topology=topo, run_id=run_id, gateway=gateway, ips=ips, vips=vips,
         secrets=secrets or {"db_password": _secrets.token_hex(12), "redis_password": _secrets.token_hex(12)},
-        metrics_targets=list(exporters),
+        metrics_targets=list(exporters), base_dir=base_dir,
     )
     order = levels(topo)
     # Prometheus renders last so it sees every scrape target the other kinds declared.
@@ -93,7 +103,7 @@ def make_plan(
     plan_levels = [[c for name in level for c in by_service[name]] for level in order]
     containers = [c for level in plan_levels for c in level]
     prom = next(c for c in containers if c.kind == "prometheus")
-    lb_name = topo.load.target or next(n for n, s in topo.services.items() if s.kind in ("haproxy",))
+    lb_name = topo.load.target or next(n for n, s in topo.services.items() if s.kind in LB_KINDS)
     load_host = vips.get(lb_name) or ips[instance_names(lb_name, topo.services[lb_name].replicas)[0]]
     proxies = {}
     for link in topo.links:

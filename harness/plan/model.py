@@ -10,8 +10,8 @@ from typing import Literal
 class Wait:
     """How to know a container is ready: an HTTP answer, a file inside it, or a command's success."""
 
-    kind: Literal["http", "file", "exec", "none"]
-    target: str = ""  # url for http, path for file, shell command for exec
+    kind: Literal["http", "tcp", "file", "exec", "none"]
+    target: str = ""  # url for http, ip:port for tcp, path for file, shell command for exec
     timeout: float = 90.0
 
 
@@ -26,6 +26,8 @@ class ContainerPlan:
     env: dict[str, str] = field(default_factory=dict)
     command: list[str] | None = None
     files: dict[str, str] = field(default_factory=dict)  # absolute path in container -> content
+    dirs: dict[str, str] = field(default_factory=dict)  # container dir -> host dir copied into it
+    setup: list[str] = field(default_factory=list)  # shell commands run inside once it is ready
     cap_add: list[str] = field(default_factory=list)
     depends_on: list[str] = field(default_factory=list)  # service names
     wait: Wait = field(default_factory=lambda: Wait("none"))

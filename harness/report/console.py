@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 STYLE = {"passed": "green", "failed": "bold red", "error": "yellow", "inconclusive": "yellow"}
@@ -34,7 +35,7 @@ def print_summary(console: Console, journal: dict[str, Any]) -> None:
             ft.add_column(col)
         for f in faults:
             inj, rb = f.get("injected_at"), f.get("rolled_back_at")
-            ft.add_row(f["name"], f["kind"], f["target"], _num(inj and inj - t0, "{:.3f}"),
+            ft.add_row(escape(f["name"]), f["kind"], escape(str(f["target"])), _num(inj and inj - t0, "{:.3f}"),
                        _num(rb and rb - t0, "{:.3f}"), f["status"])
         console.print(ft)
     results = journal.get("assertions") or []
@@ -43,13 +44,13 @@ def print_summary(console: Console, journal: dict[str, Any]) -> None:
         for col in ("assertion", "during", "measured", "bound", "status"):
             at.add_column(col)
         for r in results:
-            at.add_row(r["name"], r["during"], r["message"].split(" (must")[0] if r["measured"] is not None else "-",
+            at.add_row(escape(r["name"]), r["during"], r["message"].split(" (must")[0] if r["measured"] is not None else "-",
                        _num(r["bound"], "{:g}"), f"[{STYLE.get(r['status'], '')}]{r['status'].upper()}[/]")
         console.print(at)
 
 
 def print_verdict(console: Console, status: str, exit_code: int, run_dir: str, error: str | None) -> None:
     if error:
-        console.print(f"[yellow]{error}[/]")
+        console.print(f"[yellow]{escape(error)}[/]", highlight=False)
     word = {"passed": "HELD", "failed": "FAILED"}.get(status, status.upper())
     console.print(f"[{STYLE.get(status, 'yellow')}]verdict: {word}[/] (exit {exit_code}) - reports in {run_dir}/")

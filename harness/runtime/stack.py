@@ -74,15 +74,24 @@ def create_network(run_id: str, topology: str) -> tuple[Network, str]:
     raise InfrastructureError(f"no free /24 left in {SUBNET_POOL} (run `harness gc` to remove old runs)")
 
 
-def _tar(files: dict[str, str]) -> bytes:
+def _tar(files: dict[str, str], dirs: dict[str, str] | None = None) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
+        for dest, src in (dirs or {}).items():
+            tar.add(src, arcname=dest.lstrip("/"), filter=_world_readable)
         for path, content in files.items():
             data = content.encode()
             info = tarfile.TarInfo(path.lstrip("/"))
             info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def _world_readable(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    info.mode |= 0o755 if info.isdir() else 0o644
+    return info
 
 
 def container_name(run_id: str, instance: str) -> str:
@@ -130,8 +139,8 @@ class Stack:
         except APIError as exc:
             raise InfrastructureError(f"cannot create {c.instance}: {exc.explanation}") from None
         container = client().containers.get(created["Id"])
-        if c.files:
-            container.put_archive("/", _tar(c.files))
+        if c.files or c.dirs:
+            container.put_archive("/", _tar(c.files, c.dirs))
         container.start()
         return container
 
@@ -139,6 +148,10 @@ class Stack:
         container = self._create(c)
         self.containers[c.instance] = container
         wait_ready(container, c.instance, c.wait)
+        for cmd in c.setup:
+            code, output = container.exec_run(["/bin/sh", "-c", cmd])
+            if code != 0:
+                raise InfrastructureError(f"setup of {c.instance} failed ({cmd[:60]}...): {output.decode(errors='replace')[-300:]}")
         self.progress(f"{c.instance} ready ({c.ip})")
 
     def up(self) -> None:

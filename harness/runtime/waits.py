@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import httpx
@@ -23,6 +24,13 @@ def _ready_once(container: Container, wait: Wait) -> bool:
         try:
             return httpx.get(wait.target, timeout=2.0).status_code == 200
         except httpx.HTTPError:
+            return False
+    if wait.kind == "tcp":
+        host, _, port = wait.target.rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=1.0):
+                return True
+        except OSError:
             return False
     cmd = f"test -f {wait.target}" if wait.kind == "file" else wait.target
     code, _ = container.exec_run(["/bin/sh", "-c", cmd])

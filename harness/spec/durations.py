@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -55,4 +55,13 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+# What `parse_duration` accepts, for the JSON Schema (`harness schema`): seconds, or text like 1m30s.
+JSON_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0, "maximum": MAX_SECONDS},
+        {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h)\s*)+$"},
+    ],
+    "description": "a duration: seconds, or e.g. 500ms, 2s, 1m, 1m30s",
+}
+
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(JSON_SCHEMA)]

@@ -2,70 +2,159 @@
 
 The YAML is composed (not just loaded) so that each key path keeps the line it came from;
 pydantic error locations and our own cross-reference checks are mapped back to those lines.
+Whatever the input, the result is a `Topology` or a `SpecError` whose problems are single lines
+with a line number inside the file: never a traceback.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import ValidationError
 
 from harness.errors import SpecError
-from harness.spec.models import Topology
+from harness.spec.models import Service, Topology
 
 Loc = tuple[Any, ...]
 
-
-def _construct(node: yaml.Node, path: Loc, lines: dict[Loc, int], scalars: yaml.SafeLoader) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = scalars.construct_object(key_node, deep=True)
-            if key == "<<":
-                raise yaml.YAMLError("merge keys (<<) are not supported")
-            if key in out:
-                raise _DuplicateKey(str(key), key_node.start_mark.line + 1)
-            lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _construct(value_node, path + (key,), lines, scalars)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, path + (i,), lines, scalars) for i, item in enumerate(node.value)]
-    return scalars.construct_object(node, deep=True)
+MAX_VALUES = 100_000  # aliases can expand a small file exponentially ("billion laughs")
+START_FROM = "start from topologies/ha.yaml"
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: str, line: int) -> None:
-        self.key, self.line = key, line
+class _BadYaml(Exception):
+    """A problem found while building Python values from the YAML nodes: it has a line and a path."""
+
+    def __init__(self, line: int, path: Loc, message: str) -> None:
+        self.line, self.path, self.message = line, path, message
+
+
+class _Builder:
+    """Builds plain Python values from a composed YAML node, recording the line of every key path."""
+
+    def __init__(self) -> None:
+        self.lines: dict[Loc, int] = {}
+        self.scalars = yaml.SafeLoader("")
+        self.count = 0
+        self.active: set[int] = set()  # nodes being built: an alias to one of them is a cycle
+
+    def build(self, node: yaml.Node, path: Loc) -> Any:
+        line = node.start_mark.line + 1
+        self.lines.setdefault(path, line)  # a key's own line wins over the line its value starts on
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise _BadYaml(
+                line,
+                path,
+                f"the file expands to more than {MAX_VALUES} values (remove the aliases)",
+            )
+        if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            return self.scalar(node, path)
+        if id(node) in self.active:
+            raise _BadYaml(
+                line, path, "this alias refers to the value that contains it (remove the recursion)"
+            )
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key_line = key_node.start_mark.line + 1
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise _BadYaml(
+                        key_line,
+                        path,
+                        "a key must be a plain name, not a list or mapping (quote it)",
+                    )
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise _BadYaml(
+                        key_line, path, "merge keys (<<) are not supported (write the keys out)"
+                    )
+                key = self.scalar(key_node, path)
+                if key in out:
+                    raise _BadYaml(key_line, path + (key,), "duplicate key (keep one)")
+                self.lines[path + (key,)] = key_line
+                out[key] = self.build(value_node, path + (key,))
+            return out
+        finally:
+            self.active.discard(id(node))
+
+    def scalar(self, node: yaml.Node, path: Loc) -> Any:
+        try:
+            return self.scalars.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError:
+            raise
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. 2024-13-45, a 5000-digit int
+            text = str(getattr(node, "value", ""))
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            raise _BadYaml(
+                node.start_mark.line + 1,
+                path,
+                f"cannot read '{shown}': {exc} (quote it to make it a string)",
+            ) from None
 
 
 def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     """Parse a YAML file; return the data and a map from key path to line number."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError([f"{path}: file not found (check the path)"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([f"{path}: cannot read: {exc}"]) from None
-    lines: dict[Loc, int] = {}
+        raise SpecError([f"{path}:1: (file): not found (check the path)"]) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            [f"{path}:1: (file): not UTF-8 text: {exc.reason} (save it as UTF-8)"]
+        ) from None
+    except OSError as exc:
+        raise SpecError(
+            [
+                f"{path}:1: (file): cannot read: {exc.strerror or exc} (check the path and permissions)"
+            ]
+        ) from None
+    last = max(1, len(text.splitlines()))
+
+    def at(line: int) -> int:  # a mark can sit just past the end (e.g. an unclosed bracket)
+        return min(max(line, 1), last)
+
+    builder = _Builder()
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is None:
-            raise SpecError([f"{path}:1: the file is empty (start from topologies/ha.yaml)"])
-        data = _construct(node, (), lines, yaml.SafeLoader(""))
-    except _DuplicateKey as dup:
-        raise SpecError([f"{path}:{dup.line}: {dup.key}: duplicate key (keep one)"]) from None
+            raise SpecError([f"{path}:1: (file): the file is empty ({START_FROM})"])
+        data = builder.build(node, ())
+    except _BadYaml as bad:
+        raise SpecError(
+            [_one_line(f"{path}:{at(bad.line)}: {_field_path(bad.path)}: {bad.message}")]
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        raise SpecError([f"{path}:{line}: invalid YAML: {exc.problem or exc} (fix the syntax)"]) from None
+        problem = exc.problem or str(exc)
+        fix = "indent with spaces, not tabs" if "'\\t'" in problem else "fix the syntax"
+        raise SpecError(
+            [_one_line(f"{path}:{at(line)}: (yaml): invalid YAML: {problem} ({fix})")]
+        ) from None
+    except yaml.reader.ReaderError as exc:  # a control character: the reader knows its offset only
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        raise SpecError(
+            [
+                _one_line(
+                    f"{path}:{at(line)}: (yaml): invalid YAML: {exc.reason} (remove the control character)"
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
-        raise SpecError([f"{path}:1: invalid YAML: {exc}"]) from None
-    return data, lines
+        raise SpecError(
+            [_one_line(f"{path}:1: (yaml): invalid YAML: {exc} (fix the syntax)")]
+        ) from None
+    except RecursionError:
+        raise SpecError([f"{path}:1: (yaml): the file is nested too deeply (flatten it)"]) from None
+    builder.lines = {k: at(v) for k, v in builder.lines.items()}
+    return data, builder.lines
 
 
 def line_for(lines: dict[Loc, int], loc: Loc) -> int:
@@ -74,57 +163,170 @@ def line_for(lines: dict[Loc, int], loc: Loc) -> int:
     return lines.get(loc, 1)
 
 
+_PLAIN = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _part(part: Any) -> str:
+    """One key of a field path: as written when plain, else quoted with whitespace escaped."""
+    text = str(part)
+    if _PLAIN.match(text):
+        return text
+    escaped = "".join(
+        c if c.isprintable() and not c.isspace() and c not in '"\\' else _escape(c) for c in text
+    )
+    return f'["{escaped}"]'
+
+
+def _escape(c: str) -> str:
+    if c in '"\\':
+        return "\\" + c
+    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+
 def _field_path(loc: Iterable[Any]) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        else:
+            text = _part(part)
+            out += text if not out or text.startswith("[") else f".{text}"
+    return out or "(top-level)"
 
 
-def _clean_loc(loc: Loc, data: Any) -> Loc:
-    """Keep the parts of a pydantic location that are keys in the YAML (drop union tags such as
-    'haproxy'); the last part is kept even if absent, since it names a missing or unknown field."""
+def _one_line(problem: str) -> str:
+    """A problem is one line: line breaks and other control characters from the input are escaped."""
+    return "".join(c if c.isprintable() or c == " " else _escape(c) for c in problem)
+
+
+def _clean_loc(loc: Loc, data: Any, keep_last: bool) -> Loc:
+    """Keep the parts of a pydantic location that are keys in the YAML (dropping union tags such as
+    'haproxy' or 'list[str]' and pydantic's '[key]'); `keep_last` keeps a final part that is absent
+    from the data because it names a missing or unknown field."""
     out: list[Any] = []
     node = data
     for i, part in enumerate(loc):
-        if isinstance(node, dict) and part in node:
-            out.append(part)
-            node = node[part]
+        if isinstance(node, dict):
+            key = part if part in node else next((k for k in node if str(k) == str(part)), _ABSENT)
+            if key is not _ABSENT:
+                out.append(key)
+                node = node[key]
+                continue
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             out.append(part)
             node = node[part]
-        elif i == len(loc) - 1:
+            continue
+        if keep_last and i == len(loc) - 1:
             out.append(part)
     return tuple(out)
 
 
+_ABSENT = object()
+
+_KINDS = [
+    k for m in get_args(get_args(Service)[0]) for k in get_args(m.model_fields["kind"].annotation)
+]
+
+_NAME_FIX = "use lowercase letters, digits and '-', starting with a letter, at most 31 characters"
+_PATTERN_FIXES = {
+    r"^[a-z][a-z0-9-]{0,30}$": _NAME_FIX,
+    r"^(steady|recovery|run|fault:.+)$": "write run, steady, recovery or fault:<chaos step name>",
+    r"^\d+[kmg]?$": "write e.g. 512m or 1g",
+}
+
 _FIXES = {
     "missing": "add it",
     "literal_error": "use one of the allowed values",
-    "union_tag_invalid": "use one of the built-in kinds",
-    "union_tag_not_found": "add a 'kind:' key",
-    "string_pattern_mismatch": "use lowercase letters, digits and '-'",
+    "int_parsing": "write a whole number, e.g. 3",
+    "int_type": "write a whole number, e.g. 3",
+    "int_from_float": "write a whole number, e.g. 3",
+    "float_parsing": "write a number, e.g. 0.5",
+    "float_type": "write a number, e.g. 0.5",
+    "finite_number": "write a number such as 20, not .inf or .nan",
+    "bool_parsing": "write true or false",
+    "bool_type": "write true or false",
+    "string_type": "write text; quote it if it looks like a number, date or boolean",
+    "dict_type": "write a mapping, e.g. {key: value}",
+    "model_type": "write a mapping, e.g. {key: value}",
+    "model_attributes_type": "write a mapping, e.g. {key: value}",
+    "list_type": "write a list, e.g. [a, b]",
 }
 
+_NOISE = re.compile(r" or (instance of \w+|object to extract fields from)")
 
-def validation_problems(file: str, exc: ValidationError, data: Any, lines: dict[Loc, int]) -> list[str]:
-    problems = []
+
+def _fix(err: Any) -> str | None:
+    ctx = err.get("ctx") or {}
+    bounds = {
+        "greater_than_equal": ("ge", "at least"),
+        "greater_than": ("gt", "more than"),
+        "less_than_equal": ("le", "at most"),
+        "less_than": ("lt", "less than"),
+    }
+    if err["type"] in bounds:
+        key, words = bounds[err["type"]]
+        return f"use {words} {ctx.get(key)}"
+    if err["type"] == "string_pattern_mismatch":
+        return _PATTERN_FIXES.get(str(ctx.get("pattern")), "see topologies/ha.yaml for the format")
+    return _FIXES.get(err["type"])
+
+
+def validation_problems(
+    file: str, exc: ValidationError, data: Any, lines: dict[Loc, int]
+) -> list[str]:
+    merged: dict[
+        Loc, tuple[list[str], str | None]
+    ] = {}  # one line per location: union branches merge
     for err in exc.errors(include_url=False):
         ctx = err.get("ctx") or {}
         raw = tuple(err["loc"]) + ((ctx["key"],) if err["type"] == "unknown_key" else ())
-        loc = _clean_loc(raw, data)
-        msg = err["msg"].removeprefix("Value error, ")
-        fix = _FIXES.get(err["type"])
+        loc = _clean_loc(raw, data, keep_last=err["type"] in ("missing", "unknown_key"))
+        msg = _NOISE.sub("", err["msg"].removeprefix("Value error, "))
+        fix = _fix(err)
+        if err["type"] in ("unknown_key", "value_error") or msg.endswith(")"):
+            fix = None  # our own messages carry their fix already
+        if raw and raw[-1] == "[key]":
+            msg = f"'{loc[-1] if loc else err.get('input')}' is not a valid name"
+            fix = _NAME_FIX
         if err["type"] == "union_tag_invalid":
             loc = loc + ("kind",)
-            kinds = [k.strip(" '") for k in str(ctx.get("expected_tags", "")).split(",")]
-            close = difflib.get_close_matches(str(ctx.get("tag")), kinds, n=1)
-            msg = f"unknown kind '{ctx.get('tag')}'"
-            fix = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(kinds)}"
-        if err["type"] == "string_pattern_mismatch" and "\\d" in str(ctx.get("pattern", "")):
-            fix = "write e.g. 512m or 1g"
-        problems.append(f"{file}:{line_for(lines, loc)}: {_field_path(loc)}: {msg}" + (f" ({fix})" if fix else ""))
-    return problems
+            tag = ctx.get("tag")
+            close = difflib.get_close_matches(str(tag), _KINDS, n=1)
+            msg = f"unknown kind '{tag}'"
+            fix = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(_KINDS)}"
+        if err["type"] == "union_tag_not_found":
+            msg = "no 'kind'"
+            fix = f"add kind: one of {', '.join(_KINDS)}"
+            given = err.get("input")
+            close = (
+                [k for k in given if difflib.get_close_matches(str(k), ["kind"], n=1, cutoff=0.6)]
+                if isinstance(given, dict)
+                else []
+            )
+            if close:  # `knid: web` hides the kind: report the misspelt key, as for any other model
+                loc, msg, fix = (
+                    loc + (close[0],),
+                    f"unknown key '{close[0]}'",
+                    "did you mean 'kind'?",
+                )
+        msgs = merged.setdefault(loc, ([], fix))[0]
+        if msg not in msgs:
+            msgs.append(msg)
+    problems = []
+    for loc, (msgs, fix) in merged.items():
+        if len(msgs) > 1:  # e.g. "Input should be a valid string" + "Input should be a valid list"
+            msgs = [msgs[0]] + [m.removeprefix("Input should be ") for m in msgs[1:]]
+        problems.append((loc, " or ".join(msgs) + (f" ({fix})" if fix else "")))
+    return _render(file, problems, lines)
+
+
+def _render(file: str, problems: Iterable[tuple[Loc, str]], lines: dict[Loc, int]) -> list[str]:
+    """`file:line: field: problem (fix)`, one line each, in file order."""
+    located = [(line_for(lines, loc), _field_path(loc), msg) for loc, msg in problems]
+    return [
+        _one_line(f"{file}:{line}: {field}: {msg}")
+        for line, field, msg in sorted(located, key=lambda p: p[0])
+    ]
 
 
 def load_topology(path: str | Path) -> Topology:
@@ -134,12 +336,17 @@ def load_topology(path: str | Path) -> Topology:
     path = Path(path)
     data, lines = read_yaml(path)
     if not isinstance(data, dict):
-        raise SpecError([f"{path}:1: a topology must be a mapping with 'name' and 'services'"])
+        got = "a list" if isinstance(data, list) else f"'{_one_line(str(data))[:40]}'"
+        raise SpecError(
+            [
+                f"{path}:1: (top-level): a topology must be a mapping with 'name' and 'services', got {got} ({START_FROM})"
+            ]
+        )
     try:
         topo = Topology.model_validate(data)
     except ValidationError as exc:
         raise SpecError(validation_problems(str(path), exc, data, lines)) from None
-    problems = [f"{path}:{line_for(lines, loc)}: {_field_path(loc)}: {msg}" for loc, msg in check_topology(topo)]
+    problems = _render(str(path), check_topology(topo, path.parent), lines)
     if problems:
         raise SpecError(problems)
     return topo

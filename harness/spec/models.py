@@ -105,6 +105,23 @@ class Resources(StrictModel):
     memory: str | None = Field(None, pattern=r"^\d+[kmg]?$")
 
 
+class HealthCheck(StrictModel):
+    """How the harness knows a container is ready (exactly one of http, tcp, exec, file)."""
+
+    http: str | None = None  # a path (`/health`) or `:port/path`, fetched from the container's IP
+    tcp: int | None = Field(None, ge=1, le=65535)
+    exec: str | None = None  # a shell command run inside the container; ready when it exits 0
+    file: str | None = None  # ready when this file exists inside the container
+    timeout: Duration = 90.0
+
+    @model_validator(mode="after")
+    def _one(self) -> HealthCheck:
+        n = sum(v is not None for v in (self.http, self.tcp, self.exec, self.file))
+        if n != 1:
+            raise ValueError("a healthcheck needs exactly one of http, tcp, exec, file")
+        return self
+
+
 class ServiceBase(StrictModel):
     replicas: int = Field(1, ge=1, le=20)
     image: str | None = None
@@ -112,7 +129,9 @@ class ServiceBase(StrictModel):
     command: list[str] | str | None = None
     depends_on: list[str] = Field(default_factory=list)
     resources: Resources | None = None
-    config: str | None = None
+    # A file (or Jinja2 template, *.j2) replacing the kind's main config, or {container path: file}.
+    config: str | dict[str, str] | None = None
+    healthcheck: HealthCheck | None = None
 
 
 class HAProxyService(ServiceBase):
@@ -128,11 +147,53 @@ class HAProxyService(ServiceBase):
     keepalived: Keepalived | None = None
 
 
+class NginxLBService(ServiceBase):
+    """The classic upstream block: passive health checks only (open-source Nginx)."""
+
+    kind: Literal["nginx-lb"]
+    backends: str
+    protocol: Literal["http", "fastcgi"] = "http"  # fastcgi: straight to a php-fpm pool on :9000
+    balance: Literal["roundrobin", "least_conn", "ip_hash"] = "roundrobin"
+    weights: dict[str, int] = Field(default_factory=dict)  # instance -> weight
+    max_fails: int = Field(1, ge=0, le=100)
+    fail_timeout: Duration = 10.0
+    next_upstream: list[Literal["error", "timeout", "invalid_header", "http_500", "http_502", "http_503", "http_504", "http_429", "non_idempotent", "off"]] = Field(
+        default_factory=lambda: ["error", "timeout"]
+    )
+    next_upstream_tries: int = Field(0, ge=0)
+    timeout_connect: Duration = 1.0
+    timeout_read: Duration = 10.0
+    keepalived: Keepalived | None = None
+
+
 class WebService(ServiceBase):
     kind: Literal["web"]
+    app: str = "builtin"  # or a directory with the user's PHP app (public/index.php or index.php)
+    sessions: Literal["redis", "files"] = "redis"
+    db_timeout: Duration = 5.0
+
+
+class PhpFpmService(ServiceBase):
+    """A bare PHP-FPM pool on :9000 (FastCGI), for an Nginx LB with `protocol: fastcgi`."""
+
+    kind: Literal["php-fpm"]
     app: str = "builtin"
     sessions: Literal["redis", "files"] = "redis"
     db_timeout: Duration = 5.0
+    pm: Literal["static", "dynamic", "ondemand"] = "static"
+    max_children: int = Field(8, ge=1, le=500)
+    start_servers: int = Field(2, ge=1)
+    min_spare_servers: int = Field(1, ge=1)
+    max_spare_servers: int = Field(3, ge=1)
+    max_requests: int = Field(0, ge=0)
+
+
+class CustomService(ServiceBase):
+    """Any image: the harness only starts it on the run network, labels it and waits for it."""
+
+    kind: Literal["custom"]
+    image: str  # type: ignore[assignment]
+    ports: list[int] = Field(default_factory=list)  # informational; nothing is ever published
 
 
 class RedisService(ServiceBase):
@@ -140,7 +201,7 @@ class RedisService(ServiceBase):
 
 
 class MariaDBService(ServiceBase):
-    kind: Literal["mariadb"]
+    kind: Literal["mariadb", "mysql"]  # mysql: bring an image (MYSQL_* env is set for it)
 
 
 class PrometheusService(ServiceBase):
@@ -155,7 +216,8 @@ class ToxiproxyService(ServiceBase):
 
 
 Service = Annotated[
-    HAProxyService | WebService | RedisService | MariaDBService | PrometheusService | ToxiproxyService,
+    HAProxyService | NginxLBService | WebService | PhpFpmService | RedisService | MariaDBService
+    | PrometheusService | ToxiproxyService | CustomService,
     Field(discriminator="kind"),
 ]
 

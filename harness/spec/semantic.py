@@ -5,13 +5,17 @@ from __future__ import annotations
 import difflib
 import ipaddress
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from harness.spec.models import HAProxyService, Topology, WebService
+from harness.spec.models import Topology
 
 Loc = tuple[Any, ...]
 
-LB_KINDS = ("haproxy",)
+LB_KINDS = ("haproxy", "nginx-lb")
+APP_KINDS = ("web", "php-fpm")
+DB_KINDS = ("mariadb", "mysql")
+NO_DEFAULT_CONFIG = ("redis", "custom")  # `config:` must name its container path: {path: file}
 SUBNET_POOL = "10.213.0.0/16"  # where the run's /24 comes from without network.subnet (runtime/stack.py)
 
 
@@ -26,7 +30,42 @@ def _hint(name: str, choices: list[str]) -> str:
     return f"known: {', '.join(choices)}" if choices else "declare it first"
 
 
-def check_topology(topo: Topology) -> Iterator[tuple[Loc, str]]:
+def _check_lb(topo: Topology, name: str, svc: Any, names: list[str]) -> Iterator[tuple[Loc, str]]:
+    services = topo.services
+    if svc.backends not in services:
+        yield ("services", name, "backends"), f"unknown service '{svc.backends}' ({_hint(svc.backends, names)})"
+    else:
+        backend_kind = services[svc.backends].kind
+        fastcgi = getattr(svc, "protocol", "http") == "fastcgi"
+        if fastcgi and backend_kind != "php-fpm":
+            yield ("services", name, "backends"), f"protocol: fastcgi needs a php-fpm service, '{svc.backends}' is {backend_kind}"
+        elif not fastcgi and backend_kind not in ("web", "custom"):
+            hint = " (use an nginx-lb with protocol: fastcgi)" if backend_kind == "php-fpm" else ""
+            yield ("services", name, "backends"), f"HTTP backends must be web or custom, '{svc.backends}' is {backend_kind}{hint}"
+        for inst in getattr(svc, "weights", {}):
+            if inst not in instance_names(svc.backends, services[svc.backends].replicas):
+                yield ("services", name, "weights", inst), f"'{inst}' is not an instance of {svc.backends}"
+    if svc.keepalived and svc.replicas < 2:
+        yield ("services", name, "keepalived"), "a VIP needs at least 2 replicas (set replicas: 2)"
+
+
+def _check_config(name: str, svc: Any, base_dir: Path) -> Iterator[tuple[Loc, str]]:
+    if isinstance(svc.config, str):
+        if svc.kind in NO_DEFAULT_CONFIG:
+            yield ("services", name, "config"), (
+                f"kind {svc.kind} has no default config file (write config: {{/path/in/container: {svc.config}}})"
+            )
+        elif not (base_dir / svc.config).is_file():
+            yield ("services", name, "config"), f"no file {base_dir / svc.config} (paths are relative to the topology file)"
+    elif isinstance(svc.config, dict):
+        for dest, src in svc.config.items():
+            if not dest.startswith("/"):
+                yield ("services", name, "config", dest), "the container path must be absolute (start it with /)"
+            if not (base_dir / src).is_file():
+                yield ("services", name, "config", dest), f"no file {base_dir / src} (paths are relative to the topology file)"
+
+
+def check_topology(topo: Topology, base_dir: Path = Path(".")) -> Iterator[tuple[Loc, str]]:
     services = topo.services
     names = sorted(services)
     instances = sorted(i for n, s in services.items() for i in instance_names(n, s.replicas))
@@ -37,19 +76,24 @@ def check_topology(topo: Topology) -> Iterator[tuple[Loc, str]]:
                 yield ("services", name, "depends_on", i), f"unknown service '{dep}' ({_hint(dep, names)})"
             elif dep == name:
                 yield ("services", name, "depends_on", i), "a service cannot depend on itself (remove it)"
-        if isinstance(svc, HAProxyService):
-            if svc.backends not in services:
-                yield ("services", name, "backends"), f"unknown service '{svc.backends}' ({_hint(svc.backends, names)})"
-            if svc.keepalived and svc.replicas < 2:
-                yield ("services", name, "keepalived"), "a VIP needs at least 2 replicas (set replicas: 2)"
-            if svc.keepalived and svc.keepalived.vip != "auto":
-                yield from _check_vip(topo, name, svc.keepalived.vip)
-        if isinstance(svc, WebService) and svc.sessions == "redis" and not any(
-            s.kind == "redis" for s in services.values()
-        ):
-            yield ("services", name, "sessions"), "sessions: redis needs a service of kind redis (add one, or use files)"
-        if isinstance(svc, WebService) and not any(s.kind == "mariadb" for s in services.values()):
-            yield ("services", name, "kind"), "the web app needs a service of kind mariadb (add one)"
+        if svc.kind in LB_KINDS:
+            yield from _check_lb(topo, name, svc, names)
+        keepalived = getattr(svc, "keepalived", None)  # any load-balancer kind may carry a VIP
+        if keepalived is not None and keepalived.vip != "auto":
+            yield from _check_vip(topo, name, keepalived.vip)
+        if svc.kind in APP_KINDS:
+            app_svc: Any = svc
+            if app_svc.sessions == "redis" and not any(s.kind == "redis" for s in services.values()):
+                yield ("services", name, "sessions"), "sessions: redis needs a service of kind redis (add one, or use files)"
+            if not any(s.kind in DB_KINDS for s in services.values()):
+                yield ("services", name, "kind"), "the PHP app needs a service of kind mariadb or mysql (add one)"
+            if app_svc.app != "builtin" and not (base_dir / app_svc.app).is_dir():
+                yield ("services", name, "app"), (
+                    f"no directory {base_dir / app_svc.app} (give the path of your PHP app, relative to the topology file)"
+                )
+        if svc.kind == "mysql" and svc.image is None:
+            yield ("services", name, "image"), "Debian ships no MySQL server (set image: to your MySQL image, or use kind: mariadb)"
+        yield from _check_config(name, svc, base_dir)
 
     for i, link in enumerate(topo.links):
         for end in ("from", "to"):
@@ -66,7 +110,7 @@ def check_topology(topo: Topology) -> Iterator[tuple[Loc, str]]:
     if topo.load.target is not None and topo.load.target not in services:
         yield ("load", "target"), f"unknown service '{topo.load.target}' ({_hint(topo.load.target, names)})"
     if topo.load.target is None and not any(s.kind in LB_KINDS for s in services.values()):
-        yield ("load",), "no load balancer to send load to (add a haproxy service or set load.target)"
+        yield ("load",), "no load balancer to send load to (add a haproxy or nginx-lb service, or set load.target)"
 
     seen: set[str] = set()
     for i, step in enumerate(topo.chaos):
@@ -100,17 +144,14 @@ def _check_vip(topo: Topology, name: str, vip: str) -> Iterator[tuple[Loc, str]]
         return
     net = ipaddress.IPv4Network(topo.network.subnet)
     addr = ipaddress.IPv4Address(vip)
-    example = net.network_address + 200 if net.num_addresses > 256 else net.network_address + net.num_addresses - 56
+    example = net.network_address + 200  # the subnet is a /24 or larger
     if addr not in net:
         yield loc, f"{vip} is outside network.subnet {net} (pick an address inside it, e.g. {example})"
     elif addr in (net.network_address, net.broadcast_address, net.network_address + 1):
         role = {net.network_address: "network", net.broadcast_address: "broadcast"}.get(addr, "gateway")
         yield loc, f"{vip} is the {role} address of {net} (pick a host address, e.g. {example})"
     else:
-        others = [
-            n for n, s in topo.services.items()
-            if n != name and getattr(s, "keepalived", None) is not None and s.keepalived.vip == vip  # type: ignore[union-attr]
-        ]
+        others = [n for n, s in topo.services.items() if n != name and getattr(getattr(s, "keepalived", None), "vip", None) == vip]
         if others:
             yield loc, f"{vip} is also the VIP of '{others[0]}' (give each service its own VIP)"
 

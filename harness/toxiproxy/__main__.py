@@ -1,8 +1,9 @@
 """Command line entry point: ``python3 -m harness.toxiproxy [--host H] [--port P] [--seed N]``.
 
 Runs in the foreground until SIGTERM/SIGINT (container stop, Ctrl-C), then closes the
-listeners and live connections before exiting 0.  ``--config`` populates proxies at
-start like ``toxiproxy-server -config``.  Uses uvloop when it happens to be installed.
+listeners and live connections before exiting 0.  Uses uvloop when it is installed.
+``--config`` populates proxies *before* the API listens, like ``toxiproxy-server -config``,
+so a readiness probe on the API implies the proxies are up; a bad config is fatal.
 """
 
 from __future__ import annotations
@@ -29,20 +30,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
+    log = logging.getLogger("harness.toxiproxy")
     server = ToxiproxyServer(args.host, args.port, seed=args.seed)
-    await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        if args.config:
+        if args.config:  # before the API listens, as Toxiproxy does: API up => proxies up
             with open(args.config, encoding="utf-8") as fh:
                 proxies = await server.populate(json.load(fh))
-            logging.getLogger("harness.toxiproxy").info("populated %d proxies", len(proxies))
+            log.info("populated %d proxies from %s", len(proxies), args.config)
+        await server.start()
         await stop.wait()
     finally:
-        logging.getLogger("harness.toxiproxy").info("shutting down")
+        log.info("shutting down")
         await server.stop()
 
 

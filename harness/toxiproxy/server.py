@@ -200,7 +200,7 @@ class ToxiproxyServer:
             case ["metrics"], "GET":
                 return 200, render_metrics(list(self.proxies.values()))
             case ["reset"], "POST":
-                for proxy in self.proxies.values():
+                for proxy in list(self.proxies.values()):
                     await proxy.start()
                     proxy.toxics.clear()
                     proxy.notify()
@@ -218,7 +218,7 @@ class ToxiproxyServer:
                 return 200, (await self.update_proxy(self._proxy(name), _json(body))).to_json()
             case ["proxies", name], "DELETE":
                 await self._proxy(name).stop()
-                del self.proxies[name]
+                self.proxies.pop(name, None)
                 return 204, None
             case ["proxies", name, "toxics"], "GET":
                 return 200, self._proxy(name).toxic_list()
@@ -283,6 +283,9 @@ class ToxiproxyServer:
             raise ApiError(409, "proxy already exists")
         if enabled:
             await proxy.start()
+            if proxy.name in self.proxies:  # a concurrent request won while we were binding
+                await proxy.stop()
+                raise ApiError(409, "proxy already exists")
         self.proxies[proxy.name] = proxy
         return proxy
 
@@ -301,7 +304,7 @@ class ToxiproxyServer:
                 continue
             if existing is not None:
                 await existing.stop()
-                del self.proxies[proxy.name]
+                self.proxies.pop(proxy.name, None)
             result.append(await self.create_proxy({**proxy.to_json(), "enabled": enabled}))
         return result
 

@@ -16,5 +16,12 @@ CREATE TABLE IF NOT EXISTS ${DB_NAME:-app}.orders (
   created_at TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3)) ENGINE=InnoDB;
 FLUSH PRIVILEGES;
 SQL
+cat > /run/exporter.cnf <<CNF
+[client]
+user=${DB_USER:-app}
+password=${DB_PASSWORD}
+host=127.0.0.1
+CNF
+prometheus-mysqld-exporter --config.my-cnf=/run/exporter.cnf --web.listen-address=:9104 >/var/log/mysqld-exporter.log 2>&1 &
 touch /run/harness-ready
 wait $pid

@@ -10,8 +10,10 @@ if [ -f /etc/haproxy/haproxy.cfg ]; then
   haproxy -W -db -f /etc/haproxy/haproxy.cfg &
   pids+=($!)
 fi
-if [ -f /etc/nginx/nginx.conf ] && [ -f /etc/harness/nginx-lb ]; then
+if [ -f /etc/harness/nginx-lb ]; then
   nginx -g 'daemon off;' &
+  pids+=($!)
+  prometheus-nginx-exporter -web.listen-address=:9113 -nginx.scrape-uri=http://127.0.0.1:8080/stub_status &
   pids+=($!)
 fi
 if [ -f /etc/keepalived/keepalived.conf ]; then

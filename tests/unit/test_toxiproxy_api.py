@@ -370,20 +370,24 @@ def test_cli_serves_and_exits_cleanly_on_sigterm(image_copy: Path, echo: str) ->
         stderr=subprocess.PIPE,
         text=True,
     )
+    watchdog = threading.Timer(30, proc.kill)  # bounds the blocking stderr reads below
+    watchdog.start()
     try:
         assert proc.stderr is not None
-        line = proc.stderr.readline()  # "... toxiproxy API listening on 127.0.0.1:PORT ..."
-        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-        assert match, line
+        seen, match = [], None
+        for line in proc.stderr:  # "... toxiproxy API listening on 127.0.0.1:PORT ..."
+            seen.append(line)
+            if match := re.search(r"API listening on 127\.0\.0\.1:(\d+)", line):
+                break
+        assert match, seen
+        assert any("proxy cfg listening" in line for line in seen)  # config applied first
         base = f"http://127.0.0.1:{match.group(1)}"
-        deadline = time.monotonic() + 10
-        while "cfg" not in httpx.get(f"{base}/proxies", timeout=5).json():
-            assert time.monotonic() < deadline, "--config was not applied"
-            time.sleep(0.05)
+        assert httpx.get(f"{base}/proxies", timeout=5).json()["cfg"]["enabled"] is True
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
         assert "shutting down" in proc.stderr.read()
     finally:
+        watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)

@@ -1,0 +1,138 @@
+"""`process_kill`: kill one process inside a container that stays up (php-fpm behind a living
+Nginx answers 502; a dead HAProxy makes Keepalived demote its node). The images' PID 1 is a shell
+supervisor that does not restart children, so rollback starts the process again itself, with
+the supervisor's command line, through a detached exec whose output goes to PID 1's (so it still
+shows in `docker logs`)."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from typing import Any
+
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+
+from harness.chaos.base import FaultContext
+from harness.chaos.container import container_detail, status
+from harness.chaos.targets import describe, resolve
+from harness.errors import InfrastructureError
+from harness.runtime.docker import client
+from harness.spec.models import ProcessKillFault
+
+# The supervisors' command lines (images/lb/supervise.sh, images/web/supervise.sh).
+RESTART = {
+    "haproxy": "haproxy -W -db -f /etc/haproxy/haproxy.cfg",
+    "php-fpm8.2": "php-fpm8.2 --nodaemonize --fpm-config /etc/php/8.2/fpm/php-fpm.conf",
+    "nginx": "nginx -g 'daemon off;'",
+    "keepalived": "keepalived --dont-fork --log-console --log-detail -f /etc/keepalived/keepalived.conf",
+}
+# Keepalived will not start while a pidfile names a live PID, and a SIGKILLed one leaves its
+# pidfiles behind (start_process only runs when no keepalived runs, so removing them is safe).
+PRESTART = {"keepalived": "rm -f /run/keepalived.pid /run/vrrp.pid /run/checkers.pid"}
+LIVE_STATES = "R,S,D,T"  # pgrep must not count zombies as running
+
+
+def signal_process(c: Container, name: str, signal: str = "SIGKILL") -> None:
+    """SIGKILL hits every process called `name`: a SIGKILLed master leaves its workers orphaned
+    and still serving (seen with php-fpm and nginx). Other signals go to the oldest one, the
+    master, which takes its workers down itself (SIGTERM, SIGQUIT) or not (SIGSTOP)."""
+    sig = signal.upper().removeprefix("SIG")
+    cmd = ["pkill", "--signal", sig, "-x", name] + ([] if sig == "KILL" else ["-o"])
+    code, out = c.exec_run(cmd)
+    if code == 1:
+        raise InfrastructureError(f"no process called '{name}' runs in {c.name}")
+    if code != 0:
+        raise InfrastructureError(
+            f"{shlex.join(cmd)} in {c.name} failed: {out.decode(errors='replace').strip()}"
+        )
+
+
+def running(c: Container, name: str) -> bool:
+    code, _ = c.exec_run(["pgrep", "-r", LIVE_STATES, "-x", name])
+    return code == 0
+
+
+def wait_running(c: Container, name: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not running(c, name):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def start_process(c: Container, name: str, timeout: float = 5.0) -> bool:
+    """Start `name` again unless it runs; True when it had to. Waits until it is there."""
+    if status(c) != "running" or running(c, name):
+        return False
+    line = f"{PRESTART.get(name, 'true')}; exec {RESTART[name]} >/proc/1/fd/1 2>/proc/1/fd/2"
+    c.exec_run(["sh", "-c", line], detach=True)
+    if not wait_running(c, name, timeout):
+        raise InfrastructureError(f"{name} did not start again in {c.name} within {timeout:g}s")
+    return True
+
+
+class Fault:
+    kind = "process_kill"
+
+    def __init__(self, params: ProcessKillFault, ctx: FaultContext) -> None:
+        if params.restore and params.process not in RESTART:
+            raise InfrastructureError(
+                f"process_kill: cannot restart '{params.process}' (known: {', '.join(RESTART)}); "
+                "set restore: false to leave it dead"
+            )
+        self.params, self.ctx = params, ctx
+        self.instances = resolve(params.target, ctx)
+        self.target = f"{params.process}@{describe(self.instances)}"
+        self.detail: dict[str, Any] = {
+            "instances": self.instances,
+            "containers": container_detail(ctx, self.instances),
+            "process": params.process,
+            "signal": params.signal,
+            "restore": params.restore,
+        }
+        self.tried: list[str] = []
+
+    def inject(self) -> None:
+        for inst in self.instances:
+            self.tried.append(inst)
+            try:
+                signal_process(self.ctx.containers[inst], self.params.process, self.params.signal)
+            except APIError as exc:
+                raise InfrastructureError(
+                    f"process_kill {inst} failed: {exc.explanation}"
+                ) from None
+
+    def rollback(self) -> None:
+        if not self.params.restore:
+            return
+        errors = []
+        for inst in list(self.tried):
+            try:
+                start_process(self.ctx.containers[inst], self.params.process)
+            except NotFound:
+                pass
+            except (APIError, InfrastructureError) as exc:
+                errors.append(f"{inst}: {exc}")
+                continue
+            self.tried.remove(inst)
+        if errors:
+            raise InfrastructureError(f"rollback of process_kill failed: {'; '.join(errors)}")
+
+
+def recover(kind: str, detail: dict[str, Any], restart_stopped: bool = False) -> list[str]:
+    """Start the process again where the journal says it was killed and should come back."""
+    name = detail.get("process", "")
+    if not detail.get("restore") or name not in RESTART:
+        return []
+    done = []
+    for ref in detail.get("containers", []):
+        try:
+            if start_process(client().containers.get(ref["id"]), name):
+                done.append(f"{kind}: restarted {name} in {ref['instance']} ({ref['name']})")
+        except NotFound:
+            done.append(f"{kind}: {ref['instance']} ({ref['name']}) is gone")
+        except (APIError, InfrastructureError) as exc:
+            done.append(f"{kind}: {ref['instance']}: could not restart {name} ({exc})")
+    return done
