@@ -30,7 +30,10 @@ from harness.runtime.stack import Stack, create_network, teardown
 from harness.spec.loader import load_topology
 from harness.spec.models import Topology
 from harness.verdict.assertions import FAILED, PASSED, Result, evaluate
-from harness.verdict.windows import Span, Timeline
+from harness.verdict.windows import FaultSpan, Timeline
+from harness.observe import hostcheck, writes
+from harness.watch import Watchers
+from harness.watch.recovery import RecoveryWatcher
 from harness.watch.state import wait_steady
 
 Say = Callable[[str], None]
@@ -74,6 +77,7 @@ class Run:
         self.schedule: Schedule | None = None
         self.prom: Prometheus | None = None
         self.timeline: Timeline | None = None
+        self.watchers: Watchers | None = None
 
     # ------------------------------------------------------------------ phases
 
@@ -107,48 +111,110 @@ class Run:
         assert self.plan and self.locust and self.stack and self.prom and self.exporter
         load = self.topo.load
         with self.journal.phase("load"):
+            self.watchers = Watchers(self.plan, self.stack.containers, self.exporter, time.time() - 1,
+                                     max_seconds=load.duration + 120)
+            self.watchers.start()
             self.locust.start()
             t0 = self.locust.wait_started()
             self.journal["load_started_at"] = t0
             self.say(f"load: {load.users} users for {load.duration:g}s through {self.plan.load_url}")
             ctx = FaultContext(self.stack.containers, self.run_id, self.plan, random.Random(self.topo.seed))
-            exporter = self.exporter
+            exporter, watchers = self.exporter, self.watchers
+            recovery = RecoveryWatcher(self.plan, watchers, exporter, f"http://{self.locust.metrics_addr}/metrics")
 
             def notify(event: str, entry: dict[str, Any]) -> None:
                 gauge = exporter.fault_start if event == "injected" else exporter.fault_end
                 ts = entry["injected_at"] if event == "injected" else entry["rolled_back_at"]
                 gauge.labels(entry["name"], entry["kind"], entry["target"]).set(ts)
                 self.say(f"fault {event.replace('_', ' ')}: {entry['name']} ({entry['kind']} {entry['target']})")
+                windowed = entry.get("for") is not None
+                targets = {t.strip() for t in str(entry["target"]).split(",")}
+                if not windowed:  # a node left dead on purpose is not a recovery problem
+                    (recovery.expected_down.update if event == "injected" else recovery.expected_down.difference_update)(targets)
+                if (event == "rolled_back") == windowed:  # recovery starts when the fault is over
+                    recovery.arm(ts)
 
-            self.schedule = Schedule(self.topo.chaos, ctx, self.journal, notify)
+            def snapshot() -> dict[str, Any]:
+                return {"vip_holders": watchers.vip_holders()}
 
-            def check_locust() -> None:
+            self.schedule = Schedule(self.topo.chaos, ctx, self.journal, notify, snapshot)
+
+            def tick() -> None:
                 assert self.locust is not None
                 if not self.locust.running():
                     raise InfrastructureError(f"Locust exited early: {self.locust.log_tail()}")
+                recovery.tick()
 
-            self.schedule.run(t0, t0 + load.duration, check_locust)
-            self.schedule.rollback_all()
+            self.schedule.run(t0, t0 + load.duration, tick)
             # The last figures count only once Prometheus has scraped them after Locust stopped.
             finished = f'timestamp(harness_load_finished_timestamp_seconds{{run="{self.run_id}"}} > 0)'
             end = self.prom.wait_for(finished, timeout=30.0)
             if end is None:
                 raise InfrastructureError(f"Locust's final figures never reached Prometheus: {self.locust.log_tail()}")
+            self.schedule.rollback_all()
             self.locust.release()
-            faults = {
-                f["name"]: Span(f["injected_at"], f["rolled_back_at"] or f["injected_at"])
-                for f in self.journal["faults"] if f["injected_at"]
-            }
-            self.timeline = Timeline(t0, end, faults)
+            self.timeline = Timeline(t0, end, self._fault_spans())
             self.journal["load_ended_at"] = end
+            self.journal.data["recovery"] = {"recovered_at": recovery.recovered_at, "last_problem": recovery.why}
+
+    def _fault_spans(self) -> dict[str, FaultSpan]:
+        spans = {}
+        for f in self.journal["faults"]:
+            if not f["injected_at"]:
+                continue
+            holders = (f.get("before") or {}).get("vip_holders") or {}
+            windowed = f.get("for") is not None
+            end = (f["rolled_back_at"] or f["injected_at"]) if windowed else f["injected_at"]
+            spans[f["name"]] = FaultSpan(
+                f["injected_at"], end, kind=f["kind"],
+                targets=tuple(t.strip() for t in str(f["target"]).split(",")),
+                windowed=f.get("for") is not None, vip_holders=tuple(sorted(holders.items())),
+            )
+        return spans
+
+    def _post_run(self) -> None:
+        """Measurements made after the load (acknowledged writes against the database, testinfra
+        modules), published as gauges and awaited in Prometheus so the verdict stays PromQL."""
+        assert self.plan and self.stack and self.prom and self.exporter and self.timeline
+        kinds = {a.kind for a in self.topo.assertions}
+        if not kinds & {"no_lost_writes", "testinfra"}:
+            return
+        with self.journal.phase("post-run") as ph:
+            if "no_lost_writes" in kinds:
+                checked, missing, sample = writes.check(self.plan, self.stack.containers, self.run_dir / "events.jsonl")
+                self.exporter.writes_checked.set(checked)
+                self.exporter.writes_missing.set(missing)
+                ph.update(writes_checked=checked, writes_missing=missing, missing_sample=sample)
+            for a in self.topo.assertions:
+                if a.testinfra is not None:
+                    passed, failed = hostcheck.run_module(
+                        Path(self.topology_file).parent / a.testinfra.module, self.plan, a.testinfra.hosts, self.run_dir)
+                    self.exporter.testinfra_passed.labels(a.testinfra.module).set(passed)
+                    self.exporter.testinfra_failed.labels(a.testinfra.module).set(failed)
+                    ph.setdefault("testinfra", {})[a.testinfra.module] = {"passed": passed, "failed": failed}
+            stamp = round(time.time(), 3)
+            self.exporter.post_run.set(stamp)
+            seen = self.prom.wait_for(f'harness_post_run_timestamp_seconds{{run="{self.run_id}"}}', 30.0,
+                                      lambda v: v is not None and abs(v - stamp) < 0.01)
+            if seen is None:
+                raise InfrastructureError("post-run measurements never reached Prometheus")
+            self.timeline.post_at = self.prom.scalar(
+                f'timestamp(harness_post_run_timestamp_seconds{{run="{self.run_id}"}})') or time.time()
 
     def _verdict(self) -> list[Result]:
         assert self.prom and self.timeline
         with self.journal.phase("verdict"):
-            results = [evaluate(a, self.prom, self.run_id, self.timeline) for a in self.topo.assertions]
+            results = [evaluate(a, self.prom, self.run_id, self.timeline, self.topo) for a in self.topo.assertions]
             self.journal["assertions"] = [r.as_dict() for r in results]
             self.journal["summary"] = collect.summary(self.prom, self.run_id, self.timeline)
-            self.journal["series"] = collect.series(self.prom, self.run_id, self.timeline)
+            series = collect.series(self.prom, self.run_id, self.timeline)
+            if self.watchers is not None:
+                history = self.watchers.history()
+                if history["vip_holder"]:
+                    series["vip_holder"] = next(iter(history["vip_holder"].values()))
+                self.journal.data["watch"] = history
+            self.journal["series"] = series
+            self.journal["markers"] = collect.markers(results, self.timeline)
         return results
 
     # ------------------------------------------------------------------ the whole run
@@ -180,6 +246,7 @@ class Run:
                 self._up()
                 self._baseline()
                 self._load_and_chaos()
+                self._post_run()
                 result.results = self._verdict()
                 failed = any(r.status == FAILED for r in result.results)
                 all_ok = all(r.status == PASSED for r in result.results)
@@ -204,6 +271,8 @@ class Run:
             self.schedule.rollback_all()
         if self.locust is not None:
             self.locust.stop()
+        if self.watchers is not None:
+            self.watchers.stop()
         if self.exporter is not None:
             self.exporter.close()
         if self.keep and self.plan is not None:

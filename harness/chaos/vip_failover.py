@@ -7,6 +7,7 @@ leave the address configured on a node that no longer speaks VRRP: two holders) 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from docker.errors import APIError, NotFound
@@ -16,6 +17,7 @@ from harness.chaos import container as cf
 from harness.chaos import process_kill as pk
 from harness.chaos.base import FaultContext
 from harness.errors import InfrastructureError
+from harness.runtime.docker import client
 from harness.spec.models import VipFailoverFault
 from harness.watch.state import vip_holder
 
@@ -25,12 +27,16 @@ def lb_process(kind: str) -> str:
     return "haproxy" if kind == "haproxy" else "nginx"
 
 
-def start_holder(c: Container, grace: float = 3.0) -> None:
+def start_holder(c: Container, grace: float = 1.0) -> bool:
     """Start the killed holder. Its Keepalived may refuse to start ("daemon is already
-    running"): the pidfiles the SIGKILL left behind name PIDs the new container reuses. A node
-    without VRRP is no restore, so when Keepalived has not shown up after `grace`, start it."""
-    if cf.start_if_stopped(c) and not pk.wait_running(c, "keepalived", grace):
+    running": the pidfiles the SIGKILL left behind name PIDs the new container reuses) and exits
+    at once. A node without VRRP is no restore, so if none runs after `grace`, start one."""
+    if not cf.start_if_stopped(c):
+        return False
+    time.sleep(grace)
+    if not pk.wait_running(c, "keepalived", 2.0):
         pk.start_process(c, "keepalived")
+    return True
 
 
 class Fault:
@@ -95,7 +101,15 @@ class Fault:
 def recover(kind: str, detail: dict[str, Any], restart_stopped: bool = False) -> list[str]:
     if detail.get("process") is not None:
         return pk.recover(kind, detail, restart_stopped)
-    lines = cf.recover(kind, detail, restart_stopped)
-    if any("started" in line for line in lines):  # the killed holder is back: so must VRRP be
-        lines += pk.recover(kind, {**detail, "process": "keepalived", "restore": True})
+    lines = []
+    for ref in detail.get("containers", []) if restart_stopped else []:
+        try:
+            if start_holder(client().containers.get(ref["id"])):
+                lines.append(
+                    f"{kind}: started {ref['instance']} ({ref['name']}) and its Keepalived"
+                )
+        except NotFound:
+            lines.append(f"{kind}: {ref['instance']} ({ref['name']}) is gone")
+        except (APIError, InfrastructureError) as exc:
+            lines.append(f"{kind}: {ref['instance']}: could not start it ({exc})")
     return lines

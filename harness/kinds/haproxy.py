@@ -32,5 +32,7 @@ def containers(ctx: Context, name: str, svc: HAProxyService) -> list[ContainerPl
 
 
 def ejection_bound(svc: HAProxyService) -> float:
-    """Worst case from the config: `fall` failed checks `inter` apart, the last one timing out."""
-    return svc.check.interval * svc.check.fall + svc.check.timeout
+    """Worst case from the config: `fall` failed checks, each of which can take the whole check
+    timeout (a killed node's address stops answering, so checks time out rather than being
+    refused), the next one starting `inter` after the previous ended."""
+    return svc.check.fall * (svc.check.interval + svc.check.timeout)

@@ -38,6 +38,16 @@ SESSIONS_STARTED = Counter("harness_sessions_started", "Logins that created a se
 SESSIONS_LOST = Counter("harness_sessions_lost", "Sessions whose user changed or vanished.", ["reason"], registry=REGISTRY)
 WRITES_ACKED = Counter("harness_writes_acked", "Writes the app acknowledged (200 after commit).", registry=REGISTRY)
 USERS = Gauge("harness_users", "Current simulated users.", registry=REGISTRY)
+LAST_RESPONSE = Gauge(
+    "harness_last_response_timestamp_seconds",
+    "Last response seen from a node (served_by; 'none' = no node named it: LB or connection errors), by outcome.",
+    ["served_by", "outcome"], registry=REGISTRY,
+)
+LB_SWITCH = Gauge(
+    "harness_lb_switch_timestamp_seconds",
+    "When clients got their first successful answer through this LB after another LB had answered.",
+    ["lb"], registry=REGISTRY,
+)
 STARTED = Gauge("harness_load_started_timestamp_seconds", "When the load test started.", registry=REGISTRY)
 FINISHED = Gauge("harness_load_finished_timestamp_seconds", "When the load test stopped.", registry=REGISTRY)
 
@@ -68,17 +78,29 @@ def write_acked(order_id: str, served_by: str = "") -> None:
     log_event("write_acked", id=order_id, served_by=served_by)
 
 
+_last_lb = {"lb": ""}
+
+
 def _on_request(request_type: str, name: str, response_time: float, response: Any = None,
                 exception: Any = None, **_: Any) -> None:
+    now = time.time()
     status = str(getattr(response, "status_code", 0) or 0)
     headers = getattr(response, "headers", None) or {}
     served_by = headers.get("X-Served-By", "") or "none"
     labels = (name, request_type, status, served_by)
     REQUESTS.labels(*labels).inc()
     LATENCY.labels(name, served_by).observe(response_time / 1000.0)
+    LAST_RESPONSE.labels(served_by, "error" if exception is not None else "ok").set(now)
     if exception is not None:
         FAILURES.labels(*labels).inc()
         log_event("failure", name=name, status=status, served_by=served_by, error=str(exception)[:200])
+        return
+    lb = headers.get("X-LB", "")
+    if lb and lb != _last_lb["lb"]:
+        if _last_lb["lb"]:
+            LB_SWITCH.labels(lb).set(now)
+            log_event("lb_switch", lb=lb, previous=_last_lb["lb"])
+        _last_lb["lb"] = lb
 
 
 def _on_init(environment: Any, **_: Any) -> None:

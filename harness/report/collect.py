@@ -46,3 +46,16 @@ def series(prom: Prometheus, run_id: str, tl: Timeline, step: float = 1.0) -> di
         r["metric"].get("served_by", "?"): [[float(t), float(v)] for t, v in r["values"]] for r in backends
     }
     return out
+
+
+def markers(results: list[Any], tl: Timeline) -> list[dict[str, Any]]:
+    """Ejection and failover instants for the report's plots."""
+    out = []
+    for r in results:
+        if r.kind not in ("ejection_time", "failover_time", "recovery_time") or r.measured is None:
+            continue
+        start = r.extra.get("window", [tl.load_start])[0]
+        label = {"ejection_time": "ejected", "failover_time": "failover", "recovery_time": "recovered"}[r.kind]
+        kind = {"ejection_time": "ejection", "failover_time": "failover", "recovery_time": "recovery"}[r.kind]
+        out.append({"t": start + r.measured, "label": f"{r.name}: {label} after {r.measured:.3f}s", "kind": kind})
+    return out

@@ -24,6 +24,7 @@ Loc = tuple[Any, ...]
 
 MAX_VALUES = 100_000  # aliases can expand a small file exponentially ("billion laughs")
 START_FROM = "start from topologies/ha.yaml"
+_INT_FIX = f"use at most {2**63 - 1}"
 
 
 class _BadYaml(Exception):
@@ -85,18 +86,26 @@ class _Builder:
             self.active.discard(id(node))
 
     def scalar(self, node: yaml.Node, path: Loc) -> Any:
+        text = str(getattr(node, "value", ""))
+        shown = text if len(text) <= 40 else text[:37] + "..."
         try:
-            return self.scalars.construct_object(node, deep=True)
+            value = self.scalars.construct_object(node, deep=True)
         except yaml.MarkedYAMLError:
             raise
         except (ValueError, TypeError, OverflowError) as exc:  # e.g. 2024-13-45, a 5000-digit int
-            text = str(getattr(node, "value", ""))
-            shown = text if len(text) <= 40 else text[:37] + "..."
+            if node.tag == "tag:yaml.org,2002:int":
+                raise _BadYaml(
+                    node.start_mark.line + 1, path, f"'{shown}' is too large ({_INT_FIX})"
+                ) from None
             raise _BadYaml(
                 node.start_mark.line + 1,
                 path,
                 f"cannot read '{shown}': {exc} (quote it to make it a string)",
             ) from None
+        # A 64-bit range keeps every later str() safe (Python refuses str() of a 4300-digit int).
+        if isinstance(value, int) and value.bit_length() > 63:
+            raise _BadYaml(node.start_mark.line + 1, path, f"'{shown}' is too large ({_INT_FIX})")
+        return value
 
 
 def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
@@ -274,9 +283,8 @@ def _fix(err: Any) -> str | None:
 def validation_problems(
     file: str, exc: ValidationError, data: Any, lines: dict[Loc, int]
 ) -> list[str]:
-    merged: dict[
-        Loc, tuple[list[str], str | None]
-    ] = {}  # one line per location: union branches merge
+    # One line per location: the branches of a union (`str | TargetSpec`) merge into one message.
+    merged: dict[Loc, tuple[list[str], str | None]] = {}
     for err in exc.errors(include_url=False):
         ctx = err.get("ctx") or {}
         raw = tuple(err["loc"]) + ((ctx["key"],) if err["type"] == "unknown_key" else ())

@@ -10,10 +10,10 @@ import difflib
 import ipaddress
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from harness.spec.durations import Duration
+from harness.spec.durations import Duration, parse_duration
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
 
@@ -356,30 +356,100 @@ class ErrorBudget(StrictModel):
     max_error_ratio: float = Field(0.01, ge=0, le=1)
 
 
+def _bound(value: object) -> object:
+    return value if value == "auto" else parse_duration(value)
+
+
+# A duration, or `auto`: the worst case the topology's own configuration allows.
+Bound = Annotated[float | Literal["auto"], BeforeValidator(_bound)]
+
+
+class EjectionTime(StrictModel):
+    """Fault instant → the LB stops routing to the dead node (LB-side and client-side reported)."""
+
+    service: str  # the backend service a fault hits
+    max: Bound = "auto"
+    fault: str | None = None  # the chaos step; default: the first one hitting `service`
+    side: Literal["lb", "client"] | None = None  # which figure the bound applies to (default: lb if the LB tells)
+
+
+class FailoverTime(StrictModel):
+    """Fault instant → first successful response through the VIP from the new holder."""
+
+    service: str  # the LB service carrying the VIP
+    max: Bound = "auto"
+    fault: str | None = None
+
+
+class LatencyBound(StrictModel):
+    quantile: float = Field(0.95, gt=0, lt=1)
+    max: Duration
+    request: str | None = None  # a request name (e.g. /whoami); default: all
+
+
+class RecoveryTime(StrictModel):
+    """Last fault ends → steady again: backends up, VIP on its master, no client failures."""
+
+    max: Duration
+
+
+class NoLostWrites(StrictModel):
+    max_missing: int = Field(0, ge=0)
+
+
+class TestinfraCheck(StrictModel):
+    """A testinfra test module run against a service's containers after the load."""
+
+    module: str
+    hosts: str  # a service name: every instance of it is a host
+
+
+ASSERTION_KINDS = (
+    "session_continuity", "ejection_time", "failover_time", "error_budget", "latency",
+    "recovery_time", "no_lost_writes", "promql", "testinfra",
+)
+
+
 class Assertion(StrictModel):
     name: str | None = None
     during: Window = "run"
     session_continuity: SessionContinuity | None = None
+    ejection_time: EjectionTime | None = None
+    failover_time: FailoverTime | None = None
     error_budget: ErrorBudget | None = None
+    latency: LatencyBound | None = None
+    recovery_time: RecoveryTime | None = None
+    no_lost_writes: NoLostWrites | None = None
+    testinfra: TestinfraCheck | None = None
     promql: str | None = None
     below: float | None = None
     above: float | None = None
+    between: tuple[float, float] | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Assertion:
-        kinds = [k for k in ("session_continuity", "error_budget", "promql") if getattr(self, k) is not None]
+        kinds = [k for k in ASSERTION_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(
                 f"an assertion needs exactly one kind, got {len(kinds)}: {', '.join(kinds) or 'none'} "
-                "(keep one of session_continuity, error_budget, promql; one assertion per list item)"
+                f"(keep one of {', '.join(ASSERTION_KINDS)}; one assertion per list item)"
             )
-        if self.promql is not None and self.below is None and self.above is None:
-            raise ValueError("a promql assertion needs 'below' or 'above' (add e.g. below: 0.5)")
+        bounds = [b for b in ("below", "above", "between") if getattr(self, b) is not None]
+        if self.promql is not None and len(bounds) != 1:
+            raise ValueError("a promql assertion needs one of 'below', 'above', 'between' (add e.g. below: 0.5)")
+        if self.promql is None and bounds:
+            raise ValueError(f"'{bounds[0]}' belongs to promql assertions (the other kinds take max:)")
+        if self.between is not None and self.between[0] > self.between[1]:
+            raise ValueError("between: [low, high] needs low <= high")
         return self
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("session_continuity", "error_budget", "promql") if getattr(self, k) is not None)
+        return next(k for k in ASSERTION_KINDS if getattr(self, k) is not None)
+
+    @property
+    def params(self) -> Any:
+        return getattr(self, self.kind)
 
     @property
     def title(self) -> str:

@@ -132,6 +132,32 @@ def check_topology(topo: Topology, base_dir: Path = Path(".")) -> Iterator[tuple
         if a.during.startswith("fault:") and a.during[6:] not in seen:
             step_name = a.during[6:]
             yield ("assertions", i, "during"), f"no chaos step named '{step_name}' ({_hint(step_name, sorted(seen))})"
+        yield from _check_assertion(topo, i, a, names, sorted(seen), base_dir)
+
+
+def _check_assertion(topo: Topology, i: int, a: Any, names: list[str], steps: list[str], base_dir: Path) -> Iterator[tuple[Loc, str]]:
+    loc: Loc = ("assertions", i, a.kind)
+    p = a.params
+    service = getattr(p, "service", None)
+    if a.kind == "ejection_time" and service is not None:
+        backends = [getattr(s, "backends", None) for s in topo.services.values()]
+        if service not in topo.services:
+            yield loc + ("service",), f"unknown service '{service}' ({_hint(service, names)})"
+        elif service not in backends:
+            yield loc + ("service",), f"'{service}' is not behind a load balancer (name the LB's backends service)"
+    if a.kind == "failover_time" and (service not in topo.services or getattr(topo.services[service], "keepalived", None) is None):
+        vip_services = [n for n, s in topo.services.items() if getattr(s, "keepalived", None)]
+        yield loc + ("service",), f"'{service}' is not a service with a VIP ({_hint(str(service), vip_services)})"
+    fault = getattr(p, "fault", None)
+    if fault is not None and fault not in steps:
+        yield loc + ("fault",), f"no chaos step named '{fault}' ({_hint(fault, steps)})"
+    if a.kind == "testinfra":
+        if p.hosts not in topo.services:
+            yield loc + ("hosts",), f"unknown service '{p.hosts}' ({_hint(p.hosts, names)})"
+        if not (base_dir / p.module).is_file():
+            yield loc + ("module",), f"no file {base_dir / p.module} (paths are relative to the topology file)"
+    if a.kind == "no_lost_writes" and not any(s.kind in DB_KINDS for s in topo.services.values()):
+        yield loc, "no_lost_writes needs a mariadb or mysql service"
 
 
 def _check_vip(topo: Topology, name: str, vip: str) -> Iterator[tuple[Loc, str]]:

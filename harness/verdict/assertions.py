@@ -1,20 +1,23 @@
-"""Each assertion kind compiles to one PromQL expression over its window, evaluated at the
-window's end with the `@` modifier, so the journal's query reproduces the figure exactly when
-pasted into Prometheus.
+"""Each assertion kind compiles to PromQL over its window, evaluated at the window's end with
+the `@` modifier, so the journal's query reproduces the figure when pasted into Prometheus.
 
 A counter's change over [a, b] is written `(sum(c @ b) or vector(0)) - (sum(c @ a) or vector(0))`
-rather than `increase(c[..])`: it is exact (no extrapolation) and also right for a window that
-starts before the first sample.
+rather than `increase(c[..])`: exact (no extrapolation) and right for a window that starts
+before the first sample. Instants (ejection, failover, recovery) are timestamp-valued gauges
+exported by the watchers and the Locust plugin, so they are exact to the millisecond whatever
+the scrape interval.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from harness.errors import InfrastructureError
 from harness.observe.prom import Prometheus
-from harness.spec.models import Assertion
-from harness.verdict.windows import Span, Timeline
+from harness.spec.models import Assertion, Topology
+from harness.verdict import bounds
+from harness.verdict.windows import FaultSpan, Span, Timeline
 
 PASSED, FAILED, ERROR = "passed", "failed", "error"
 
@@ -30,43 +33,179 @@ class Result:
     unit: str
     promql: str
     message: str
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
+@dataclass
+class Query:
+    """One figure to fetch: `expr`, compared with `bound` by `op`; `also` are figures reported beside it."""
+
+    expr: str
+    bound: float | tuple[float, float] | None
+    op: str  # <=, <, >, between
+    unit: str
+    window: Span
+    also: dict[str, str] = field(default_factory=dict)
+    none_means: str = "no data for this window (did the load run?)"
+    fail_if_none: bool = False
+    bound_note: str = ""
+    at: float | None = None  # evaluation time, for expressions that cannot carry `@` themselves
+
+
+def sel(run_id: str, extra: str = "") -> str:
+    return f'{{run="{run_id}"{"," + extra if extra else ""}}}'
+
+
 def delta(metric: str, run_id: str, span: Span, selector: str = "") -> str:
-    sel = f'{{run="{run_id}"{"," + selector if selector else ""}}}'
-    return f"((sum({metric}{sel} @ {span.end:.3f}) or vector(0)) - (sum({metric}{sel} @ {span.start:.3f}) or vector(0)))"
+    s = sel(run_id, selector)
+    return f"((sum({metric}{s} @ {span.end:.3f}) or vector(0)) - (sum({metric}{s} @ {span.start:.3f}) or vector(0)))"
 
 
-def compile_promql(a: Assertion, run_id: str, span: Span) -> tuple[str, float | None, str, str]:
-    """Return (expr, bound, unit, comparison) for an assertion over `span`."""
-    if a.session_continuity is not None:
-        return delta("harness_sessions_lost_total", run_id, span), float(a.session_continuity.max_lost), "sessions", "<="
-    if a.error_budget is not None:
+def _fault_for(tl: Timeline, name: str | None, pred: Any) -> tuple[str, FaultSpan] | None:
+    if name is not None:
+        return (name, tl.faults[name]) if name in tl.faults else None
+    return next(((n, f) for n, f in tl.faults.items() if pred(f)), None)
+
+
+def _regex(names: list[str]) -> str:
+    return "|".join(names)
+
+
+def m(**matchers: str) -> str:
+    """Label matchers: m(server="=~web-1", state="DOWN") -> 'server=~"web-1",state="DOWN"'."""
+    out = []
+    for label, value in matchers.items():
+        op = next((o for o in ("=~", "!=", "!~") if value.startswith(o)), "=")
+        out.append(f'{label}{op}"{value.removeprefix(op) if op != "=" else value}"')
+    return ",".join(out)
+
+
+def compile_query(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Query:
+    k, p = a.kind, a.params
+    span = tl.window(a.during)
+    if k == "session_continuity":
+        return Query(delta("harness_sessions_lost_total", run_id, span), float(p.max_lost), "<=", "sessions", span)
+    if k == "error_budget":
         failures = delta("harness_request_failures_total", run_id, span)
         requests = delta("harness_requests_total", run_id, span)
-        return f"{failures} / {requests}", a.error_budget.max_error_ratio, "ratio", "<="
+        return Query(f"{failures} / {requests}", p.max_error_ratio, "<=", "ratio", span)
+    if k == "latency":
+        name = f'name="{p.request}"' if p.request else ""
+        w = max(1, round(span.end - span.start))
+        expr = (f"histogram_quantile({p.quantile}, sum by (le) (increase("
+                f"harness_request_duration_seconds_bucket{sel(run_id, name)}[{w}s] @ {span.end:.3f})))")
+        return Query(expr, p.max, "<", "s", span)
+    if k == "ejection_time":
+        return _ejection(a, run_id, tl, topo)
+    if k == "failover_time":
+        return _failover(a, run_id, tl, topo)
+    if k == "recovery_time":
+        last = max((f.end for f in tl.faults.values()), default=tl.load_start)
+        expr = f"(harness_recovered_timestamp_seconds{sel(run_id)} @ {tl.load_end:.3f} > 0) - {last:.3f}"
+        return Query(expr, p.max, "<=", "s", Span(last, tl.load_end), fail_if_none=True,
+                     none_means="the system was not steady again before the load ended")
+    at = tl.post_at or tl.load_end
+    if k == "no_lost_writes":
+        return Query(f"harness_writes_missing{sel(run_id)} @ {at:.3f}", float(p.max_missing), "<=", "writes",
+                     Span(tl.load_start, at), also={"checked": f"harness_writes_checked{sel(run_id)} @ {at:.3f}"})
+    if k == "testinfra":
+        m = f'module="{p.module}"'
+        return Query(f"harness_testinfra_failed{sel(run_id, m)} @ {at:.3f}", 0.0, "<=", "tests",
+                     Span(tl.load_end, at), also={"passed": f"harness_testinfra_passed{sel(run_id, m)} @ {at:.3f}"})
     assert a.promql is not None
     expr = a.promql.replace("$run", run_id)
-    expr = f"({expr}) @ {span.end:.3f}" if "@" not in expr else expr
+    if a.between is not None:
+        return Query(expr, (a.between[0], a.between[1]), "between", "", span, at=span.end)
     if a.below is not None:
-        return expr, a.below, "", "<"
-    return expr, a.above, "", ">"
+        return Query(expr, a.below, "<", "", span, at=span.end)
+    return Query(expr, a.above, ">", "", span, at=span.end)
 
 
-def evaluate(a: Assertion, prom: Prometheus, run_id: str, timeline: Timeline) -> Result:
-    span = timeline.window(a.during)
-    expr, bound, unit, op = compile_promql(a, run_id, span)
-    base = dict(name=a.title, kind=a.kind, during=a.during, bound=bound, unit=unit, promql=expr)
-    measured = prom.scalar(expr)
+def _ejection(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Query:
+    p = a.params
+    targets_of = {n for n in topo.services if n == p.service}
+    found = _fault_for(tl, p.fault, lambda f: any(t.rsplit("-", 1)[0] in targets_of or t in targets_of for t in f.targets))
+    if found is None:
+        return Query("vector(0)", None, "<=", "s", tl.window("run"), fail_if_none=True,
+                     none_means=f"no fault hit {p.service}: nothing to measure")
+    _, f = found
+    w = tl.fault_window(next(n for n, s in tl.faults.items() if s is f))
+    servers = _regex(list(f.targets))
+    lb_kind, bound, note = bounds.ejection(topo, p.service)
+    lb_side = (f"(min(harness_backend_state_timestamp_seconds{sel(run_id, m(server='=~' + servers, state='DOWN'))} "
+               f"@ {w.end:.3f} >= {f.start:.3f}) - {f.start:.3f})")
+    client_side = (f"clamp_min(max(harness_last_response_timestamp_seconds{sel(run_id, m(served_by='=~' + servers + '|none'))} "
+                   f"@ {w.end:.3f}) - {f.start:.3f}, 0)")
+    side = p.side or ("lb" if lb_kind == "haproxy" else "client")
+    expr, other = (lb_side, client_side) if side == "lb" else (client_side, lb_side)
+    max_ = bound if p.max == "auto" else float(p.max)
+    return Query(expr, max_, "<=", "s", w, also={("client_side" if side == "lb" else "lb_side"): other},
+                 fail_if_none=True, none_means=f"{'the LB never marked' if side == 'lb' else 'no client saw'} {servers} down after the fault",
+                 bound_note=note if p.max == "auto" else "")
+
+
+def _failover(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Query:
+    p = a.params
+    found = _fault_for(tl, p.fault, lambda f: any(s == p.service for s, _ in f.vip_holders) and (
+        f.kind == "vip_failover" or any(t.startswith(p.service) for t in f.targets)))
+    if found is None:
+        return Query("vector(0)", None, "<=", "s", tl.window("run"), fail_if_none=True,
+                     none_means=f"no fault hit the VIP holder of {p.service}: nothing to measure")
+    name, f = found
+    w = tl.fault_window(name)
+    old = dict(f.vip_holders).get(p.service) or ""
+    client = (f"(min_over_time((harness_lb_switch_timestamp_seconds{sel(run_id, m(lb='!=' + old))} "
+              f">= {f.start:.3f})[{max(1, round(w.end - w.start))}s:100ms] @ {w.end:.3f}) - {f.start:.3f})")
+    ka = (f"(min(harness_keepalived_state_timestamp_seconds{sel(run_id, m(state='MASTER', instance='!=' + old))} "
+          f"@ {w.end:.3f} >= {f.start:.3f}) - {f.start:.3f})")
+    bound, note = bounds.failover(topo, p.service)
+    max_ = bound if p.max == "auto" else float(p.max)
+    return Query(client, max_, "<=", "s", w, also={"keepalived_side": ka}, fail_if_none=True,
+                 none_means=f"no successful response through another LB than {old or 'the old holder'} after the fault",
+                 bound_note=note if p.max == "auto" else "")
+
+
+def evaluate(a: Assertion, prom: Prometheus, run_id: str, tl: Timeline, topo: Topology) -> Result:
+    try:
+        return _evaluate(a, prom, run_id, tl, topo)
+    except InfrastructureError as exc:
+        return Result(a.title, a.kind, a.during, ERROR, None, None, "", "", str(exc).splitlines()[0])
+
+
+def _evaluate(a: Assertion, prom: Prometheus, run_id: str, tl: Timeline, topo: Topology) -> Result:
+    q = compile_query(a, run_id, tl, topo)
+    bound = q.bound if not isinstance(q.bound, tuple) else None
+    base = dict(name=a.title, kind=a.kind, during=a.during, bound=bound, unit=q.unit, promql=q.expr)
+    extra: dict[str, Any] = {"window": [q.window.start, q.window.end]}
+    if q.at is not None:
+        extra["evaluated_at"] = q.at
+    if isinstance(q.bound, tuple):
+        extra["between"] = list(q.bound)
+    if q.bound_note:
+        extra["bound_from_config"] = q.bound_note
+    for key, expr in q.also.items():
+        extra[key] = prom.scalar(expr)
+        extra[f"{key}_promql"] = expr
+    measured = prom.scalar(q.expr, q.at)
     if measured is None or measured != measured:  # no data, or NaN (0/0: no requests at all)
-        return Result(**base, status=ERROR, measured=None, message="no data for this window (did the load run?)")  # type: ignore[arg-type]
-    assert bound is not None
-    ok = {"<=": measured <= bound, "<": measured < bound, ">": measured > bound}[op]
-    msg = f"{_fmt(measured, unit)} (must be {op} {_fmt(bound, unit)})"
-    return Result(**base, status=PASSED if ok else FAILED, measured=measured, message=msg)  # type: ignore[arg-type]
+        status = FAILED if q.fail_if_none else ERROR
+        return Result(**base, status=status, measured=None, message=q.none_means, extra=extra)  # type: ignore[arg-type]
+    if q.bound is None:
+        return Result(**base, status=ERROR, measured=measured, message=q.none_means, extra=extra)  # type: ignore[arg-type]
+    if isinstance(q.bound, tuple):
+        ok = q.bound[0] <= measured <= q.bound[1]
+        must = f"between {q.bound[0]:g} and {q.bound[1]:g}"
+    else:
+        ok = {"<=": measured <= q.bound, "<": measured < q.bound, ">": measured > q.bound}[q.op]
+        must = f"{q.op} {_fmt(q.bound, q.unit)}"
+    msg = f"{_fmt(measured, q.unit)} (must be {must}{'; bound from config: ' + q.bound_note if q.bound_note else ''})"
+    side = {k: v for k, v in extra.items() if k in ("client_side", "lb_side", "keepalived_side", "checked", "passed") and v is not None}
+    if side:
+        msg += "; " + ", ".join(f"{k.replace('_', ' ')} {_fmt(v, q.unit) if k.endswith('side') else f'{v:g}'}" for k, v in side.items())
+    return Result(**base, status=PASSED if ok else FAILED, measured=measured, message=msg, extra=extra)  # type: ignore[arg-type]
 
 
 def _fmt(v: float, unit: str) -> str:
@@ -76,4 +215,6 @@ def _fmt(v: float, unit: str) -> str:
         return f"{v:g} sessions lost"
     if unit == "s":
         return f"{v:.3f}s"
+    if unit in ("writes", "tests"):
+        return f"{v:g} {unit}"
     return f"{v:g}"

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -12,11 +12,20 @@ class Span:
     end: float
 
 
+@dataclass(frozen=True)
+class FaultSpan(Span):
+    kind: str = ""
+    targets: tuple[str, ...] = ()
+    windowed: bool = False  # had a `for:`; otherwise instantaneous (a kill)
+    vip_holders: tuple[tuple[str, str | None], ...] = ()  # (service, holder) just before injection
+
+
 @dataclass
 class Timeline:
     load_start: float
     load_end: float
-    faults: dict[str, Span]  # by chaos step name; instantaneous faults have start == end
+    faults: dict[str, FaultSpan] = field(default_factory=dict)  # by chaos step name, in injection order
+    post_at: float | None = None  # when post-run measurements (writes, testinfra) were published
 
     def window(self, during: str) -> Span:
         if during == "run":
@@ -27,9 +36,13 @@ class Timeline:
             return Span(self.load_start, first)
         if during == "recovery":
             return Span(last, self.load_end)
-        name = during.removeprefix("fault:")
+        return self.fault_window(during.removeprefix("fault:"))
+
+    def fault_window(self, name: str) -> Span:
+        """A windowed fault is judged over its window; an instantaneous one (a kill) until the
+        next fault or the end of the load."""
         span = self.faults[name]
-        # An instantaneous fault (a kill) is judged until the next fault or the end of the load.
+        if span.windowed:
+            return Span(span.start, max(span.end, span.start))
         later = [s.start for s in self.faults.values() if s.start > span.start]
-        end = span.end if span.end > span.start else min(later, default=self.load_end)
-        return Span(span.start, end)
+        return Span(span.start, min(later, default=self.load_end))

@@ -129,15 +129,16 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 def steady(env: Env) -> None:
     """Each test starts from a healthy stack: both web nodes answer, lb-1 holds the VIP and
     the VIP serves (faults of an earlier test have healed)."""
-    for inst in ("web-1", "web-2"):
-        eventually(lambda i=inst: get(env.url(i)), 200, 30)  # type: ignore[misc]
+    for url in (env.url("web-1"), env.url("web-2"), f"{env.plan.load_url}/health"):
+        eventually(lambda u=url: get(u), 200, 30)
     eventually(env.holder, "lb-1", 30)
-    eventually(lambda: get(f"{env.plan.load_url}/health"), 200, 30)
 
 
 def order_time(env: Env, instance: str) -> float:
     t = time.monotonic()
-    r = httpx.post(env.url(instance, "/orders"), json={"id": uuid.uuid4().hex, "item": "x"}, timeout=10)
+    r = httpx.post(
+        env.url(instance, "/orders"), json={"id": uuid.uuid4().hex, "item": "x"}, timeout=10
+    )
     assert r.status_code == 200, r.text
     return time.monotonic() - t
 
@@ -208,7 +209,9 @@ def test_vip_failover_moves_the_vip_and_rollback_restores_the_lb(env: Env, metho
         eventually(lambda: get(f"{env.plan.load_url}/health"), 200, 5)  # the VIP serves from lb-2
     finally:
         fault.rollback()
-    eventually(lambda: get(f"http://{env.plan.container('lb-1').ip}/health"), 200, 10)  # lb-1 serves
+    eventually(
+        lambda: get(f"http://{env.plan.container('lb-1').ip}/health"), 200, 10
+    )  # lb-1 serves
     eventually(env.holder, "lb-1", 15)  # preempt: the VIP comes home
 
 
@@ -260,10 +263,15 @@ def test_partition_from_all_keeps_only_the_observers(env: Env) -> None:
     fault = env.fault({"partition": {"target": "web-1"}})
     fault.inject()
     try:
-        assert get(env.url("web-1"), timeout=5) == 503  # the gateway still reaches it, its DB does not
+        assert (
+            get(env.url("web-1"), timeout=5) == 503
+        )  # the gateway still reaches it, its DB does not
 
         def served_by() -> set[str]:  # the LBs' health checks are cut too: web-1 is ejected
-            return {httpx.get(f"{env.plan.load_url}/health", timeout=5).headers["X-Served-By"] for _ in range(6)}
+            return {
+                httpx.get(f"{env.plan.load_url}/health", timeout=5).headers["X-Served-By"]
+                for _ in range(6)
+            }
 
         eventually(served_by, {"web-2"}, 10)
     finally:
@@ -282,7 +290,15 @@ def test_recover_after_a_sigkilled_harness(env: Env, tmp_path: Path) -> None:
         env.fault({"partition": {"target": "web-1", "peers": ["redis"]}}),
     ]
     for i, f in enumerate(faults):
-        journal.fault({"name": f"f{i}", "kind": f.kind, "target": f.target, "status": "injected", "detail": f.detail})
+        journal.fault(
+            {
+                "name": f"f{i}",
+                "kind": f.kind,
+                "target": f.target,
+                "status": "injected",
+                "detail": f.detail,
+            }
+        )
         f.inject()
     journal.save()  # ...and the harness dies here: no rollback
 

@@ -1,0 +1,31 @@
+"""Runs a user's testinfra module against a service's containers (testinfra's docker://
+backend), in a pytest subprocess, and counts passed and failed tests from its JUnit XML."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from harness.errors import InfrastructureError
+from harness.plan.model import RunPlan
+from harness.runtime.stack import container_name
+
+
+def run_module(module: Path, plan: RunPlan, service: str, run_dir: Path, timeout: float = 300) -> tuple[int, int]:
+    hosts = ",".join(f"docker://{container_name(plan.run_id, c.instance)}" for c in plan.instances(service))
+    report = run_dir / f"testinfra-{module.stem}.xml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(module), f"--hosts={hosts}", "-q", "-p", "no:cacheprovider",
+         "-p", "no:locust", f"--junitxml={report}", "--rootdir", str(module.parent)],
+        capture_output=True, text=True, timeout=timeout,
+    )
+    (run_dir / f"testinfra-{module.stem}.log").write_text(proc.stdout + proc.stderr)
+    if not report.exists():
+        raise InfrastructureError(f"testinfra module {module} did not run: {(proc.stdout + proc.stderr)[-300:]}")
+    suite = ET.parse(report).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite") or suite
+    tests = int(suite.get("tests", 0))
+    bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+    return tests - bad - int(suite.get("skipped", 0)), bad

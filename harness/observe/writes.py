@@ -1,0 +1,46 @@
+"""No lost writes: every order id the app acknowledged (200 after commit, logged by the Locust
+plugin in events.jsonl) must be in the database after the run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from docker.models.containers import Container
+
+from harness.errors import InfrastructureError
+from harness.plan.model import RunPlan
+
+
+def acked_ids(events: Path) -> set[str]:
+    ids: set[str] = set()
+    if not events.exists():
+        return ids
+    with events.open() as fh:
+        for line in fh:
+            if '"write_acked"' in line:
+                try:
+                    ids.add(json.loads(line)["id"])
+                except (ValueError, KeyError):
+                    continue
+    return ids
+
+
+def stored_ids(plan: RunPlan, containers: dict[str, Container]) -> set[str]:
+    db = next((c for c in plan.containers if c.kind in ("mariadb", "mysql")), None)
+    if db is None:
+        raise InfrastructureError("no database service to check writes against")
+    pw = plan.secrets["db_password"]
+    code, out = containers[db.instance].exec_run(
+        ["mysql", "-h127.0.0.1", "-uapp", f"-p{pw}", "-N", "-B", "app", "-e", "SELECT id FROM orders"]
+    )
+    if code != 0:
+        raise InfrastructureError(f"cannot read orders from {db.instance}: {out.decode(errors='replace')[-200:]}")
+    return set(out.decode().split())
+
+
+def check(plan: RunPlan, containers: dict[str, Container], events: Path) -> tuple[int, int, list[str]]:
+    """(acknowledged ids checked, missing from the database, a sample of the missing ones)."""
+    acked = acked_ids(events)
+    missing = acked - stored_ids(plan, containers)
+    return len(acked), len(missing), sorted(missing)[:20]
