@@ -24,7 +24,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.report.writers import write_reports
     from harness.runner import Run
 
-    run = Run(args.topology, runs_dir=Path(args.runs_dir), keep=args.keep, say=_say)
+    run = Run(args.topology, runs_dir=Path(args.runs_dir), keep=args.keep, say=_say, ui=args.ui)
     _say(f"run {run.run_id}: topology {run.topo.name} ({args.topology})")
     result = run.execute()
     write_reports(run.journal.data, run.run_dir)
@@ -144,6 +144,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grafana(args: argparse.Namespace) -> int:
+    import os
+
+    from harness.grafana import push_dashboard
+
+    url = args.url or os.environ.get("GRAFANA_URL")
+    token = args.token or os.environ.get("GRAFANA_TOKEN")
+    if not url:
+        raise SpecError(["harness grafana push: no Grafana URL (set GRAFANA_URL or pass --url)"])
+    try:
+        result = push_dashboard(url, token, Path(args.dashboard))
+    except Exception as exc:  # noqa: BLE001 - any client/transport error is one line for the user
+        from harness.errors import InfrastructureError
+
+        raise InfrastructureError(f"pushing to Grafana at {url} failed: {exc}") from None
+    out.print(f"pushed {args.dashboard} to {url}: {result.get('url', result.get('status', 'ok'))}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="harness", description="Load-test and chaos verification for PHP stacks.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -152,6 +171,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("topology")
     r.add_argument("--keep", action="store_true", help="leave the run up for inspection")
     r.add_argument("--runs-dir", default="runs", help="where runs/<run-id>/ reports go")
+    r.add_argument("--ui", action="store_true", help="Locust's web UI on http://127.0.0.1:8089 during the run")
     r.set_defaults(func=cmd_run)
     v = sub.add_parser("validate", help="check a topology file and exit")
     v.add_argument("topology")
@@ -174,6 +194,12 @@ def parser() -> argparse.ArgumentParser:
     g.set_defaults(func=cmd_gc)
     sc = sub.add_parser("schema", help="print the JSON Schema of topology files")
     sc.set_defaults(func=cmd_schema)
+    gr = sub.add_parser("grafana", help="push the dashboard to Grafana (GRAFANA_URL, GRAFANA_TOKEN)")
+    gr.add_argument("action", choices=["push"])
+    gr.add_argument("--dashboard", default="dashboards/harness-overview.json")
+    gr.add_argument("--url")
+    gr.add_argument("--token")
+    gr.set_defaults(func=cmd_grafana)
     doc = sub.add_parser("doctor", help="check Docker, disk, images, kernel features; say how to fix each")
     doc.set_defaults(func=cmd_doctor)
     i = sub.add_parser("images", help="build the built-in images (bootstrapping the base image if needed)")
@@ -192,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except SpecError as exc:
         for line in exc.problems:
-            err.print(line, markup=False, highlight=False)
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
     except HarnessError as exc:
         if args.debug:

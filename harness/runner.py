@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.chaos.base import FaultContext
+from harness.grafana import GrafanaAnnotator
 from harness.chaos.schedule import Schedule
 from harness.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, HarnessError, InfrastructureError
 from harness.load.process import LocustProcess
@@ -62,7 +63,8 @@ def build_images(topo: Topology, say: Say, base_dir: Path = Path(".")) -> dict[s
 
 class Run:
     def __init__(self, topology_file: str | Path, runs_dir: Path = Path("runs"), keep: bool = False,
-                 say: Say = print) -> None:
+                 say: Say = print, ui: bool = False) -> None:
+        self.ui = ui
         self.topology_file = str(topology_file)
         self.topo = load_topology(topology_file)  # validate: nothing is started before this passes
         self.run_id = new_run_id()
@@ -78,6 +80,7 @@ class Run:
         self.prom: Prometheus | None = None
         self.timeline: Timeline | None = None
         self.watchers: Watchers | None = None
+        self.grafana = GrafanaAnnotator.from_env(run_id=self.run_id)  # None unless GRAFANA_URL is set
 
     # ------------------------------------------------------------------ phases
 
@@ -87,17 +90,18 @@ class Run:
         with self.journal.phase("up") as ph:
             network, subnet = create_network(self.run_id, self.topo.name)
             gateway = str(network.attrs["IPAM"]["Config"][0].get("Gateway") or subnet.rsplit(".", 1)[0] + ".1")
-            locust_addr = f"{gateway}:{free_port(gateway)}"
+            locust_addrs = [f"{gateway}:{free_port(gateway)}" for _ in range(1 + self.topo.load.workers)]
             self.exporter = HarnessExporter(gateway, free_port(gateway))
-            exporters = [
-                ScrapeTarget("locust", locust_addr, "locust"),
-                ScrapeTarget("harness", f"{gateway}:{self.exporter.server.server_port}", "harness"),
+            exporters = [ScrapeTarget("harness", f"{gateway}:{self.exporter.server.server_port}", "harness")] + [
+                ScrapeTarget("locust", addr, "locust" if i == 0 else f"locust-worker-{i}")
+                for i, addr in enumerate(locust_addrs)
             ]
             self.plan = make_plan(self.topo, self.run_id, subnet, exporters, base_dir=Path(self.topology_file).parent)
             self.stack = Stack(self.plan, network, self.say)
             self.stack.image_tags = tags
             self.stack.up()
-            self.locust = LocustProcess(self.topo.load, self.plan.load_url, self.run_id, self.run_dir, locust_addr)
+            self.locust = LocustProcess(self.topo.load, self.plan.load_url, self.run_id, self.run_dir, locust_addrs,
+                                        master_port=free_port("127.0.0.1"), ui=self.ui)
             self.prom = Prometheus(self.plan.prometheus_url)
             ph.update(subnet=subnet, load_url=self.plan.load_url, vips=self.plan.vips,
                       containers={c.instance: c.ip for c in self.plan.containers})
@@ -126,6 +130,11 @@ class Run:
                 gauge = exporter.fault_start if event == "injected" else exporter.fault_end
                 ts = entry["injected_at"] if event == "injected" else entry["rolled_back_at"]
                 gauge.labels(entry["name"], entry["kind"], entry["target"]).set(ts)
+                if self.grafana is not None:
+                    if event == "injected":
+                        self.grafana.fault_started(entry["name"], entry["target"], kind=entry["kind"], at=ts)
+                    else:
+                        self.grafana.fault_ended(entry["name"], at=ts)
                 self.say(f"fault {event.replace('_', ' ')}: {entry['name']} ({entry['kind']} {entry['target']})")
                 windowed = entry.get("for") is not None
                 targets = {t.strip() for t in str(entry["target"]).split(",")}
@@ -147,8 +156,11 @@ class Run:
 
             self.schedule.run(t0, t0 + load.duration, tick)
             # The last figures count only once Prometheus has scraped them after Locust stopped.
-            finished = f'timestamp(harness_load_finished_timestamp_seconds{{run="{self.run_id}"}} > 0)'
-            end = self.prom.wait_for(finished, timeout=30.0)
+            processes = 1 + load.workers
+            finished = f'harness_load_finished_timestamp_seconds{{run="{self.run_id}"}} > 0'
+            if self.prom.wait_for(f"count({finished})", 30.0, lambda v: v is not None and v >= processes) is None:
+                raise InfrastructureError(f"Locust's final figures never reached Prometheus: {self.locust.log_tail()}")
+            end = self.prom.scalar(f"max(timestamp({finished}))")
             if end is None:
                 raise InfrastructureError(f"Locust's final figures never reached Prometheus: {self.locust.log_tail()}")
             self.schedule.rollback_all()
@@ -181,7 +193,7 @@ class Run:
             return
         with self.journal.phase("post-run") as ph:
             if "no_lost_writes" in kinds:
-                checked, missing, sample = writes.check(self.plan, self.stack.containers, self.run_dir / "events.jsonl")
+                checked, missing, sample = writes.check(self.plan, self.stack.containers, self.run_dir)
                 self.exporter.writes_checked.set(checked)
                 self.exporter.writes_missing.set(missing)
                 ph.update(writes_checked=checked, writes_missing=missing, missing_sample=sample)
@@ -273,6 +285,8 @@ class Run:
             self.locust.stop()
         if self.watchers is not None:
             self.watchers.stop()
+        if self.grafana is not None:
+            self.grafana.close()
         if self.exporter is not None:
             self.exporter.close()
         if self.keep and self.plan is not None:

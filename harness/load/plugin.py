@@ -22,6 +22,9 @@ from locust import events
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 ADDR = os.environ.get("HARNESS_METRICS_ADDR", "")
+ROLE = os.environ.get("HARNESS_LOCUST_ROLE", "local")  # local | master | worker
+USER_WEIGHTS = json.loads(os.environ.get("HARNESS_USER_WEIGHTS", "{}"))
+RATE = float(os.environ.get("HARNESS_RATE", "0") or 0)
 EVENT_LOG = os.environ.get("HARNESS_EVENT_LOG", "")
 RELEASE_FILE = os.environ.get("HARNESS_RELEASE_FILE", "")
 RELEASE_TIMEOUT = float(os.environ.get("HARNESS_RELEASE_TIMEOUT", "60"))
@@ -37,7 +40,14 @@ LATENCY = Histogram(
 SESSIONS_STARTED = Counter("harness_sessions_started", "Logins that created a session.", registry=REGISTRY)
 SESSIONS_LOST = Counter("harness_sessions_lost", "Sessions whose user changed or vanished.", ["reason"], registry=REGISTRY)
 WRITES_ACKED = Counter("harness_writes_acked", "Writes the app acknowledged (200 after commit).", registry=REGISTRY)
-USERS = Gauge("harness_users", "Current simulated users.", registry=REGISTRY)
+USERS = Gauge("harness_users", "Current simulated users in this Locust process.", ["role"], registry=REGISTRY)
+CORRECTED = Histogram(
+    "harness_request_corrected_duration_seconds",
+    "Response time from the intended send time (fixed arrival rate): slow answers delay later sends, "
+    "and this counts that delay instead of hiding it (coordinated omission).",
+    ["name"], registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 30),
+)
 LAST_RESPONSE = Gauge(
     "harness_last_response_timestamp_seconds",
     "Last response seen from a node (served_by; 'none' = no node named it: LB or connection errors), by outcome.",
@@ -82,8 +92,11 @@ _last_lb = {"lb": ""}
 
 
 def _on_request(request_type: str, name: str, response_time: float, response: Any = None,
-                exception: Any = None, **_: Any) -> None:
+                exception: Any = None, context: Any = None, start_time: float | None = None, **_: Any) -> None:
     now = time.time()
+    intended = (context or {}).get("harness_intended")
+    if intended is not None:
+        CORRECTED.labels(name).observe(max(0.0, now - intended))
     status = str(getattr(response, "status_code", 0) or 0)
     headers = getattr(response, "headers", None) or {}
     served_by = headers.get("X-Served-By", "") or "none"
@@ -103,12 +116,58 @@ def _on_request(request_type: str, name: str, response_time: float, response: An
         _last_lb["lb"] = lb
 
 
+def fixed_rate(rate: float) -> Any:
+    """A wait_time keeping each user on a fixed schedule (1/rate apart). When an answer is late
+    the next send is late too; the schedule it should have kept is remembered as the intended
+    send time, from which the corrected latency is measured."""
+    period = 1.0 / rate
+
+    def wait_time(user: Any) -> float:
+        now = time.time()
+        nxt = getattr(user, "_harness_next", None)
+        nxt = now if nxt is None else nxt + period
+        user._harness_next = nxt
+        user._harness_intended = nxt
+        return max(0.0, nxt - now)
+
+    return wait_time
+
+
+def _with_intended(original: Any) -> Any:
+    def context(user: Any) -> dict[str, Any]:
+        ctx = dict(original(user) or {})
+        intended = getattr(user, "_harness_intended", None)
+        if intended is not None:  # only the first request of a task was scheduled
+            ctx["harness_intended"] = intended
+            user._harness_intended = None
+        return ctx
+
+    return context
+
+
+def _users_sampler(environment: Any) -> None:
+    while True:
+        runner = environment.runner
+        if runner is not None:
+            USERS.labels(ROLE).set(runner.user_count)
+        time.sleep(0.5)
+
+
 def _on_init(environment: Any, **_: Any) -> None:
     global _log_fh
     host, _, port = ADDR.rpartition(":")
     start_http_server(int(port), addr=host, registry=REGISTRY)
     if EVENT_LOG:
         _log_fh = open(EVENT_LOG, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
+    for cls in environment.user_classes or []:
+        if cls.__name__ in USER_WEIGHTS:
+            cls.weight = int(USER_WEIGHTS[cls.__name__])
+        if RATE:
+            cls.wait_time = fixed_rate(RATE)
+            cls.context = _with_intended(cls.context)
+    import gevent
+
+    gevent.spawn(_users_sampler, environment)
 
 
 def _on_test_start(environment: Any, **_: Any) -> None:
@@ -116,12 +175,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     log_event("test_start")
 
 
-def _on_spawning_complete(user_count: int, **_: Any) -> None:
-    USERS.set(user_count)
-
-
 def _on_test_stop(environment: Any, **_: Any) -> None:
-    USERS.set(0)
     FINISHED.set(time.time())
     log_event("test_stop")
 
@@ -138,6 +192,5 @@ if ADDR:
     events.init.add_listener(_on_init)
     events.request.add_listener(_on_request)
     events.test_start.add_listener(_on_test_start)
-    events.spawning_complete.add_listener(_on_spawning_complete)
     events.test_stop.add_listener(_on_test_stop)
     events.quitting.add_listener(_on_quitting)

@@ -1,8 +1,10 @@
-"""Starts and stops the Locust child process; talks to it only through env, files and its
-metrics endpoint (the harness process never imports locust)."""
+"""Starts and stops the Locust processes: one local process, or Locust's own master plus
+`workers` worker processes (the way past one generator core). The harness talks to them only
+through env, files and their metrics endpoints: it never imports locust itself."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -16,51 +18,76 @@ import httpx
 from harness.errors import InfrastructureError
 from harness.spec.models import Load
 
+SHAPE = Path(__file__).with_name("shape.py")
+
 
 class LocustProcess:
-    def __init__(self, load: Load, url: str, run_id: str, run_dir: Path, metrics_addr: str) -> None:
-        self.load, self.url, self.run_id = load, url, run_id
-        self.run_dir, self.metrics_addr = run_dir, metrics_addr
+    def __init__(self, load: Load, url: str, run_id: str, run_dir: Path, metrics_addrs: list[str],
+                 master_port: int = 5557, ui: bool = False) -> None:
+        if len(metrics_addrs) != 1 + load.workers:
+            raise ValueError("one metrics address per Locust process (master + workers)")
+        self.load, self.url, self.run_id, self.run_dir = load, url, run_id, run_dir
+        self.metrics_addrs, self.master_port, self.ui = metrics_addrs, master_port, ui
+        self.metrics_addr = metrics_addrs[0]
         self.release_file = run_dir / "locust.release"
         self.log_path = run_dir / "locust.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.procs: list[subprocess.Popen[bytes]] = []
         self.started_at: float | None = None
 
-    def command(self) -> list[str]:
+    def _files(self) -> str:
+        return f"{self.load.locustfile},{SHAPE}" if self.load.stages else self.load.locustfile
+
+    def command(self, role: str = "local") -> list[str]:
         load = self.load
-        return [
-            sys.executable, "-m", "harness.load.locust_main",
-            "-f", load.locustfile, "--headless",
-            "-u", str(load.users), "-r", f"{load.spawn_rate:g}",
-            "-t", f"{math.ceil(load.duration)}s", "-H", self.url,
-            "--only-summary", "--stop-timeout", "2", "--exit-code-on-error", "0",
-            "--loglevel", "WARNING",
-        ]
+        cmd = [sys.executable, "-m", "harness.load.locust_main", "-f", self._files(), "--loglevel", "WARNING"]
+        if role == "worker":
+            return cmd + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(self.master_port)]
+        if self.ui:
+            cmd += ["--autostart", "--autoquit", "5", "--web-host", "127.0.0.1"]
+        else:
+            cmd += ["--headless", "--only-summary"]
+        if not load.stages:
+            cmd += ["-u", str(load.users), "-r", f"{load.spawn_rate:g}", "-t", f"{math.ceil(load.duration)}s"]
+        cmd += ["-H", self.url, "--stop-timeout", "2", "--exit-code-on-error", "0"]
+        if role == "master":
+            cmd += ["--master", "--expect-workers", str(load.workers), "--master-bind-host", "127.0.0.1",
+                    "--master-bind-port", str(self.master_port)]
+        return cmd + list(load.user_classes)
+
+    def _env(self, role: str, addr: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            HARNESS_RUN_ID=self.run_id, HARNESS_METRICS_ADDR=addr, HARNESS_LOCUST_ROLE=role,
+            HARNESS_EVENT_LOG=str(self.run_dir / ("events.jsonl" if role != "worker" else f"events-{addr.rsplit(':', 1)[1]}.jsonl")),
+            HARNESS_RELEASE_FILE=str(self.release_file),
+            HARNESS_STAGES=json.dumps([s.model_dump() for s in self.load.stages]),
+            HARNESS_USER_WEIGHTS=json.dumps({k: v.weight for k, v in self.load.user_classes.items()}),
+            HARNESS_RATE=str(self.load.rate or ""),
+        )
+        return env
 
     def start(self) -> None:
         if not Path(self.load.locustfile).is_file():
             raise InfrastructureError(f"locustfile {self.load.locustfile} not found")
-        env = dict(os.environ)
-        env.update(
-            HARNESS_RUN_ID=self.run_id,
-            HARNESS_METRICS_ADDR=self.metrics_addr,
-            HARNESS_EVENT_LOG=str(self.run_dir / "events.jsonl"),
-            HARNESS_RELEASE_FILE=str(self.release_file),
-        )
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(
-            self.command(), env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-        log.close()
+        roles = ["master"] + ["worker"] * self.load.workers if self.load.workers else ["local"]
+        with open(self.log_path, "ab") as log:
+            for role, addr in zip(roles, self.metrics_addrs, strict=True):
+                self.procs.append(subprocess.Popen(
+                    self.command(role), env=self._env(role, addr), stdout=log, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True,
+                ))
 
-    def wait_started(self, timeout: float = 30.0) -> float:
+    def event_logs(self) -> list[Path]:
+        return sorted(self.run_dir.glob("events*.jsonl"))
+
+    def wait_started(self, timeout: float = 45.0) -> float:
         """Block until the plugin reports the test start; return that instant (unix time)."""
         deadline = time.monotonic() + timeout
         url = f"http://{self.metrics_addr}/metrics"
         while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise InfrastructureError(f"Locust exited at start (code {self.proc.returncode}): {self.log_tail()}")
+            for p in self.procs:
+                if p.poll() is not None:
+                    raise InfrastructureError(f"Locust exited at start (code {p.returncode}): {self.log_tail()}")
             try:
                 for line in httpx.get(url, timeout=1.0).text.splitlines():
                     if line.startswith("harness_load_started_timestamp_seconds "):
@@ -80,28 +107,31 @@ class LocustProcess:
             return "(no log)"
 
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return bool(self.procs) and all(p.poll() is None for p in self.procs)
 
     def release(self, timeout: float = 15.0) -> None:
-        """Let the child exit (the harness has the final figures) and reap it."""
+        """Let the processes exit (the harness has the final figures) and reap them."""
         self.release_file.touch()
-        if self.proc is not None:
+        deadline = time.monotonic() + timeout
+        for p in self.procs:
             try:
-                self.proc.wait(timeout)
+                p.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self.stop()
+                break
+        self.stop()
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
         self.release_file.touch()
-        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.proc.wait(wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        for p in self.procs:
+            for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+                if p.poll() is not None:
+                    break
+                try:
+                    os.killpg(p.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    p.wait(wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue

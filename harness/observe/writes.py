@@ -12,17 +12,17 @@ from harness.errors import InfrastructureError
 from harness.plan.model import RunPlan
 
 
-def acked_ids(events: Path) -> set[str]:
+def acked_ids(run_dir: Path) -> set[str]:
+    """From every Locust process's event log (events.jsonl, events-<port>.jsonl for workers)."""
     ids: set[str] = set()
-    if not events.exists():
-        return ids
-    with events.open() as fh:
-        for line in fh:
-            if '"write_acked"' in line:
-                try:
-                    ids.add(json.loads(line)["id"])
-                except (ValueError, KeyError):
-                    continue
+    for events in sorted(run_dir.glob("events*.jsonl")):
+        with events.open() as fh:
+            for line in fh:
+                if '"write_acked"' in line:
+                    try:
+                        ids.add(json.loads(line)["id"])
+                    except (ValueError, KeyError):
+                        continue
     return ids
 
 
@@ -39,8 +39,8 @@ def stored_ids(plan: RunPlan, containers: dict[str, Container]) -> set[str]:
     return set(out.decode().split())
 
 
-def check(plan: RunPlan, containers: dict[str, Container], events: Path) -> tuple[int, int, list[str]]:
+def check(plan: RunPlan, containers: dict[str, Container], run_dir: Path) -> tuple[int, int, list[str]]:
     """(acknowledged ids checked, missing from the database, a sample of the missing ones)."""
-    acked = acked_ids(events)
+    acked = acked_ids(run_dir)
     missing = acked - stored_ids(plan, containers)
     return len(acked), len(missing), sorted(missing)[:20]

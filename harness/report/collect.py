@@ -23,6 +23,8 @@ def summary(prom: Prometheus, run_id: str, tl: Timeline) -> dict[str, Any]:
         out[key] = int(v) if v is not None else None
     req, fail = out.get("requests") or 0, out.get("failures") or 0
     out["error_ratio"] = (fail / req) if req else None
+    by_process = prom.query(f'sum by (instance) (harness_requests_total{{run="{run_id}"}} @ {span.end:.3f})')
+    out["requests_by_process"] = {r["metric"].get("instance", "?"): int(float(r["value"][1])) for r in by_process}
     out["duration_s"] = round(span.end - span.start, 3)
     out["rps"] = round(req / out["duration_s"], 1) if out["duration_s"] > 0 else None
     return out
@@ -40,6 +42,7 @@ def series(prom: Prometheus, run_id: str, tl: Timeline, step: float = 1.0) -> di
         "error_rps": f"sum(rate(harness_request_failures_total{sel}[3s])) or vector(0)",
         "p95_seconds": f"histogram_quantile(0.95, sum by (le) (rate(harness_request_duration_seconds_bucket{sel}[3s])))",
     }
+    q["users"] = f'sum(harness_users{{run="{run_id}",role!="worker"}})'
     out: dict[str, Any] = {k: _points(prom.range(expr, start, end, step)) for k, expr in q.items()}
     backends = prom.range(f"sum by (served_by) (rate(harness_requests_total{sel}[3s]))", start, end, step)
     out["backend_rps"] = {

@@ -147,6 +147,11 @@ class HAProxyService(ServiceBase):
     keepalived: Keepalived | None = None
 
 
+NextUpstream = Literal[
+    "error", "timeout", "invalid_header", "http_500", "http_502", "http_503", "http_504", "http_429", "non_idempotent", "off"
+]
+
+
 class NginxLBService(ServiceBase):
     """The classic upstream block: passive health checks only (open-source Nginx)."""
 
@@ -157,9 +162,7 @@ class NginxLBService(ServiceBase):
     weights: dict[str, int] = Field(default_factory=dict)  # instance -> weight
     max_fails: int = Field(1, ge=0, le=100)
     fail_timeout: Duration = 10.0
-    next_upstream: list[Literal["error", "timeout", "invalid_header", "http_500", "http_502", "http_503", "http_504", "http_429", "non_idempotent", "off"]] = Field(
-        default_factory=lambda: ["error", "timeout"]
-    )
+    next_upstream: list[NextUpstream] = Field(default_factory=lambda: list[NextUpstream](["error", "timeout"]))
     next_upstream_tries: int = Field(0, ge=0)
     timeout_connect: Duration = 1.0
     timeout_read: Duration = 10.0
@@ -192,7 +195,7 @@ class CustomService(ServiceBase):
     """Any image: the harness only starts it on the run network, labels it and waits for it."""
 
     kind: Literal["custom"]
-    image: str  # type: ignore[assignment]
+    image: str  # required here
     ports: list[int] = Field(default_factory=list)  # informational; nothing is ever published
 
 
@@ -224,12 +227,35 @@ Service = Annotated[
 # ---------------------------------------------------------------- load, chaos, assertions
 
 
+class Stage(StrictModel):
+    """Hold `users` for `duration` (reached at `spawn_rate` per second): ramps and plateaus."""
+
+    duration: Duration
+    users: int = Field(ge=0, le=10000)
+    spawn_rate: float | None = Field(default=None, gt=0)
+
+
+class UserMix(StrictModel):
+    weight: int = Field(default=1, ge=0, le=1000)
+
+
 class Load(StrictModel):
     locustfile: str = "locustfiles/session_user.py"
     users: int = Field(default=20, ge=1, le=10000)
     spawn_rate: float = Field(default=10, gt=0)
     duration: Duration = 60.0
     target: str | None = None  # a service name; default: the first load balancer (its VIP if any)
+    stages: list[Stage] = Field(default_factory=list)  # a LoadTestShape; the load lasts their sum
+    user_classes: dict[str, UserMix] = Field(default_factory=dict)  # class name in the locustfile -> weight
+    rate: float | None = Field(default=None, gt=0)  # fixed arrival rate per user (req/s): constant_throughput
+    workers: int = Field(default=0, ge=0, le=64)  # > 0: Locust master + this many worker processes
+
+    @model_validator(mode="after")
+    def _stages_set_duration(self) -> Load:
+        if self.stages:
+            self.duration = sum(s.duration for s in self.stages)
+            self.users = max(1, max(s.users for s in self.stages))
+        return self
 
 
 class TargetSpec(StrictModel):

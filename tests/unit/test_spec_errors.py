@@ -265,17 +265,12 @@ def test_cli_validate_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["validate", str(good)]) == 0
     assert f"{good}: valid (4 services" in capsys.readouterr().out.replace("\n", "")
     assert main(["validate", str(bad)]) == 3
-    err = capsys.readouterr().err.replace("\n", "")  # see the xfail below: rich wraps long lines
+    err = capsys.readouterr().err
     assert err.startswith(
         f"{bad}:12: services.web.replicas: Input should be greater than or equal to 1"
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="harness/cli.py prints problems with rich, which wraps them at the console width "
-    "(80 columns when not a terminal); fix: err.print(line, markup=False, highlight=False, soft_wrap=True)",
-)
 def test_cli_prints_each_problem_on_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
