@@ -113,10 +113,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from harness.chaos.recover import recover_all
+    from harness.chaos.recover import recover, recover_all
     from harness.runtime.stack import teardown
 
-    for line in recover_all(Path(args.runs_dir), restart_stopped=args.restart_stopped, run_id=args.run_id):
+    runs_dir = Path(args.runs_dir)
+    lines = (recover(runs_dir / args.run_id, restart_stopped=args.restart_stopped)
+             if args.run_id and (runs_dir / args.run_id / "journal.json").exists()
+             else recover_all(runs_dir, restart_stopped=args.restart_stopped) if not args.run_id else [])
+    for line in lines:
         out.print(f"rolled back: {line}")
     if args.rollback_only:
         return 0

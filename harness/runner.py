@@ -15,10 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from harness.chaos.base import FaultContext
-from harness.grafana import GrafanaAnnotator
 from harness.chaos.schedule import Schedule
-from harness.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, HarnessError, InfrastructureError
+from harness.errors import (
+    EXIT_FAILED,
+    EXIT_INCONCLUSIVE,
+    EXIT_OK,
+    HarnessError,
+    InfrastructureError,
+)
+from harness.grafana import GrafanaAnnotator
 from harness.load.process import LocustProcess
+from harness.observe import hostcheck, writes
 from harness.observe.exporter import HarnessExporter, free_port
 from harness.observe.prom import Prometheus
 from harness.plan.build import make_plan, with_prometheus
@@ -32,7 +39,6 @@ from harness.spec.loader import load_topology
 from harness.spec.models import Topology
 from harness.verdict.assertions import FAILED, PASSED, Result, evaluate
 from harness.verdict.windows import FaultSpan, Timeline
-from harness.observe import hostcheck, writes
 from harness.watch import Watchers
 from harness.watch.recovery import RecoveryWatcher
 from harness.watch.state import wait_steady

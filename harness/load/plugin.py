@@ -155,7 +155,7 @@ def _users_sampler(environment: Any) -> None:
 
 def _on_init(environment: Any, **_: Any) -> None:
     global _log_fh
-    host, _, port = ADDR.rpartition(":")
+    host, _sep, port = ADDR.rpartition(":")
     start_http_server(int(port), addr=host, registry=REGISTRY)
     if EVENT_LOG:
         _log_fh = open(EVENT_LOG, "a", buffering=1)  # noqa: SIM115 - lives as long as the process

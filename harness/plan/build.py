@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
 import secrets as _secrets
+from pathlib import Path
 
 from harness import kinds
 from harness.kinds import toxiproxy

@@ -5,6 +5,7 @@ still leaves a truthful record behind."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ class Journal:
             "run_id": run_id,
             "topology": topology,
             "topology_file": topology_file,
+            "pid": os.getpid(),  # lets `harness gc` tell a dead harness's journal from a live one
             "started_at": time.time(),
             "ended_at": None,
             "status": "running",
