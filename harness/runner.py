@@ -94,7 +94,7 @@ class Run:
         with self.journal.phase("build"):
             tags = build_images(self.topo, self.say, Path(self.topology_file).parent)
         with self.journal.phase("up") as ph:
-            network, subnet = create_network(self.run_id, self.topo.name)
+            network, subnet = create_network(self.run_id, self.topo.name, self.topo.network.subnet)
             gateway = str(network.attrs["IPAM"]["Config"][0].get("Gateway") or subnet.rsplit(".", 1)[0] + ".1")
             locust_addrs = [f"{gateway}:{free_port(gateway)}" for _ in range(1 + self.topo.load.workers)]
             self.exporter = HarnessExporter(gateway, free_port(gateway))

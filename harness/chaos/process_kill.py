@@ -30,7 +30,8 @@ RESTART = {
 # Keepalived will not start while a pidfile names a live PID, and a SIGKILLed one leaves its
 # pidfiles behind (start_process only runs when no keepalived runs, so removing them is safe).
 PRESTART = {"keepalived": "rm -f /run/keepalived.pid /run/vrrp.pid /run/checkers.pid"}
-LIVE_STATES = "R,S,D,T"  # pgrep must not count zombies as running
+LIVE_STATES = "R,S,D,T"
+SETTLE = 5.0  # after our own signal, a process still there is one still dying  # pgrep must not count zombies as running
 
 
 def signal_process(c: Container, name: str, signal: str = "SIGKILL") -> None:
@@ -62,10 +63,17 @@ def wait_running(c: Container, name: str, timeout: float) -> bool:
     return True
 
 
-def start_process(c: Container, name: str, timeout: float = 5.0) -> bool:
-    """Start `name` again unless it runs; True when it had to. Waits until it is there."""
-    if status(c) != "running" or running(c, name):
+def start_process(c: Container, name: str, timeout: float = 5.0, settle: float = 0.0) -> bool:
+    """Start `name` again unless it runs; True when it had to. Waits until it is there.
+    `settle`: how long one that is still shutting down (SIGTERMed Keepalived takes ~1 s) may
+    take to go, instead of being mistaken for a running one."""
+    if status(c) != "running":
         return False
+    deadline = time.monotonic() + settle
+    while running(c, name):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
     line = f"{PRESTART.get(name, 'true')}; exec {RESTART[name]} >/proc/1/fd/1 2>/proc/1/fd/2"
     c.exec_run(["sh", "-c", line], detach=True)
     if not wait_running(c, name, timeout):
@@ -110,7 +118,7 @@ class Fault:
         errors = []
         for inst in list(self.tried):
             try:
-                start_process(self.ctx.containers[inst], self.params.process)
+                start_process(self.ctx.containers[inst], self.params.process, settle=SETTLE)
             except NotFound:
                 pass
             except (APIError, InfrastructureError) as exc:

@@ -88,7 +88,7 @@ class Fault:
             if self.process is None:
                 start_holder(c)
             else:
-                pk.start_process(c, self.process)
+                pk.start_process(c, self.process, settle=pk.SETTLE)
         except NotFound:
             pass
         except APIError as exc:

@@ -56,9 +56,15 @@ def free_subnets() -> list[str]:
     return [str(s) for s in SUBNET_POOL.subnets(new_prefix=24) if not any(s.overlaps(u) for u in used)]
 
 
-def create_network(run_id: str, topology: str) -> tuple[Network, str]:
-    """A bridge on a free private /24. Two runs racing for one subnet: the loser tries the next."""
-    for subnet in free_subnets()[:20]:
+def create_network(run_id: str, topology: str, subnet: str | None = None) -> tuple[Network, str]:
+    """A bridge on a free private /24 (or the topology's `network.subnet`). Two runs racing for
+    one subnet: the loser tries the next."""
+    if subnet is not None:
+        used = [u for u in _used_networks() if u.overlaps(ipaddress.IPv4Network(subnet))]
+        if used:
+            raise InfrastructureError(f"network.subnet {subnet} overlaps {used[0]} already in use on this machine "
+                                      "(pick another, or drop network.subnet to get a free one)")
+    for subnet in [subnet] if subnet else free_subnets()[:20]:
         gateway = str(next(ipaddress.IPv4Network(subnet).hosts()))
         try:
             net = client().networks.create(
