@@ -51,6 +51,7 @@ class FakeContainer:
         self.procs = set(PROCS.get(kind, []))
         self.calls: list[tuple[Any, ...]] = []
         self.fail: set[str] = set()  # method names that raise APIError
+        self.dying: dict[str, int] = {}  # process -> pgreps it still shows up in (SIGTERMed)
 
     def _call(self, *call: Any) -> None:
         self.calls.append(call)
@@ -90,8 +91,15 @@ class FakeContainer:
         if cmd[0] in ("pkill", "pgrep"):
             name = cmd[cmd.index("-x") + 1]
             found = name in self.procs
-            if cmd[0] == "pkill":
+            if cmd[0] == "pkill" and cmd[2] == "KILL":
                 self.procs.discard(name)
+            elif cmd[0] == "pkill":
+                self.dying[name] = 3
+            elif name in self.dying:
+                self.dying[name] -= 1
+                if self.dying[name] < 0:
+                    self.procs.discard(name)
+                    del self.dying[name]
             return (0 if found else 1), b""
         if cmd[:2] == ["sh", "-c"]:
             self.procs.add(cmd[2].split("exec ", 1)[1].split()[0])  # "…; exec <name> …"
@@ -263,6 +271,16 @@ def test_vip_failover_methods(ctx: FaultContext, method: str, call: tuple[Any, .
     assert lb1.status == "running"
     assert fault.detail["process"] is None or fault.detail["process"] in lb1.procs
     assert len(lb1.named("start")) + len([c for c in lb1.named("exec") if c[1][0] == "sh"]) == 1
+
+
+def test_rollback_waits_for_a_sigtermed_process_to_go_before_restarting(ctx: FaultContext) -> None:
+    lb1 = ctx.containers["lb-1"]
+    fault = make(ctx, {"vip_failover": {"service": "lb", "method": "stop_keepalived"}})
+    fault.inject()
+    fault.rollback()  # keepalived still shows up in three pgreps: it is stopping, not running
+    starts = [c for c in lb1.named("exec") if c[1][0] == "sh"]
+    assert len(starts) == 1 and "rm -f /run/keepalived.pid" in starts[0][1][2]
+    assert "keepalived" in lb1.procs and not lb1.dying
 
 
 def test_vip_failover_without_a_holder_fails(ctx: FaultContext) -> None:
