@@ -43,20 +43,14 @@ IPT = "iptables -w"
 
 
 def _link_endpoints(plan: RunPlan, src_service: str, dst_service: str) -> list[str]:
-    """`ip:port` of the proxies carrying links from `src_service` to `dst_service`."""
-    out = []
-    for link, (_api, proxy) in plan.toxiproxy.items():
-        if link != f"{src_service}->{dst_service}":
-            continue
-        for c in plan.containers:
-            for p in (
-                json.loads(c.files.get("/etc/toxiproxy.json", "[]"))
-                if c.kind == "toxiproxy"
-                else []
-            ):
-                if p["name"] == proxy:
-                    out.append(f"{c.ip}:{p['listen'].rsplit(':', 1)[1]}")
-    return out
+    """`ip:port` of the proxy carrying the link `src_service->dst_service`, if declared."""
+    link = plan.toxiproxy.get(f"{src_service}->{dst_service}")
+    proxies = [c for c in plan.containers if c.kind == "toxiproxy"]
+    if link is None or not proxies:
+        return []
+    config = json.loads(proxies[0].files.get("/etc/toxiproxy.json", "[]"))
+    ports = [p["listen"].rsplit(":", 1)[1] for p in config if p["name"] == link[1]]
+    return [f"{proxies[0].ip}:{port}" for port in ports]
 
 
 def drops(plan: RunPlan, instance: str, peers: list[str] | str) -> list[str]:

@@ -35,8 +35,7 @@ def containers(ctx: Context, name: str, svc: ToxiproxyService) -> list[Container
                         "upstream": upstream, "enabled": True})
     builtin = svc.image is None
     command = (
-        ["python3", "-m", "harness.toxiproxy", "--host", "0.0.0.0", "--port", str(API_PORT),
-         "--seed", str(ctx.topology.seed), "--config", "/etc/toxiproxy.json"]
+        ["--seed", str(ctx.topology.seed), "--config", "/etc/toxiproxy.json"]  # after the image's entrypoint
         if builtin else ["-host", "0.0.0.0", "-config", "/etc/toxiproxy.json"]
     )
     plan = ContainerPlan(

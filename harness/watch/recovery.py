@@ -43,7 +43,8 @@ class RecoveryWatcher:
             if down:
                 problems.append(f"{lb} reports {', '.join(down)} DOWN")
         for service, holder in self.watchers.vip_holders().items():
-            intended = self.plan.instances(service)[0].instance
+            alive = [c.instance for c in self.plan.instances(service) if c.instance not in self.expected_down]
+            intended = alive[0] if alive else None  # the highest-priority LB still meant to run
             if holder != intended:
                 problems.append(f"VIP of {service} on {holder or 'nobody'}, not {intended}")
         stopped = [i for i in self.watchers.not_running() if i not in self.expected_down]

@@ -279,6 +279,22 @@ def test_partition_from_all_keeps_only_the_observers(env: Env) -> None:
     eventually(lambda: get(env.url("web-1")), 200, 5)
 
 
+def test_partition_through_a_helper_container(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The path taken without root or nsenter: a NET_ADMIN helper joins the namespace."""
+    monkeypatch.setattr(partition, "_host_can_enter", lambda pid, cid: False)
+    fault = env.fault({"partition": {"target": "web-2", "peers": ["mysql"]}})
+    fault.inject()
+    try:
+        assert "HARNESS-PART" in chain(env, "web-2")
+        assert get(env.url("web-2"), timeout=5) == 503
+    finally:
+        fault.rollback()
+    assert "HARNESS-PART" not in chain(env, "web-2")
+    eventually(lambda: get(env.url("web-2")), 200, 5)
+    run = client().containers.list(all=True, filters=labels.run_filter(env.ctx.run_id))
+    assert len(run) == len(env.plan.containers)  # the helpers removed themselves
+
+
 # ------------------------------------------------------------------ crash record
 
 
