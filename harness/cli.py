@@ -24,7 +24,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.report.writers import write_reports
     from harness.runner import Run
 
-    run = Run(args.topology, runs_dir=Path(args.runs_dir), keep=args.keep, say=_say, ui=args.ui)
+    run = Run(args.topology, runs_dir=Path(args.runs_dir), keep=args.keep, say=_say, ui=args.ui,
+              experiments=args.experiment)
     _say(f"run {run.run_id}: topology {run.topo.name} ({args.topology})")
     result = run.execute()
     write_reports(run.journal.data, run.run_dir)
@@ -175,6 +176,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("topology")
     r.add_argument("--keep", action="store_true", help="leave the run up for inspection")
     r.add_argument("--runs-dir", default="runs", help="where runs/<run-id>/ reports go")
+    r.add_argument("--experiment", action="append", metavar="NAME",
+                   help="run only this experiment of the topology's experiments: (repeatable)")
     r.add_argument("--ui", action="store_true", help="Locust's web UI on http://127.0.0.1:8089 during the run")
     r.set_defaults(func=cmd_run)
     v = sub.add_parser("validate", help="check a topology file and exit")

@@ -69,10 +69,10 @@ def build_images(topo: Topology, say: Say, base_dir: Path = Path(".")) -> dict[s
 
 class Run:
     def __init__(self, topology_file: str | Path, runs_dir: Path = Path("runs"), keep: bool = False,
-                 say: Say = print, ui: bool = False) -> None:
+                 say: Say = print, ui: bool = False, experiments: list[str] | None = None) -> None:
         self.ui = ui
         self.topology_file = str(topology_file)
-        self.topo = load_topology(topology_file)  # validate: nothing is started before this passes
+        self.topo = load_topology(topology_file, experiments)  # validate: nothing is started before this passes
         self.run_id = new_run_id()
         self.run_dir = runs_dir / self.run_id
         self.run_dir.mkdir(parents=True, exist_ok=True)

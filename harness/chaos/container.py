@@ -134,7 +134,7 @@ class Pause(ContainerFault):
 KINDS: dict[str, type[ContainerFault]] = {"stop": Stop, "restart": Restart, "pause": Pause}
 
 
-def Fault(params: ContainerParams, ctx: FaultContext, kind: str = "stop") -> ContainerFault:  # noqa: N802
+def Fault(params: ContainerParams, ctx: FaultContext, kind: str = "stop") -> ContainerFault:
     """The registry's entry point: one module serves three kinds."""
     return KINDS[kind](params, ctx)
 

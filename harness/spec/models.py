@@ -505,4 +505,16 @@ class Topology(StrictModel):
     load: Load = Field(default_factory=Load)
     seed: int = 0  # picks random targets and toxicity reproducibly
     chaos: list[ChaosStep] = Field(default_factory=list)
+    experiments: list[str] = Field(default_factory=list)  # files under chaos/, relative to this file
+    assertions: list[Assertion] = Field(default_factory=list)
+
+
+class Experiment(StrictModel):
+    """A reusable chaos experiment (chaos/*.yaml): fault steps and the assertions they call for,
+    referenced from a topology's `experiments:` and picked with `harness run --experiment NAME`."""
+
+    version: Literal[1] = 1
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")
+    description: str = ""
+    chaos: list[ChaosStep] = Field(min_length=1)
     assertions: list[Assertion] = Field(default_factory=list)

@@ -93,16 +93,6 @@ def status(env: Env, instance: str) -> str:
     return str(c.status)
 
 
-def _fix_entrypoint_duplication(plan: RunPlan, tags: dict[str, str]) -> None:
-    """Work around kinds/toxiproxy.py repeating the toxiproxy image's ENTRYPOINT in its command
-    (the container exits with 'unrecognized arguments'); a no-op once either side is fixed."""
-    for c in plan.containers:
-        if c.builtin_image and c.command:
-            entry = client().images.get(tags[c.image]).attrs["Config"].get("Entrypoint") or []
-            if entry[:3] == c.command[:3] == ["python3", "-m", "harness.toxiproxy"]:
-                c.command = c.command[3:]
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     path = tmp_path_factory.mktemp("chaos") / "chaos-faults.yaml"
@@ -113,7 +103,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     try:
         network, subnet = create_network(run_id, topo.name)
         plan = make_plan(topo, run_id, subnet, [])
-        _fix_entrypoint_duplication(plan, tags)
         stack = Stack(plan, network, lambda msg: None)
         stack.image_tags = tags
         stack.up()

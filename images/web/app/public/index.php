@@ -55,7 +55,9 @@ try {
             if ($user === '') {
                 reply(400, ['error' => 'user required']);
             }
-            session_start();
+            if (!session_start()) {
+                reply(503, ['error' => 'session store unavailable']);
+            }
             session_regenerate_id(false);
             $_SESSION['user'] = $user;
             $_SESSION['login_node'] = $node;
@@ -64,7 +66,10 @@ try {
             if (!isset($_COOKIE[session_name()])) {
                 reply(401, ['error' => 'no session cookie']);
             }
-            session_start(['read_and_close' => true]);
+            // A session store that cannot be reached is an outage (503), not a lost session (401).
+            if (!session_start(['read_and_close' => true])) {
+                reply(503, ['error' => 'session store unavailable']);
+            }
             if (!isset($_SESSION['user'])) {
                 reply(401, ['error' => 'session not found']);
             }
