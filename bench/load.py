@@ -254,10 +254,11 @@ def summarize(samples: list[Sample], sides: list[str]) -> dict[str, Any]:
     med = {s: median([x.rps for x in xs]) for s, xs in by.items()}
 
     def ratio(a: str, b: str) -> dict[str, Any] | None:
-        if med.get(a) is None or not med.get(b):
+        top, bottom = med.get(a), med.get(b)
+        if top is None or not bottom:
             return None
         pairs = [x.rps / y.rps for x, y in zip(by[a], by[b], strict=False) if y.rps]
-        return {"of_medians": med[a] / med[b], "per_trial": pairs, "median_per_trial": median(pairs)}  # type: ignore[operator]
+        return {"of_medians": top / bottom, "per_trial": pairs, "median_per_trial": median(pairs)}
 
     ratios = {f"{a}/{b}": ratio(a, b) for a, b in (("harness", "raw"), ("workers", "wrk"), ("raw", "wrk"),
                                                   ("harness", "wrk"), ("workers", "harness"))}

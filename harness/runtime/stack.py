@@ -64,15 +64,15 @@ def create_network(run_id: str, topology: str, subnet: str | None = None) -> tup
         if used:
             raise InfrastructureError(f"network.subnet {subnet} overlaps {used[0]} already in use on this machine "
                                       "(pick another, or drop network.subnet to get a free one)")
-    for subnet in [subnet] if subnet else free_subnets()[:20]:
-        gateway = str(next(ipaddress.IPv4Network(subnet).hosts()))
+    for candidate in [subnet] if subnet else free_subnets()[:20]:
+        gateway = str(next(ipaddress.IPv4Network(candidate).hosts()))
         try:
             net = client().networks.create(
                 f"harness-{run_id}", driver="bridge", labels=labels.for_run(run_id, topology),
-                ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, gateway=gateway)]),
+                ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=candidate, gateway=gateway)]),
                 options={"com.docker.network.bridge.enable_icc": "true"},
             )
-            return net, subnet
+            return net, candidate
         except APIError as exc:
             if "overlap" in str(exc).lower() or "already" in str(exc).lower():
                 continue
