@@ -65,8 +65,10 @@ def kept_stack(topology: Path, runs_dir: Path) -> Iterator[Any]:
     if not run_id:  # teardown(None) would remove every harness run on the machine
         raise BenchError("the harness gave no run id")
     try:
-        say(f"bringing up {topology.relative_to(ROOT) if topology.is_relative_to(ROOT) else topology} "
-            f"as run {run_id}")
+        say(
+            f"bringing up {topology.relative_to(ROOT) if topology.is_relative_to(ROOT) else topology} "
+            f"as run {run_id}"
+        )
         t0 = time.monotonic()
         res = run.bring_up()
         if res.exit_code != 0 or run.plan is None or run.stack is None:
@@ -87,8 +89,13 @@ class Proc:
         self.cmd, self.log = list(cmd), log
         with open(log, "wb") as fh:
             self.p = subprocess.Popen(
-                self.cmd, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                self.cmd,
+                env=env,
+                cwd=ROOT,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
 
     def wait(self, timeout: float) -> int:
@@ -96,7 +103,9 @@ class Proc:
             return self.p.wait(timeout)
         except subprocess.TimeoutExpired:
             self.stop()
-            raise BenchError(f"{self.cmd[0]} did not finish within {timeout:.0f}s: {self.tail()}") from None
+            raise BenchError(
+                f"{self.cmd[0]} did not finish within {timeout:.0f}s: {self.tail()}"
+            ) from None
 
     def stop(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -134,7 +143,10 @@ def other_harness_runs(mine: str | None = None) -> list[str]:
         from harness.runtime import labels
         from harness.runtime.docker import client
 
-        runs = {c.labels.get(labels.RUN, "") for c in client().containers.list(filters={"label": labels.RUN})}
+        runs = {
+            c.labels.get(labels.RUN, "")
+            for c in client().containers.list(filters={"label": labels.RUN})
+        }
     except Exception:  # noqa: BLE001 - only informative
         return []
     return sorted(r for r in runs if r and r != mine)
@@ -143,8 +155,12 @@ def other_harness_runs(mine: str | None = None) -> list[str]:
 def machine() -> dict[str, Any]:
     commit = ""
     try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=5).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
     return {

@@ -68,7 +68,9 @@ class Sample:
     failures: int
     wall_s: float  # wall time of the side, process start to exit
     cpu_s: float  # CPU seconds the generator's processes used (user + system)
-    metrics_rps: float | None = None  # harness sides: sum(harness_requests_total) / (finished - started)
+    metrics_rps: float | None = (
+        None  # harness sides: sum(harness_requests_total) / (finished - started)
+    )
     metrics_requests: int | None = None
     cpu_warning: bool = False  # Locust logged "CPU usage above 90%"
 
@@ -99,7 +101,11 @@ def read_csv(prefix: Path) -> tuple[float, int, int]:
         with path.open(newline="") as fh:
             for row in csv.DictReader(fh):
                 if row.get("Name") == "Aggregated":
-                    return float(row["Requests/s"]), int(row["Request Count"]), int(row["Failure Count"])
+                    return (
+                        float(row["Requests/s"]),
+                        int(row["Request Count"]),
+                        int(row["Failure Count"]),
+                    )
     except OSError as exc:
         raise BenchError(f"no Locust CSV at {path}: {exc}") from None
     raise BenchError(f"{path}: no Aggregated row")
@@ -128,11 +134,23 @@ def cpu_warned(log: Path) -> bool:
 
 
 def make_locust(url: str, args: argparse.Namespace, workdir: Path, workers: int) -> CsvLocust:
-    load = Load(locustfile=str(LOCUSTFILE), users=args.users, spawn_rate=args.users,
-                duration=args.seconds, workers=workers)
+    load = Load(
+        locustfile=str(LOCUSTFILE),
+        users=args.users,
+        spawn_rate=args.users,
+        duration=args.seconds,
+        workers=workers,
+    )
     addrs = [f"127.0.0.1:{free_port('127.0.0.1')}" for _ in range(1 + workers)]
-    return CsvLocust(load, url, "bench", workdir, addrs, master_port=free_port("127.0.0.1"),
-                     csv_prefix=workdir / "locust")
+    return CsvLocust(
+        load,
+        url,
+        "bench",
+        workdir,
+        addrs,
+        master_port=free_port("127.0.0.1"),
+        csv_prefix=workdir / "locust",
+    )
 
 
 def run_raw(url: str, args: argparse.Namespace, workdir: Path, trial: int) -> Sample:
@@ -154,11 +172,21 @@ def run_raw(url: str, args: argparse.Namespace, workdir: Path, trial: int) -> Sa
     if code != 0:
         raise BenchError(f"raw locust exited {code}: {proc.tail()}")
     rps, requests, failures = read_csv(lp.csv_prefix)
-    return Sample("raw", trial, rps, requests, failures, wall, children_cpu() - cpu0,
-                  cpu_warning=cpu_warned(proc.log))
+    return Sample(
+        "raw",
+        trial,
+        rps,
+        requests,
+        failures,
+        wall,
+        children_cpu() - cpu0,
+        cpu_warning=cpu_warned(proc.log),
+    )
 
 
-def run_harness(url: str, args: argparse.Namespace, workdir: Path, trial: int, workers: int) -> Sample:
+def run_harness(
+    url: str, args: argparse.Namespace, workdir: Path, trial: int, workers: int
+) -> Sample:
     """LocustProcess as the runner drives it: start, wait for the plugin's start instant, wait
     until every process reports its finish, take the final figures from /metrics, release."""
     lp = make_locust(url, args, workdir, workers)
@@ -183,7 +211,9 @@ def run_harness(url: str, args: argparse.Namespace, workdir: Path, trial: int, w
                 if figures["finished"] > 0:
                     final[addr] = figures
             if any(p.poll() is not None for p in lp.procs):
-                raise BenchError(f"{side}: a Locust process exited before its release: {lp.log_tail()}")
+                raise BenchError(
+                    f"{side}: a Locust process exited before its release: {lp.log_tail()}"
+                )
             time.sleep(0.2)
         lp.release(timeout=30.0)
     finally:
@@ -196,9 +226,18 @@ def run_harness(url: str, args: argparse.Namespace, workdir: Path, trial: int, w
     head = final[lp.metrics_addr]  # local process, or the master (test start/stop instants)
     counted = sum(f["requests"] for f in final.values())
     span = head["finished"] - head["started"]
-    return Sample(side, trial, rps, requests, failures, wall, children_cpu() - cpu0,
-                  metrics_rps=counted / span if span > 0 else None, metrics_requests=int(counted),
-                  cpu_warning=cpu_warned(lp.log_path))
+    return Sample(
+        side,
+        trial,
+        rps,
+        requests,
+        failures,
+        wall,
+        children_cpu() - cpu0,
+        metrics_rps=counted / span if span > 0 else None,
+        metrics_requests=int(counted),
+        cpu_warning=cpu_warned(lp.log_path),
+    )
 
 
 WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
@@ -207,11 +246,23 @@ WRK_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+),
 WRK_NON2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
 
 
-def run_wrk(url: str, args: argparse.Namespace, workdir: Path, trial: int, seconds: float | None = None) -> Sample:
+def run_wrk(
+    url: str, args: argparse.Namespace, workdir: Path, trial: int, seconds: float | None = None
+) -> Sample:
     seconds = args.seconds if seconds is None else seconds
     conns = max(args.users, args.wrk_threads)
-    cmd = ["wrk", "-t", str(args.wrk_threads), "-c", str(conns), "-d", f"{seconds:g}s", "--timeout", "5s",
-           f"{url}/health"]
+    cmd = [
+        "wrk",
+        "-t",
+        str(args.wrk_threads),
+        "-c",
+        str(conns),
+        "-d",
+        f"{seconds:g}s",
+        "--timeout",
+        "5s",
+        f"{url}/health",
+    ]
     cpu0, t0 = children_cpu(), time.monotonic()
     proc = Proc(cmd, workdir / "wrk.log")
     try:
@@ -226,7 +277,9 @@ def run_wrk(url: str, args: argparse.Namespace, workdir: Path, trial: int, secon
     failures = sum(int(x) for x in WRK_SOCKET.findall(out)[0]) if WRK_SOCKET.search(out) else 0
     if n := WRK_NON2XX.search(out):
         failures += int(n.group(1))
-    return Sample("wrk", trial, float(m.group(1)), int(total.group(1)), failures, wall, children_cpu() - cpu0)
+    return Sample(
+        "wrk", trial, float(m.group(1)), int(total.group(1)), failures, wall, children_cpu() - cpu0
+    )
 
 
 def run_side(side: str, url: str, args: argparse.Namespace, workdir: Path, trial: int) -> Sample:
@@ -260,21 +313,40 @@ def summarize(samples: list[Sample], sides: list[str]) -> dict[str, Any]:
         pairs = [x.rps / y.rps for x, y in zip(by[a], by[b], strict=False) if y.rps]
         return {"of_medians": top / bottom, "per_trial": pairs, "median_per_trial": median(pairs)}
 
-    ratios = {f"{a}/{b}": ratio(a, b) for a, b in (("harness", "raw"), ("workers", "wrk"), ("raw", "wrk"),
-                                                  ("harness", "wrk"), ("workers", "harness"))}
+    ratios = {
+        f"{a}/{b}": ratio(a, b)
+        for a, b in (
+            ("harness", "raw"),
+            ("workers", "wrk"),
+            ("raw", "wrk"),
+            ("harness", "wrk"),
+            ("workers", "harness"),
+        )
+    }
     hr = ratios.get("harness/raw")
     return {
         "median_rps": med,
         "ratios": {k: v for k, v in ratios.items() if v is not None},
-        "goal": {"harness/raw": f">= {GOAL_HARNESS_VS_RAW}",
-                 "met": None if hr is None else hr["of_medians"] >= GOAL_HARNESS_VS_RAW},
+        "goal": {
+            "harness/raw": f">= {GOAL_HARNESS_VS_RAW}",
+            "met": None if hr is None else hr["of_medians"] >= GOAL_HARNESS_VS_RAW,
+        },
     }
 
 
-def print_tables(samples: list[Sample], sides: list[str], summary: dict[str, Any], note: str) -> None:
+def print_tables(
+    samples: list[Sample], sides: list[str], summary: dict[str, Any], note: str
+) -> None:
     t = Table(title="bench/load: requests per second through one stack (GET /health)")
-    for col in ("side", "per trial (req/s)", "median req/s", "failures", "metrics req/s",
-                "CPU ms / 1k req", "CPU>90% warning"):
+    for col in (
+        "side",
+        "per trial (req/s)",
+        "median req/s",
+        "failures",
+        "metrics req/s",
+        "CPU ms / 1k req",
+        "CPU>90% warning",
+    ):
         t.add_column(col, justify="left" if col == "side" else "right")
     for side in sides:
         xs = [x for x in samples if x.side == side]
@@ -298,23 +370,46 @@ def print_tables(samples: list[Sample], sides: list[str], summary: dict[str, Any
         if name == "harness/raw":
             ok = v["of_medians"] >= GOAL_HARNESS_VS_RAW
             goal = f"{'[green]met' if ok else '[red]missed'}[/] (>= {GOAL_HARNESS_VS_RAW})"
-        r.add_row(name, f"{v['of_medians']:.3f}", " ".join(f"{p:.3f}" for p in v["per_trial"]), goal)
+        r.add_row(
+            name, f"{v['of_medians']:.3f}", " ".join(f"{p:.3f}" for p in v["per_trial"]), goal
+        )
     console.print(r)
     console.print(f"[yellow]note:[/] {note}")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python bench/load.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python bench/load.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--seconds", type=int, default=20, help="length of each side's run (default 20)")
-    p.add_argument("--users", type=int, default=50, help="Locust users, and wrk connections (default 50)")
-    p.add_argument("--repeat", type=int, default=3, help="trials per side; the median is reported (default 3)")
-    p.add_argument("--workers", type=int, default=2, help="worker processes of the `workers` side (default 2)")
+    p.add_argument(
+        "--users", type=int, default=50, help="Locust users, and wrk connections (default 50)"
+    )
+    p.add_argument(
+        "--repeat", type=int, default=3, help="trials per side; the median is reported (default 3)"
+    )
+    p.add_argument(
+        "--workers", type=int, default=2, help="worker processes of the `workers` side (default 2)"
+    )
     p.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
-    p.add_argument("--sides", default=",".join(SIDES), help=f"comma-separated subset of {','.join(SIDES)}")
-    p.add_argument("--warmup", type=float, default=3.0, help="seconds of wrk before the trials, not counted (default 3)")
+    p.add_argument(
+        "--sides", default=",".join(SIDES), help=f"comma-separated subset of {','.join(SIDES)}"
+    )
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=3.0,
+        help="seconds of wrk before the trials, not counted (default 3)",
+    )
     p.add_argument("--pause", type=float, default=2.0, help="seconds between two sides (default 2)")
-    p.add_argument("--topology", type=Path, default=TOPOLOGY, help="stack to measure against (default %(default)s)")
+    p.add_argument(
+        "--topology",
+        type=Path,
+        default=TOPOLOGY,
+        help="stack to measure against (default %(default)s)",
+    )
     a = p.parse_args(argv)
     a.sides = [s.strip() for s in a.sides.split(",") if s.strip()]
     bad = [s for s in a.sides if s not in SIDES]
@@ -334,8 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     run_id = ""
     try:
-        with tempfile.TemporaryDirectory(prefix="bench-load-") as tmpd, \
-                kept_stack(args.topology, Path(tmpd) / "runs") as run:
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-load-") as tmpd,
+            kept_stack(args.topology, Path(tmpd) / "runs") as run,
+        ):
             run_id, url = run.run_id, run.plan.load_url
             check_url(url)
             if args.warmup > 0:
@@ -344,10 +441,14 @@ def main(argv: list[str] | None = None) -> int:
             for trial in range(args.repeat):
                 order = args.sides if trial % 2 == 0 else list(reversed(args.sides))
                 for side in order:
-                    say(f"trial {trial + 1}/{args.repeat}: {side} ({args.users} users, {args.seconds}s)")
+                    say(
+                        f"trial {trial + 1}/{args.repeat}: {side} ({args.users} users, {args.seconds}s)"
+                    )
                     s = run_side(side, url, args, Path(tmpd) / f"t{trial}-{side}", trial)
                     samples.append(s)
-                    extra = f", metrics {s.metrics_rps:.0f} req/s" if s.metrics_rps is not None else ""
+                    extra = (
+                        f", metrics {s.metrics_rps:.0f} req/s" if s.metrics_rps is not None else ""
+                    )
                     say(f"  {side}: {s.rps:.1f} req/s, {s.failures}/{s.requests} failed{extra}")
                     time.sleep(args.pause)
     except BenchError as exc:
@@ -360,14 +461,25 @@ def main(argv: list[str] | None = None) -> int:
     info["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     note = busy_note(info)
     print_tables(samples, args.sides, summary, note)
-    path = write_result("load", {
-        "bench": "load", "started_at": started, "ended_at": time.time(), "run_id": run_id,
-        "topology": str(args.topology.relative_to(ROOT) if args.topology.is_relative_to(ROOT) else args.topology),
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "machine": info, "note": note,
-        "samples": [asdict(s) | {"cpu_ms_per_1k": s.cpu_ms_per_1k} for s in samples],
-        **summary,
-    })
+    path = write_result(
+        "load",
+        {
+            "bench": "load",
+            "started_at": started,
+            "ended_at": time.time(),
+            "run_id": run_id,
+            "topology": str(
+                args.topology.relative_to(ROOT)
+                if args.topology.is_relative_to(ROOT)
+                else args.topology
+            ),
+            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "machine": info,
+            "note": note,
+            "samples": [asdict(s) | {"cpu_ms_per_1k": s.cpu_ms_per_1k} for s in samples],
+            **summary,
+        },
+    )
     console.print(f"result: {path.relative_to(ROOT)}")
     met = summary["goal"]["met"]
     return 0 if met is None or met else 1

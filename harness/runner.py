@@ -229,7 +229,9 @@ class Run:
             if self.watchers is not None:
                 history = self.watchers.history()
                 if history["vip_holder"]:
-                    series["vip_holder"] = next(iter(history["vip_holder"].values()))
+                    changes = next(iter(history["vip_holder"].values()))
+                    series["vip_holder"] = collect.step_series(changes, self.timeline.load_start - 2,
+                                                               self.timeline.load_end + 1)
                 self.journal.data["watch"] = history
             self.journal["series"] = series
             self.journal["markers"] = collect.markers(results, self.timeline)

@@ -62,3 +62,20 @@ def markers(results: list[Any], tl: Timeline) -> list[dict[str, Any]]:
         kind = {"ejection_time": "ejection", "failover_time": "failover", "recovery_time": "recovery"}[r.kind]
         out.append({"t": start + r.measured, "label": f"{r.name}: {label} after {r.measured:.3f}s", "kind": kind})
     return out
+
+
+def step_series(changes: list[list[Any]], start: float, end: float, step: float = 0.25) -> list[list[Any]]:
+    """A change log [[t, value], ...] as regular samples (what the plots draw), keeping every
+    change instant too so that short holds are not lost between samples."""
+    if not changes:
+        return []
+    times = sorted({round(start + i * step, 3) for i in range(int((end - start) / step) + 1)}
+                   | {c[0] for c in changes if start <= c[0] <= end})
+    out, i, current = [], 0, None
+    for t in times:
+        while i < len(changes) and changes[i][0] <= t:
+            current = changes[i][1]
+            i += 1
+        if i or current is not None:
+            out.append([t, current])
+    return out

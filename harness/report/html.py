@@ -165,6 +165,8 @@ def _windows(journal: dict[str, Any], t0: float) -> list[Window]:
         name = str(f.get("name") or f.get("kind") or "fault")
         end = to_float(f.get("rolled_back_at"))
         duration = to_float(f.get("for"))
+        if "for" in f and duration is None:
+            end = start  # an instantaneous fault (a kill): its later restore is not a window
         open_ended = end is None and duration is not None and duration > 0
         out.append(
             Window(
@@ -254,7 +256,7 @@ def _summary(journal: dict[str, Any]) -> str:
     passed = sum(1 for a in assertions if a.get("status") == "passed")
     cards = [("Assertions passed", f"{passed} / {len(assertions)}", "")]
     keys = [k for k in _SUMMARY_LABELS if k in summary] + [
-        k for k in summary if k not in _SUMMARY_LABELS
+        k for k in summary if k not in _SUMMARY_LABELS and not isinstance(summary[k], dict | list)
     ]
     for key in keys:
         label, fmt = _SUMMARY_LABELS.get(key, (key.replace("_", " ").capitalize(), fmt_count))
