@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:  # `python bench/x.py` puts bench/ first, not the 
 
 from rich.console import Console  # noqa: E402
 
-console = Console(highlight=False)
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
 SHARED_CPUS_NOTE = (
     "{cpus} CPU cores shared by the load generator, the stack's containers and the harness "

@@ -10,9 +10,10 @@ import difflib
 import ipaddress
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from harness.spec.durations import JSON_SCHEMA as DURATION_SCHEMA
 from harness.spec.durations import Duration, parse_duration
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
@@ -387,7 +388,12 @@ def _bound(value: object) -> object:
 
 
 # A duration, or `auto`: the worst case the topology's own configuration allows.
-Bound = Annotated[float | Literal["auto"], BeforeValidator(_bound)]
+Bound = Annotated[
+    float | Literal["auto"],
+    BeforeValidator(_bound),
+    WithJsonSchema({"anyOf": [DURATION_SCHEMA, {"const": "auto"}],
+                    "description": "a duration, or auto: the worst case the topology's config allows"}),
+]
 
 
 class EjectionTime(StrictModel):

