@@ -46,6 +46,14 @@ from harness.watch.state import wait_steady
 Say = Callable[[str], None]
 
 
+def _running(container: Any) -> bool:
+    try:
+        container.reload()
+        return bool(container.status == "running")
+    except Exception:  # noqa: BLE001 - gone
+        return False
+
+
 def new_run_id() -> str:
     return f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
@@ -205,8 +213,10 @@ class Run:
                 ph.update(writes_checked=checked, writes_missing=missing, missing_sample=sample)
             for a in self.topo.assertions:
                 if a.testinfra is not None:
+                    running = {i for i, c in self.stack.containers.items() if _running(c)}
                     passed, failed = hostcheck.run_module(
-                        Path(self.topology_file).parent / a.testinfra.module, self.plan, a.testinfra.hosts, self.run_dir)
+                        Path(self.topology_file).parent / a.testinfra.module, self.plan, a.testinfra.hosts,
+                        self.run_dir, running)
                     self.exporter.testinfra_passed.labels(a.testinfra.module).set(passed)
                     self.exporter.testinfra_failed.labels(a.testinfra.module).set(failed)
                     ph.setdefault("testinfra", {})[a.testinfra.module] = {"passed": passed, "failed": failed}

@@ -13,8 +13,13 @@ from harness.plan.model import RunPlan
 from harness.runtime.stack import container_name
 
 
-def run_module(module: Path, plan: RunPlan, service: str, run_dir: Path, timeout: float = 300) -> tuple[int, int]:
-    hosts = ",".join(f"docker://{container_name(plan.run_id, c.instance)}" for c in plan.instances(service))
+def run_module(module: Path, plan: RunPlan, service: str, run_dir: Path, running: set[str],
+               timeout: float = 300) -> tuple[int, int]:
+    """Run against the service's running instances (a node a fault left dead is not checked)."""
+    targets = [c.instance for c in plan.instances(service) if c.instance in running]
+    if not targets:
+        raise InfrastructureError(f"testinfra {module.name}: no running instance of {service} to check")
+    hosts = ",".join(f"docker://{container_name(plan.run_id, i)}" for i in targets)
     report = run_dir / f"testinfra-{module.stem}.xml"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(module), f"--hosts={hosts}", "-q", "-p", "no:cacheprovider",

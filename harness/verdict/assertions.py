@@ -215,6 +215,8 @@ def _fmt(v: float, unit: str) -> str:
         return f"{v:g} sessions lost"
     if unit == "s":
         return f"{v:.3f}s"
-    if unit in ("writes", "tests"):
-        return f"{v:g} {unit}"
+    if unit == "writes":
+        return f"{v:g} missing"
+    if unit == "tests":
+        return f"{v:g} failed"
     return f"{v:g}"
