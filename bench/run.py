@@ -58,7 +58,11 @@ def harness_cmd() -> list[str]:
     if exe.exists():
         return [str(exe)]
     found = shutil.which("harness")
-    return [found] if found else [sys.executable, "-c", "import sys; from harness.cli import main; sys.exit(main())"]
+    return (
+        [found]
+        if found
+        else [sys.executable, "-c", "from harness.cli import main; raise SystemExit(main())"]
+    )
 
 
 def journal_of(runs_dir: Path) -> dict[str, Any] | None:
@@ -91,39 +95,55 @@ def one_run(n: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         while (code := proc.p.poll()) is None:
             elapsed = time.monotonic() - t0
             if elapsed > args.timeout:
-                raise BenchError(f"`harness run` still running after {args.timeout:g}s: {proc.tail()}")
+                raise BenchError(
+                    f"`harness run` still running after {args.timeout:g}s: {proc.tail()}"
+                )
             if elapsed - last >= args.progress:
                 last = elapsed
                 say(f"  run {n + 1}: {elapsed:.0f}s, phase {current_phase(journal_of(runs_dir))}")
             time.sleep(0.5)
         wall = time.monotonic() - t0
     finally:
-        if proc.p.poll() is None:  # interrupted or timed out: let the harness clean up first
-            try:
-                os.killpg(proc.p.pid, signal.SIGTERM)
-                proc.p.wait(90)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-            proc.stop()
-        journal = journal_of(runs_dir)
-        run_id = str((journal or {}).get("run_id") or "")
-        if run_id:  # never teardown(None): that would remove every run on the machine
-            with shielded():
+        with shielded():  # a second Ctrl-C must not cut the cleanup short
+            if proc.p.poll() is None:  # interrupted or timed out: let the harness clean up first
+                try:
+                    os.killpg(proc.p.pid, signal.SIGTERM)
+                    proc.p.wait(90)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    pass
+                proc.stop()
+            journal = journal_of(runs_dir)
+            run_id = str((journal or {}).get("run_id") or "")
+            if run_id:  # never teardown(None): that would remove every run on the machine
                 removed = teardown(run_id)
-            if removed != (0, 0):
-                say(f"  removed what run {run_id} left behind: {removed[0]} containers, {removed[1]} networks")
+                if removed != (0, 0):
+                    say(
+                        f"  removed what run {run_id} left behind: {removed[0]} containers, {removed[1]} networks"
+                    )
     if journal is None:
         raise BenchError(f"`harness run` exited {code} without a journal: {proc.tail()}")
     phases = []
     for ph in journal.get("phases") or []:
         s, e = ph.get("started_at"), ph.get("ended_at")
-        phases.append({"name": ph.get("name"), "status": ph.get("status"),
-                       "seconds": (e - s) if s is not None and e is not None else None})
+        phases.append(
+            {
+                "name": ph.get("name"),
+                "status": ph.get("status"),
+                "seconds": (e - s) if s is not None and e is not None else None,
+            }
+        )
     accounted = sum(p["seconds"] or 0.0 for p in phases)
     return {
-        "n": n, "run_id": run_id, "exit_code": code, "verdict": VERDICTS.get(code or 0, f"exit {code}"),
-        "status": journal.get("status"), "error": journal.get("error"), "started_at": started,
-        "wall_s": wall, "phases": phases, "outside_phases_s": wall - accounted,
+        "n": n,
+        "run_id": run_id,
+        "exit_code": code,
+        "verdict": VERDICTS.get(code, f"exit {code}") if code is not None else "?",
+        "status": journal.get("status"),
+        "error": journal.get("error"),
+        "started_at": started,
+        "wall_s": wall,
+        "phases": phases,
+        "outside_phases_s": wall - accounted,
         "log_tail": proc.tail(3),
     }
 
@@ -137,7 +157,14 @@ def summarize(runs: list[dict[str, Any]], load_s: float) -> dict[str, Any]:
             if p["name"] not in names:
                 names.append(p["name"])
     phase_medians = {
-        name: median([p["seconds"] for r in runs for p in r["phases"] if p["name"] == name and p["seconds"] is not None])
+        name: median(
+            [
+                p["seconds"]
+                for r in runs
+                for p in r["phases"]
+                if p["name"] == name and p["seconds"] is not None
+            ]
+        )
         for name in names
     }
     worst = max(walls, default=None)
@@ -146,13 +173,21 @@ def summarize(runs: list[dict[str, Any]], load_s: float) -> dict[str, Any]:
         "worst_wall_s": worst,
         "configured_load_s": load_s,
         "phase_median_s": phase_medians,
-        "goal": {"wall_s": f"< {GOAL_S:g}", "met": bool(walls) and len(judged) == len(runs) and worst is not None
-                 and worst < GOAL_S},
+        "goal": {
+            "wall_s": f"< {GOAL_S:g}",
+            "met": bool(walls)
+            and len(judged) == len(runs)
+            and worst is not None
+            and worst < GOAL_S,
+        },
     }
 
 
-def print_tables(runs: list[dict[str, Any]], summary: dict[str, Any], topology: str, note: str) -> None:
-    t = Table(title=f"bench/run: `harness run {topology}`, wall time and phases (s)")
+def print_tables(
+    runs: list[dict[str, Any]], summary: dict[str, Any], topology: str, note: str
+) -> None:
+    console.print(f"[bold]bench/run[/]: `harness run {topology}`")
+    t = Table(title="wall time and phases (s)")
     t.add_column("phase")
     for r in runs:
         t.add_column(f"run {r['n'] + 1}", justify="right")
@@ -162,13 +197,28 @@ def print_tables(runs: list[dict[str, Any]], summary: dict[str, Any], topology: 
         cells = []
         for r in runs:
             p = next((p for p in r["phases"] if p["name"] == name), None)
-            cells.append("-" if p is None else fmt(p["seconds"], ".1f") + ("" if p["status"] == "completed" else f" ({p['status']})"))
+            cells.append(
+                "-"
+                if p is None
+                else fmt(p["seconds"], ".1f")
+                + ("" if p["status"] == "completed" else f" ({p['status']})")
+            )
         t.add_row(name, *cells, *([fmt(med, ".1f")] if len(runs) > 1 else []))
-    t.add_row("outside the phases", *[fmt(r["outside_phases_s"], ".1f") for r in runs],
-              *([fmt(median([r["outside_phases_s"] for r in runs]), ".1f")] if len(runs) > 1 else []))
-    t.add_row("[bold]wall time[/]", *[f"[bold]{r['wall_s']:.1f}[/]" for r in runs],
-              *([f"[bold]{fmt(summary['median_wall_s'], '.1f')}[/]"] if len(runs) > 1 else []))
-    t.add_row("exit code", *[f"{r['exit_code']} ({r['verdict']})" for r in runs], *([""] if len(runs) > 1 else []))
+    t.add_row(
+        "outside the phases",
+        *[fmt(r["outside_phases_s"], ".1f") for r in runs],
+        *([fmt(median([r["outside_phases_s"] for r in runs]), ".1f")] if len(runs) > 1 else []),
+    )
+    t.add_row(
+        "[bold]wall time[/]",
+        *[f"[bold]{r['wall_s']:.1f}[/]" for r in runs],
+        *([f"[bold]{fmt(summary['median_wall_s'], '.1f')}[/]"] if len(runs) > 1 else []),
+    )
+    t.add_row(
+        "exit code",
+        *[f"{r['exit_code']} ({r['verdict']})" for r in runs],
+        *([""] if len(runs) > 1 else []),
+    )
     console.print(t)
     g = summary["goal"]
     verdict = "[green]met[/]" if g["met"] else "[red]missed[/]"
@@ -183,12 +233,31 @@ def print_tables(runs: list[dict[str, Any]], summary: dict[str, Any], topology: 
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python bench/run.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("topology", nargs="?", type=Path, default=TOPOLOGY, help="topology to run (default topologies/ha.yaml)")
+    p = argparse.ArgumentParser(
+        prog="python bench/run.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "topology",
+        nargs="?",
+        type=Path,
+        default=TOPOLOGY,
+        help="topology to run (default topologies/ha.yaml)",
+    )
     p.add_argument("--repeat", type=int, default=1, help="runs, one after the other (default 1)")
-    p.add_argument("--timeout", type=float, default=600.0, help="give up on a run after this many seconds (default 600)")
-    p.add_argument("--progress", type=float, default=15.0, help="print the current phase every N seconds (default 15)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="give up on a run after this many seconds (default 600)",
+    )
+    p.add_argument(
+        "--progress",
+        type=float,
+        default=15.0,
+        help="print the current phase every N seconds (default 15)",
+    )
     a = p.parse_args(argv)
     if a.repeat < 1 or a.timeout <= 0 or a.progress <= 0:
         p.error("--repeat >= 1, --timeout and --progress > 0")
@@ -201,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     install_sigterm()
     info = machine()
     topo = load_topology(args.topology)  # invalid input fails here, before anything starts
-    shown = str(args.topology.relative_to(ROOT) if args.topology.is_relative_to(ROOT) else args.topology)
+    shown = str(
+        args.topology.relative_to(ROOT) if args.topology.is_relative_to(ROOT) else args.topology
+    )
     started = time.time()
     runs: list[dict[str, Any]] = []
     try:
@@ -221,11 +292,20 @@ def main(argv: list[str] | None = None) -> int:
     info["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     note = busy_note(info)
     print_tables(runs, summary, shown, note)
-    path = write_result("run", {
-        "bench": "run", "started_at": started, "ended_at": time.time(), "topology": shown,
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "machine": info, "note": note, "runs": runs, **summary,
-    })
+    path = write_result(
+        "run",
+        {
+            "bench": "run",
+            "started_at": started,
+            "ended_at": time.time(),
+            "topology": shown,
+            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "machine": info,
+            "note": note,
+            "runs": runs,
+            **summary,
+        },
+    )
     console.print(f"result: {path.relative_to(ROOT)}")
     return 0 if summary["goal"]["met"] else 1
 

@@ -24,8 +24,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.report.writers import write_reports
     from harness.runner import Run
 
-    run = Run(args.topology, runs_dir=Path(args.runs_dir), keep=args.keep, say=_say, ui=args.ui,
-              experiments=args.experiment)
+    run = Run(
+        args.topology,
+        runs_dir=Path(args.runs_dir),
+        keep=args.keep,
+        say=_say,
+        ui=args.ui,
+        experiments=args.experiment,
+        allow_external_target=args.allow_external_target,
+    )
     _say(f"run {run.run_id}: topology {run.topo.name} ({args.topology})")
     result = run.execute()
     write_reports(run.journal.data, run.run_dir)
@@ -43,7 +50,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         console_error(result.error)
         return result.exit_code
     assert run.plan is not None
-    out.print(f"run [bold]{run.run_id}[/] is up: load URL {run.plan.load_url}, Prometheus {run.plan.prometheus_url}")
+    out.print(
+        f"run [bold]{run.run_id}[/] is up: load URL {run.plan.load_url}, Prometheus {run.plan.prometheus_url}"
+    )
     out.print(f"inspect: harness status {run.run_id}; remove: harness down {run.run_id}")
     return 0
 
@@ -78,8 +87,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         table.add_column(col)
     for r in found:
         style = "green" if r.status == "running" else "yellow"
-        table.add_row(r.run_id, r.topology, r.instance, r.service, f"[{style}]{r.status}[/]", r.ip,
-                      f"[bold]{r.holds_vip}[/]" if r.holds_vip else "")
+        table.add_row(
+            r.run_id,
+            r.topology,
+            r.instance,
+            r.service,
+            f"[{style}]{r.status}[/]",
+            r.ip,
+            f"[bold]{r.holds_vip}[/]" if r.holds_vip else "",
+        )
     out.print(table)
     return 0
 
@@ -99,7 +115,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     bad = 0
     for c in checks():
         mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
-        out.print(f"{mark} {c.name}: {c.detail}" + ("" if c.ok or not c.fix else f"  -> fix: {c.fix}"), highlight=False)
+        out.print(
+            f"{mark} {c.name}: {c.detail}" + ("" if c.ok or not c.fix else f"  -> fix: {c.fix}"),
+            highlight=False,
+        )
         bad += not c.ok
     return 0 if not bad else 2
 
@@ -108,8 +127,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from harness.spec.loader import load_topology
 
     topo = load_topology(args.topology)
-    out.print(f"{args.topology}: valid ({len(topo.services)} services, {len(topo.chaos)} faults, "
-              f"{len(topo.assertions)} assertions)")
+    out.print(
+        f"{args.topology}: valid ({len(topo.services)} services, {len(topo.chaos)} faults, "
+        f"{len(topo.assertions)} assertions)"
+    )
     return 0
 
 
@@ -118,9 +139,13 @@ def cmd_gc(args: argparse.Namespace) -> int:
     from harness.runtime.stack import teardown
 
     runs_dir = Path(args.runs_dir)
-    lines = (recover(runs_dir / args.run_id, restart_stopped=args.restart_stopped)
-             if args.run_id and (runs_dir / args.run_id / "journal.json").exists()
-             else recover_all(runs_dir, restart_stopped=args.restart_stopped) if not args.run_id else [])
+    lines = (
+        recover(runs_dir / args.run_id, restart_stopped=args.restart_stopped)
+        if args.run_id and (runs_dir / args.run_id / "journal.json").exists()
+        else recover_all(runs_dir, restart_stopped=args.restart_stopped)
+        if not args.run_id
+        else []
+    )
     for line in lines:
         out.print(f"rolled back: {line}")
     if args.rollback_only:
@@ -169,16 +194,29 @@ def cmd_grafana(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="harness", description="Load-test and chaos verification for PHP stacks.")
+    p = argparse.ArgumentParser(
+        prog="harness", description="Load-test and chaos verification for PHP stacks."
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="verb", required=True)
     r = sub.add_parser("run", help="bring a topology up, load it, inject faults, judge, tear down")
     r.add_argument("topology")
     r.add_argument("--keep", action="store_true", help="leave the run up for inspection")
     r.add_argument("--runs-dir", default="runs", help="where runs/<run-id>/ reports go")
-    r.add_argument("--experiment", action="append", metavar="NAME",
-                   help="run only this experiment of the topology's experiments: (repeatable)")
-    r.add_argument("--ui", action="store_true", help="Locust's web UI on http://127.0.0.1:8089 during the run")
+    r.add_argument(
+        "--experiment",
+        action="append",
+        metavar="NAME",
+        help="run only this experiment of the topology's experiments: (repeatable)",
+    )
+    r.add_argument(
+        "--allow-external-target",
+        metavar="WHY",
+        help="allow load.url outside the run's network and loopback, saying why (journaled)",
+    )
+    r.add_argument(
+        "--ui", action="store_true", help="Locust's web UI on http://127.0.0.1:8089 during the run"
+    )
     r.set_defaults(func=cmd_run)
     v = sub.add_parser("validate", help="check a topology file and exit")
     v.add_argument("topology")
@@ -193,23 +231,37 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="containers, their state and the VIP holder, per run")
     st.add_argument("run_id", nargs="?")
     st.set_defaults(func=cmd_status)
-    g = sub.add_parser("gc", help="roll back faults a killed harness left, then remove everything labelled")
+    g = sub.add_parser(
+        "gc", help="roll back faults a killed harness left, then remove everything labelled"
+    )
     g.add_argument("run_id", nargs="?", help="only this run")
-    g.add_argument("--runs-dir", default="runs", help="where to find the journals of interrupted runs")
-    g.add_argument("--rollback-only", action="store_true", help="undo leftover faults, keep the containers")
-    g.add_argument("--restart-stopped", action="store_true", help="start containers a fault stopped")
+    g.add_argument(
+        "--runs-dir", default="runs", help="where to find the journals of interrupted runs"
+    )
+    g.add_argument(
+        "--rollback-only", action="store_true", help="undo leftover faults, keep the containers"
+    )
+    g.add_argument(
+        "--restart-stopped", action="store_true", help="start containers a fault stopped"
+    )
     g.set_defaults(func=cmd_gc)
     sc = sub.add_parser("schema", help="print the JSON Schema of topology files")
     sc.set_defaults(func=cmd_schema)
-    gr = sub.add_parser("grafana", help="push the dashboard to Grafana (GRAFANA_URL, GRAFANA_TOKEN)")
+    gr = sub.add_parser(
+        "grafana", help="push the dashboard to Grafana (GRAFANA_URL, GRAFANA_TOKEN)"
+    )
     gr.add_argument("action", choices=["push"])
     gr.add_argument("--dashboard", default="dashboards/harness-overview.json")
     gr.add_argument("--url")
     gr.add_argument("--token")
     gr.set_defaults(func=cmd_grafana)
-    doc = sub.add_parser("doctor", help="check Docker, disk, images, kernel features; say how to fix each")
+    doc = sub.add_parser(
+        "doctor", help="check Docker, disk, images, kernel features; say how to fix each"
+    )
     doc.set_defaults(func=cmd_doctor)
-    i = sub.add_parser("images", help="build the built-in images (bootstrapping the base image if needed)")
+    i = sub.add_parser(
+        "images", help="build the built-in images (bootstrapping the base image if needed)"
+    )
     i.add_argument("action", choices=["build"])
     i.add_argument("names", nargs="*")
     i.set_defaults(func=cmd_images)

@@ -24,10 +24,14 @@ def _container_name(instance: str, run_id: str | None) -> str:
     filters["label"].append(f"{labels.INSTANCE}={instance}")
     found = client().containers.list(filters=filters)
     if not found:
-        raise InfrastructureError(f"no running container '{instance}'" + (f" in run {run_id}" if run_id else ""))
+        raise InfrastructureError(
+            f"no running container '{instance}'" + (f" in run {run_id}" if run_id else "")
+        )
     if len(found) > 1:
         runs = sorted({c.labels.get(labels.RUN, "?") for c in found})
-        raise InfrastructureError(f"'{instance}' exists in several runs ({', '.join(runs)}): pass run_id")
+        raise InfrastructureError(
+            f"'{instance}' exists in several runs ({', '.join(runs)}): pass run_id"
+        )
     return str(found[0].name)
 
 

@@ -1,9 +1,9 @@
 """pytest fixtures for users who drive the harness from their own tests:
 
-    def test_fpm_runs(harness_stack, harness_host):
-        stack = harness_stack("topologies/ha.yaml")          # up once per module, down after
-        h = harness_host("web-1", stack.run_id)
-        assert h.process.filter(comm="php-fpm8.2")
+def test_fpm_runs(harness_stack, harness_host):
+    stack = harness_stack("topologies/ha.yaml")          # up once per module, down after
+    h = harness_host("web-1", stack.run_id)
+    assert h.process.filter(comm="php-fpm8.2")
 """
 
 from __future__ import annotations
@@ -23,7 +23,12 @@ def harness_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
     started: list[str] = []
 
     def up(topology: str) -> Any:
-        run = Run(topology, runs_dir=Path(tmp_path_factory.mktemp("harness-runs")), keep=True, say=lambda _: None)
+        run = Run(
+            topology,
+            runs_dir=Path(tmp_path_factory.mktemp("harness-runs")),
+            keep=True,
+            say=lambda _: None,
+        )
         started.append(run.run_id)
         result = run.bring_up()
         if result.exit_code:

@@ -30,6 +30,7 @@ from harness.observe.exporter import HarnessExporter, free_port
 from harness.observe.prom import Prometheus
 from harness.plan.build import make_plan, with_prometheus
 from harness.plan.model import RunPlan, ScrapeTarget
+from harness.plan.targets import check_load_url
 from harness.report import collect
 from harness.report.journal import Journal
 from harness.runtime import images
@@ -70,17 +71,32 @@ class RunResult:
 
 
 def build_images(topo: Topology, say: Say, base_dir: Path = Path(".")) -> dict[str, str]:
-    names = {c.image for c in make_plan(with_prometheus(topo), "x", "10.0.0.0/24", [], base_dir=base_dir).containers
-             if c.builtin_image}
+    names = {
+        c.image
+        for c in make_plan(
+            with_prometheus(topo), "x", "10.0.0.0/24", [], base_dir=base_dir
+        ).containers
+        if c.builtin_image
+    }
     return {name: images.build(name, say) for name in sorted(names)}
 
 
 class Run:
-    def __init__(self, topology_file: str | Path, runs_dir: Path = Path("runs"), keep: bool = False,
-                 say: Say = print, ui: bool = False, experiments: list[str] | None = None) -> None:
-        self.ui = ui
+    def __init__(
+        self,
+        topology_file: str | Path,
+        runs_dir: Path = Path("runs"),
+        keep: bool = False,
+        say: Say = print,
+        ui: bool = False,
+        experiments: list[str] | None = None,
+        allow_external_target: str | None = None,
+    ) -> None:
+        self.ui, self.allow_external_target = ui, allow_external_target
         self.topology_file = str(topology_file)
-        self.topo = load_topology(topology_file, experiments)  # validate: nothing is started before this passes
+        self.topo = load_topology(
+            topology_file, experiments
+        )  # validate: nothing is started before this passes
         self.run_id = new_run_id()
         self.run_dir = runs_dir / self.run_id
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +110,9 @@ class Run:
         self.prom: Prometheus | None = None
         self.timeline: Timeline | None = None
         self.watchers: Watchers | None = None
-        self.grafana = GrafanaAnnotator.from_env(run_id=self.run_id)  # None unless GRAFANA_URL is set
+        self.grafana = GrafanaAnnotator.from_env(
+            run_id=self.run_id
+        )  # None unless GRAFANA_URL is set
 
     # ------------------------------------------------------------------ phases
 
@@ -103,22 +121,45 @@ class Run:
             tags = build_images(self.topo, self.say, Path(self.topology_file).parent)
         with self.journal.phase("up") as ph:
             network, subnet = create_network(self.run_id, self.topo.name, self.topo.network.subnet)
-            gateway = str(network.attrs["IPAM"]["Config"][0].get("Gateway") or subnet.rsplit(".", 1)[0] + ".1")
-            locust_addrs = [f"{gateway}:{free_port(gateway)}" for _ in range(1 + self.topo.load.workers)]
+            gateway = str(
+                network.attrs["IPAM"]["Config"][0].get("Gateway") or subnet.rsplit(".", 1)[0] + ".1"
+            )
+            locust_addrs = [
+                f"{gateway}:{free_port(gateway)}" for _ in range(1 + self.topo.load.workers)
+            ]
             self.exporter = HarnessExporter(gateway, free_port(gateway))
-            exporters = [ScrapeTarget("harness", f"{gateway}:{self.exporter.server.server_port}", "harness")] + [
+            exporters = [
+                ScrapeTarget("harness", f"{gateway}:{self.exporter.server.server_port}", "harness")
+            ] + [
                 ScrapeTarget("locust", addr, "locust" if i == 0 else f"locust-worker-{i}")
                 for i, addr in enumerate(locust_addrs)
             ]
-            self.plan = make_plan(self.topo, self.run_id, subnet, exporters, base_dir=Path(self.topology_file).parent)
+            self.plan = make_plan(
+                self.topo, self.run_id, subnet, exporters, base_dir=Path(self.topology_file).parent
+            )
+            note = check_load_url(self.plan, self.allow_external_target, self.topology_file)
+            if note:
+                self.say(note)
+                ph["external_target"] = note
             self.stack = Stack(self.plan, network, self.say)
             self.stack.image_tags = tags
             self.stack.up()
-            self.locust = LocustProcess(self.topo.load, self.plan.load_url, self.run_id, self.run_dir, locust_addrs,
-                                        master_port=free_port("127.0.0.1"), ui=self.ui)
+            self.locust = LocustProcess(
+                self.topo.load,
+                self.plan.load_url,
+                self.run_id,
+                self.run_dir,
+                locust_addrs,
+                master_port=free_port("127.0.0.1"),
+                ui=self.ui,
+            )
             self.prom = Prometheus(self.plan.prometheus_url)
-            ph.update(subnet=subnet, load_url=self.plan.load_url, vips=self.plan.vips,
-                      containers={c.instance: c.ip for c in self.plan.containers})
+            ph.update(
+                subnet=subnet,
+                load_url=self.plan.load_url,
+                vips=self.plan.vips,
+                containers={c.instance: c.ip for c in self.plan.containers},
+            )
 
     def _baseline(self) -> None:
         assert self.plan and self.prom and self.stack
@@ -129,16 +170,27 @@ class Run:
         assert self.plan and self.locust and self.stack and self.prom and self.exporter
         load = self.topo.load
         with self.journal.phase("load"):
-            self.watchers = Watchers(self.plan, self.stack.containers, self.exporter, time.time() - 1,
-                                     max_seconds=load.duration + 120)
+            self.watchers = Watchers(
+                self.plan,
+                self.stack.containers,
+                self.exporter,
+                time.time() - 1,
+                max_seconds=load.duration + 120,
+            )
             self.watchers.start()
             self.locust.start()
             t0 = self.locust.wait_started()
             self.journal["load_started_at"] = t0
-            self.say(f"load: {load.users} users for {load.duration:g}s through {self.plan.load_url}")
-            ctx = FaultContext(self.stack.containers, self.run_id, self.plan, random.Random(self.topo.seed))
+            self.say(
+                f"load: {load.users} users for {load.duration:g}s through {self.plan.load_url}"
+            )
+            ctx = FaultContext(
+                self.stack.containers, self.run_id, self.plan, random.Random(self.topo.seed)
+            )
             exporter, watchers = self.exporter, self.watchers
-            recovery = RecoveryWatcher(self.plan, watchers, exporter, f"http://{self.locust.metrics_addr}/metrics")
+            recovery = RecoveryWatcher(
+                self.plan, watchers, exporter, f"http://{self.locust.metrics_addr}/metrics"
+            )
 
             def notify(event: str, entry: dict[str, Any]) -> None:
                 gauge = exporter.fault_start if event == "injected" else exporter.fault_end
@@ -146,14 +198,22 @@ class Run:
                 gauge.labels(entry["name"], entry["kind"], entry["target"]).set(ts)
                 if self.grafana is not None:
                     if event == "injected":
-                        self.grafana.fault_started(entry["name"], entry["target"], kind=entry["kind"], at=ts)
+                        self.grafana.fault_started(
+                            entry["name"], entry["target"], kind=entry["kind"], at=ts
+                        )
                     else:
                         self.grafana.fault_ended(entry["name"], at=ts)
-                self.say(f"fault {event.replace('_', ' ')}: {entry['name']} ({entry['kind']} {entry['target']})")
+                self.say(
+                    f"fault {event.replace('_', ' ')}: {entry['name']} ({entry['kind']} {entry['target']})"
+                )
                 windowed = entry.get("for") is not None
                 targets = {t.strip() for t in str(entry["target"]).split(",")}
                 if not windowed:  # a node left dead on purpose is not a recovery problem
-                    (recovery.expected_down.update if event == "injected" else recovery.expected_down.difference_update)(targets)
+                    (
+                        recovery.expected_down.update
+                        if event == "injected"
+                        else recovery.expected_down.difference_update
+                    )(targets)
                 if (event == "rolled_back") == windowed:  # recovery starts when the fault is over
                     recovery.arm(ts)
 
@@ -172,16 +232,28 @@ class Run:
             # The last figures count only once Prometheus has scraped them after Locust stopped.
             processes = 1 + load.workers
             finished = f'harness_load_finished_timestamp_seconds{{run="{self.run_id}"}} > 0'
-            if self.prom.wait_for(f"count({finished})", 30.0, lambda v: v is not None and v >= processes) is None:
-                raise InfrastructureError(f"Locust's final figures never reached Prometheus: {self.locust.log_tail()}")
+            if (
+                self.prom.wait_for(
+                    f"count({finished})", 30.0, lambda v: v is not None and v >= processes
+                )
+                is None
+            ):
+                raise InfrastructureError(
+                    f"Locust's final figures never reached Prometheus: {self.locust.log_tail()}"
+                )
             end = self.prom.scalar(f"max(timestamp({finished}))")
             if end is None:
-                raise InfrastructureError(f"Locust's final figures never reached Prometheus: {self.locust.log_tail()}")
+                raise InfrastructureError(
+                    f"Locust's final figures never reached Prometheus: {self.locust.log_tail()}"
+                )
             self.schedule.rollback_all()
             self.locust.release()
             self.timeline = Timeline(t0, end, self._fault_spans())
             self.journal["load_ended_at"] = end
-            self.journal.data["recovery"] = {"recovered_at": recovery.recovered_at, "last_problem": recovery.why}
+            self.journal.data["recovery"] = {
+                "recovered_at": recovery.recovered_at,
+                "last_problem": recovery.why,
+            }
 
     def _fault_spans(self) -> dict[str, FaultSpan]:
         spans = {}
@@ -192,9 +264,12 @@ class Run:
             windowed = f.get("for") is not None
             end = (f["rolled_back_at"] or f["injected_at"]) if windowed else f["injected_at"]
             spans[f["name"]] = FaultSpan(
-                f["injected_at"], end, kind=f["kind"],
+                f["injected_at"],
+                end,
+                kind=f["kind"],
                 targets=tuple(t.strip() for t in str(f["target"]).split(",")),
-                windowed=f.get("for") is not None, vip_holders=tuple(sorted(holders.items())),
+                windowed=f.get("for") is not None,
+                vip_holders=tuple(sorted(holders.items())),
             )
         return spans
 
@@ -207,7 +282,9 @@ class Run:
             return
         with self.journal.phase("post-run") as ph:
             if "no_lost_writes" in kinds:
-                checked, missing, sample = writes.check(self.plan, self.stack.containers, self.run_dir)
+                checked, missing, sample = writes.check(
+                    self.plan, self.stack.containers, self.run_dir
+                )
                 self.exporter.writes_checked.set(checked)
                 self.exporter.writes_missing.set(missing)
                 ph.update(writes_checked=checked, writes_missing=missing, missing_sample=sample)
@@ -215,24 +292,41 @@ class Run:
                 if a.testinfra is not None:
                     running = {i for i, c in self.stack.containers.items() if _running(c)}
                     passed, failed = hostcheck.run_module(
-                        Path(self.topology_file).parent / a.testinfra.module, self.plan, a.testinfra.hosts,
-                        self.run_dir, running)
+                        Path(self.topology_file).parent / a.testinfra.module,
+                        self.plan,
+                        a.testinfra.hosts,
+                        self.run_dir,
+                        running,
+                    )
                     self.exporter.testinfra_passed.labels(a.testinfra.module).set(passed)
                     self.exporter.testinfra_failed.labels(a.testinfra.module).set(failed)
-                    ph.setdefault("testinfra", {})[a.testinfra.module] = {"passed": passed, "failed": failed}
+                    ph.setdefault("testinfra", {})[a.testinfra.module] = {
+                        "passed": passed,
+                        "failed": failed,
+                    }
             stamp = round(time.time(), 3)
             self.exporter.post_run.set(stamp)
-            seen = self.prom.wait_for(f'harness_post_run_timestamp_seconds{{run="{self.run_id}"}}', 30.0,
-                                      lambda v: v is not None and abs(v - stamp) < 0.01)
+            seen = self.prom.wait_for(
+                f'harness_post_run_timestamp_seconds{{run="{self.run_id}"}}',
+                30.0,
+                lambda v: v is not None and abs(v - stamp) < 0.01,
+            )
             if seen is None:
                 raise InfrastructureError("post-run measurements never reached Prometheus")
-            self.timeline.post_at = self.prom.scalar(
-                f'timestamp(harness_post_run_timestamp_seconds{{run="{self.run_id}"}})') or time.time()
+            self.timeline.post_at = (
+                self.prom.scalar(
+                    f'timestamp(harness_post_run_timestamp_seconds{{run="{self.run_id}"}})'
+                )
+                or time.time()
+            )
 
     def _verdict(self) -> list[Result]:
         assert self.prom and self.timeline
         with self.journal.phase("verdict"):
-            results = [evaluate(a, self.prom, self.run_id, self.timeline, self.topo) for a in self.topo.assertions]
+            results = [
+                evaluate(a, self.prom, self.run_id, self.timeline, self.topo)
+                for a in self.topo.assertions
+            ]
             self.journal["assertions"] = [r.as_dict() for r in results]
             self.journal["summary"] = collect.summary(self.prom, self.run_id, self.timeline)
             series = collect.series(self.prom, self.run_id, self.timeline)
@@ -240,8 +334,9 @@ class Run:
                 history = self.watchers.history()
                 if history["vip_holder"]:
                     changes = next(iter(history["vip_holder"].values()))
-                    series["vip_holder"] = collect.step_series(changes, self.timeline.load_start - 2,
-                                                               self.timeline.load_end + 1)
+                    series["vip_holder"] = collect.step_series(
+                        changes, self.timeline.load_start - 2, self.timeline.load_end + 1
+                    )
                 self.journal.data["watch"] = history
             self.journal["series"] = series
             self.journal["markers"] = collect.markers(results, self.timeline)
@@ -280,19 +375,26 @@ class Run:
                 result.results = self._verdict()
                 failed = any(r.status == FAILED for r in result.results)
                 all_ok = all(r.status == PASSED for r in result.results)
-                result.exit_code = EXIT_FAILED if failed else (EXIT_OK if all_ok else EXIT_INCONCLUSIVE)
+                result.exit_code = (
+                    EXIT_FAILED if failed else (EXIT_OK if all_ok else EXIT_INCONCLUSIVE)
+                )
                 result.status = "failed" if failed else ("passed" if all_ok else "inconclusive")
             except HarnessError as exc:
                 result.error = str(exc)
                 result.exit_code = exc.exit_code
-                result.status = "interrupted" if exc.__class__.__name__ == "Interrupted" else (
-                    "inconclusive" if exc.__class__.__name__ == "Inconclusive" else "error")
+                result.status = (
+                    "interrupted"
+                    if exc.__class__.__name__ == "Interrupted"
+                    else ("inconclusive" if exc.__class__.__name__ == "Inconclusive" else "error")
+                )
                 self.journal.data["error"] = result.error
             finally:
                 with shielded():
                     self._cleanup()
         result.summary = self.journal["summary"]
-        self.journal.data.update(status=result.status, exit_code=result.exit_code, ended_at=time.time())
+        self.journal.data.update(
+            status=result.status, exit_code=result.exit_code, ended_at=time.time()
+        )
         self.journal.save()
         return result
 
@@ -308,7 +410,9 @@ class Run:
         if self.exporter is not None:
             self.exporter.close()
         if self.keep and self.plan is not None:
-            self.say(f"--keep: run {self.run_id} left up; remove it with `harness down {self.run_id}`")
+            self.say(
+                f"--keep: run {self.run_id} left up; remove it with `harness down {self.run_id}`"
+            )
             return
         with self.journal.phase("down") as ph:
             removed = teardown(self.run_id)

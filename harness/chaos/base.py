@@ -16,7 +16,9 @@ class FaultContext:
     containers: dict[str, Container]  # instance -> container (all of the run's)
     run_id: str
     plan: RunPlan
-    rng: random.Random = field(default_factory=lambda: random.Random(0))  # seeded with topology.seed
+    rng: random.Random = field(
+        default_factory=lambda: random.Random(0)
+    )  # seeded with topology.seed
 
 
 class FaultLike(Protocol):

@@ -23,31 +23,51 @@ def occurrences(steps: list[ChaosStep]) -> list[tuple[float, ChaosStep, str]]:
     for step in steps:
         every = step.every if step.every is not None else (step.for_ or 0.0) + 5.0
         for k in range(step.repeat):
-            out.append((step.at + k * every, step, step.name if k == 0 else f"{step.name} #{k + 1}"))
+            out.append(
+                (step.at + k * every, step, step.name if k == 0 else f"{step.name} #{k + 1}")
+            )
     return out
 
 
 class Schedule:
-    def __init__(self, steps: list[ChaosStep], ctx: FaultContext, journal: Journal,
-                 notify: Notify = lambda event, entry: None,
-                 snapshot: Callable[[], dict[str, Any]] = dict) -> None:
+    def __init__(
+        self,
+        steps: list[ChaosStep],
+        ctx: FaultContext,
+        journal: Journal,
+        notify: Notify = lambda event, entry: None,
+        snapshot: Callable[[], dict[str, Any]] = dict,
+    ) -> None:
         self.steps, self.ctx, self.journal, self.notify = steps, ctx, journal, notify
         self.snapshot = snapshot  # state worth recording just before a fault (e.g. VIP holders)
         self.active: list[tuple[Any, dict[str, Any], float | None]] = []  # fault, entry, end (unix)
 
     def _inject(self, step: ChaosStep, name: str) -> None:
         fault = chaos.make(step.fault.kind, step.fault.params, self.ctx)
-        entry = self.journal.fault({
-            "name": name, "kind": fault.kind, "target": fault.target, "at": step.at,
-            "for": step.for_, "injected_at": None, "rolled_back_at": None,
-            "status": "scheduled", "detail": fault.detail, "before": self.snapshot(),
-        })
+        entry = self.journal.fault(
+            {
+                "name": name,
+                "kind": fault.kind,
+                "target": fault.target,
+                "at": step.at,
+                "for": step.for_,
+                "injected_at": None,
+                "rolled_back_at": None,
+                "status": "scheduled",
+                "detail": fault.detail,
+                "before": self.snapshot(),
+            }
+        )
         self.journal.save()  # on disk before the fault exists
         t = time.time()
         try:
             fault.inject()
         except Exception as exc:
             entry.update(status="failed", error=str(exc))
+            try:  # a partial inject (1 of 3 containers paused) must not outlive the run
+                fault.rollback()
+            except Exception as undo:  # noqa: BLE001 - the inject error is the one to report
+                entry["rollback_error"] = str(undo)
             self.journal.save()
             raise
         entry.update(injected_at=t, status="injected")

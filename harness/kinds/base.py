@@ -69,9 +69,14 @@ class Context:
             for name, svc in self.topology.services.items()
         }
         return {
-            "run_id": self.run_id, "topology": self.topology.name, "services": services,
-            "ips": self.ips, "vips": self.vips, "secrets": self.secrets,
-            "this": {"name": instance, "ip": self.ips[instance]}, "gateway": self.gateway,
+            "run_id": self.run_id,
+            "topology": self.topology.name,
+            "services": services,
+            "ips": self.ips,
+            "vips": self.vips,
+            "secrets": self.secrets,
+            "this": {"name": instance, "ip": self.ips[instance]},
+            "gateway": self.gateway,
         }
 
     def user_file(self, path: str, instance: str) -> str:
@@ -89,7 +94,13 @@ def user_wait(svc: Any, ip: str) -> Wait | None:
     if hc is None:
         return None
     if hc.http is not None:
-        path = hc.http if hc.http.startswith(":") else f":80{hc.http}" if hc.http.startswith("/") else f":{hc.http}"
+        path = (
+            hc.http
+            if hc.http.startswith(":")
+            else f":80{hc.http}"
+            if hc.http.startswith("/")
+            else f":{hc.http}"
+        )
         return Wait("http", f"http://{ip}{path}", hc.timeout)
     if hc.tcp is not None:
         return Wait("tcp", f"{ip}:{hc.tcp}", hc.timeout)
@@ -98,7 +109,9 @@ def user_wait(svc: Any, ip: str) -> Wait | None:
     return Wait("file", hc.file or "", hc.timeout)
 
 
-def apply_overrides(plan: ContainerPlan, svc: Any, ctx: Context | None = None, config_path: str | None = None) -> ContainerPlan:
+def apply_overrides(
+    plan: ContainerPlan, svc: Any, ctx: Context | None = None, config_path: str | None = None
+) -> ContainerPlan:
     """The overrides every service accepts: env, command, resources, config, healthcheck, depends_on."""
     plan.env.update(svc.env)
     if svc.command is not None:
@@ -110,7 +123,9 @@ def apply_overrides(plan: ContainerPlan, svc: Any, ctx: Context | None = None, c
         configs = {config_path: svc.config} if isinstance(svc.config, str) else dict(svc.config)
         for dest, src in configs.items():
             if dest is None:
-                raise ValueError(f"kind {svc.kind} has no default config path: use config: {{/path/in/container: file}}")
+                raise ValueError(
+                    f"kind {svc.kind} has no default config path: use config: {{/path/in/container: file}}"
+                )
             plan.files[dest] = ctx.user_file(src, plan.instance)
     wait = user_wait(svc, plan.ip)
     if wait is not None:

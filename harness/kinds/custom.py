@@ -12,7 +12,12 @@ def containers(ctx: Context, name: str, svc: CustomService) -> list[ContainerPla
     out = []
     for inst in ctx.instances(name):
         plan = ContainerPlan(
-            instance=inst, service=name, kind="custom", image=svc.image, builtin_image=False, ip=ctx.ips[inst],
+            instance=inst,
+            service=name,
+            kind="custom",
+            image=svc.image,
+            builtin_image=False,
+            ip=ctx.ips[inst],
         )
         out.append(apply_overrides(plan, svc, ctx))
     return out

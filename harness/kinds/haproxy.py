@@ -22,8 +22,14 @@ def containers(ctx: Context, name: str, svc: HAProxyService) -> list[ContainerPl
             files.update(keepalived.files(ctx, name, svc.keepalived, idx, process="haproxy"))
             caps = keepalived.CAPS
         plan = ContainerPlan(
-            instance=inst, service=name, kind="haproxy", image=svc.image or IMAGE,
-            builtin_image=svc.image is None, ip=ctx.ips[inst], files=files, cap_add=caps,
+            instance=inst,
+            service=name,
+            kind="haproxy",
+            image=svc.image or IMAGE,
+            builtin_image=svc.image is None,
+            ip=ctx.ips[inst],
+            files=files,
+            cap_add=caps,
             wait=Wait("http", f"http://{ctx.ips[inst]}:{METRICS_PORT}/metrics", 60),
         )
         out.append(apply_overrides(plan, svc, ctx, "/etc/haproxy/haproxy.cfg"))

@@ -27,8 +27,14 @@ def containers(ctx: Context, name: str, svc: NginxLBService) -> list[ContainerPl
             files.update(keepalived.files(ctx, name, svc.keepalived, idx, process="nginx"))
             caps = keepalived.CAPS
         plan = ContainerPlan(
-            instance=inst, service=name, kind="nginx-lb", image=svc.image or IMAGE,
-            builtin_image=svc.image is None, ip=ctx.ips[inst], files=files, cap_add=caps,
+            instance=inst,
+            service=name,
+            kind="nginx-lb",
+            image=svc.image or IMAGE,
+            builtin_image=svc.image is None,
+            ip=ctx.ips[inst],
+            files=files,
+            cap_add=caps,
             wait=Wait("http", f"http://{ctx.ips[inst]}:8080/stub_status", 60),
         )
         out.append(apply_overrides(plan, svc, ctx, CONFIG_PATH))

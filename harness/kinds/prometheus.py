@@ -14,11 +14,18 @@ PORT = 9090
 def containers(ctx: Context, name: str, svc: PrometheusService) -> list[ContainerPlan]:
     inst = ctx.instances(name)[0]
     cfg = render(
-        "prometheus.yml.j2", run_id=ctx.run_id, interval=svc.scrape_interval, targets=ctx.metrics_targets
+        "prometheus.yml.j2",
+        run_id=ctx.run_id,
+        interval=svc.scrape_interval,
+        targets=ctx.metrics_targets,
     )
     plan = ContainerPlan(
-        instance=inst, service=name, kind="prometheus", image=svc.image or IMAGE,
-        builtin_image=svc.image is None, ip=ctx.ips[inst],
+        instance=inst,
+        service=name,
+        kind="prometheus",
+        image=svc.image or IMAGE,
+        builtin_image=svc.image is None,
+        ip=ctx.ips[inst],
         files={"/etc/prometheus/prometheus.yml": cfg},
         wait=Wait("http", f"http://{ctx.ips[inst]}:{PORT}/-/ready", 60),
     )

@@ -13,11 +13,17 @@ def containers(ctx: Context, name: str, svc: RedisService) -> list[ContainerPlan
     out = []
     for inst in ctx.instances(name):
         plan = ContainerPlan(
-            instance=inst, service=name, kind="redis", image=svc.image or IMAGE,
-            builtin_image=svc.image is None, ip=ctx.ips[inst],
+            instance=inst,
+            service=name,
+            kind="redis",
+            image=svc.image or IMAGE,
+            builtin_image=svc.image is None,
+            ip=ctx.ips[inst],
             env={"REDIS_PASSWORD": ctx.secrets["redis_password"]},
             command=["/usr/local/bin/redis-start.sh"],
-            wait=Wait("exec", 'redis-cli --no-auth-warning -a "$REDIS_PASSWORD" ping | grep -q PONG', 60),
+            wait=Wait(
+                "exec", 'redis-cli --no-auth-warning -a "$REDIS_PASSWORD" ping | grep -q PONG', 60
+            ),
         )
         if plan.builtin_image:
             ctx.metrics_targets.append(ScrapeTarget("redis", f"{ctx.ips[inst]}:9121", inst))

@@ -31,16 +31,33 @@ def containers(ctx: Context, name: str, svc: ToxiproxyService) -> list[Container
     for link in ctx.topology.links:
         to_kind = ctx.topology.services[link.to].kind
         upstream = f"{ctx.ips[ctx.instances(link.to)[0]]}:{UPSTREAM_PORTS[to_kind]}"
-        proxies.append({"name": proxy_name(link), "listen": f"0.0.0.0:{proxy_port(ctx, link)}",
-                        "upstream": upstream, "enabled": True})
+        proxies.append(
+            {
+                "name": proxy_name(link),
+                "listen": f"0.0.0.0:{proxy_port(ctx, link)}",
+                "upstream": upstream,
+                "enabled": True,
+            }
+        )
     builtin = svc.image is None
     command = (
-        ["--seed", str(ctx.topology.seed), "--config", "/etc/toxiproxy.json"]  # after the image's entrypoint
-        if builtin else ["-host", "0.0.0.0", "-config", "/etc/toxiproxy.json"]
+        [
+            "--seed",
+            str(ctx.topology.seed),
+            "--config",
+            "/etc/toxiproxy.json",
+        ]  # after the image's entrypoint
+        if builtin
+        else ["-host", "0.0.0.0", "-config", "/etc/toxiproxy.json"]
     )
     plan = ContainerPlan(
-        instance=inst, service=name, kind="toxiproxy", image=svc.image or IMAGE,
-        builtin_image=builtin, ip=ctx.ips[inst], command=command,
+        instance=inst,
+        service=name,
+        kind="toxiproxy",
+        image=svc.image or IMAGE,
+        builtin_image=builtin,
+        ip=ctx.ips[inst],
+        command=command,
         files={"/etc/toxiproxy.json": json.dumps(proxies, indent=2)},
         wait=Wait("http", f"http://{ctx.ips[inst]}:{API_PORT}/proxies", 30),
     )

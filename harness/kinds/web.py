@@ -13,7 +13,9 @@ IMAGE = "web"
 CONFIG_PATH = "/etc/nginx/conf.d/app.conf"
 
 
-def php_files(ctx: Context, name: str, svc: Any, inst: str, listen: str, pool: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+def php_files(
+    ctx: Context, name: str, svc: Any, inst: str, listen: str, pool: dict[str, Any]
+) -> tuple[dict[str, str], dict[str, str]]:
     """The PHP ini and FPM pool for one instance, and the env the app reads."""
     redis = ctx.first_of_kind("redis")
     db = ctx.first_of_kind(*DB_KINDS)
@@ -35,12 +37,18 @@ def php_files(ctx: Context, name: str, svc: Any, inst: str, listen: str, pool: d
         "HEALTH_CHECKS": ",".join(checks),
     }
     ini = render(
-        "php-harness.ini.j2", sessions=svc.sessions, redis_ip=redis_ip, redis_port=redis_port,
-        redis_password=ctx.secrets["redis_password"], db_timeout=svc.db_timeout,
+        "php-harness.ini.j2",
+        sessions=svc.sessions,
+        redis_ip=redis_ip,
+        redis_port=redis_port,
+        redis_password=ctx.secrets["redis_password"],
+        db_timeout=svc.db_timeout,
     )
     files = {
         "/etc/php/8.2/fpm/conf.d/99-harness.ini": ini,
-        "/etc/php/8.2/fpm/pool.d/www.conf": render("php-fpm-pool.conf.j2", env=env, listen=listen, **pool),
+        "/etc/php/8.2/fpm/pool.d/www.conf": render(
+            "php-fpm-pool.conf.j2", env=env, listen=listen, **pool
+        ),
     }
     return files, env
 
@@ -48,12 +56,21 @@ def php_files(ctx: Context, name: str, svc: Any, inst: str, listen: str, pool: d
 def containers(ctx: Context, name: str, svc: WebService) -> list[ContainerPlan]:
     out = []
     for inst in ctx.instances(name):
-        files, env = php_files(ctx, name, svc, inst, "/run/php/php8.2-fpm.sock", {"pm": "static", "max_children": 8})
+        files, env = php_files(
+            ctx, name, svc, inst, "/run/php/php8.2-fpm.sock", {"pm": "static", "max_children": 8}
+        )
         files[CONFIG_PATH] = render("nginx-web.conf.j2")
         plan = ContainerPlan(
-            instance=inst, service=name, kind="web", image=svc.image or IMAGE,
-            builtin_image=svc.image is None, ip=ctx.ips[inst], env=env, files=files,
-            dirs=app_dirs(ctx, svc.app), wait=Wait("http", f"http://{ctx.ips[inst]}/health", 90),
+            instance=inst,
+            service=name,
+            kind="web",
+            image=svc.image or IMAGE,
+            builtin_image=svc.image is None,
+            ip=ctx.ips[inst],
+            env=env,
+            files=files,
+            dirs=app_dirs(ctx, svc.app),
+            wait=Wait("http", f"http://{ctx.ips[inst]}/health", 90),
         )
         out.append(apply_overrides(plan, svc, ctx, CONFIG_PATH))
     return out

@@ -32,34 +32,77 @@ RELEASE_TIMEOUT = float(os.environ.get("HARNESS_RELEASE_TIMEOUT", "60"))
 REGISTRY = CollectorRegistry(auto_describe=True)
 _L = ["name", "method", "status", "served_by"]
 REQUESTS = Counter("harness_requests", "Requests sent by the load.", _L, registry=REGISTRY)
-FAILURES = Counter("harness_request_failures", "Requests that failed (by Locust's rules).", _L, registry=REGISTRY)
+FAILURES = Counter(
+    "harness_request_failures", "Requests that failed (by Locust's rules).", _L, registry=REGISTRY
+)
 LATENCY = Histogram(
-    "harness_request_duration_seconds", "Response time.", ["name", "served_by"], registry=REGISTRY,
+    "harness_request_duration_seconds",
+    "Response time.",
+    ["name", "served_by"],
+    registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10),
 )
-SESSIONS_STARTED = Counter("harness_sessions_started", "Logins that created a session.", registry=REGISTRY)
-SESSIONS_LOST = Counter("harness_sessions_lost", "Sessions whose user changed or vanished.", ["reason"], registry=REGISTRY)
-WRITES_ACKED = Counter("harness_writes_acked", "Writes the app acknowledged (200 after commit).", registry=REGISTRY)
-USERS = Gauge("harness_users", "Current simulated users in this Locust process.", ["role"], registry=REGISTRY)
+SESSIONS_STARTED = Counter(
+    "harness_sessions_started", "Logins that created a session.", registry=REGISTRY
+)
+SESSIONS_LOST = Counter(
+    "harness_sessions_lost",
+    "Sessions whose user changed or vanished.",
+    ["reason"],
+    registry=REGISTRY,
+)
+WRITES_ACKED = Counter(
+    "harness_writes_acked", "Writes the app acknowledged (200 after commit).", registry=REGISTRY
+)
+USERS = Gauge(
+    "harness_users", "Current simulated users in this Locust process.", ["role"], registry=REGISTRY
+)
 CORRECTED = Histogram(
     "harness_request_corrected_duration_seconds",
     "Response time from the intended send time (fixed arrival rate): slow answers delay later sends, "
     "and this counts that delay instead of hiding it (coordinated omission).",
-    ["name"], registry=REGISTRY,
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 30),
+    ["name"],
+    registry=REGISTRY,
+    buckets=(
+        0.005,
+        0.01,
+        0.025,
+        0.05,
+        0.075,
+        0.1,
+        0.15,
+        0.2,
+        0.3,
+        0.5,
+        0.75,
+        1,
+        1.5,
+        2,
+        3,
+        5,
+        10,
+        20,
+        30,
+    ),
 )
 LAST_RESPONSE = Gauge(
     "harness_last_response_timestamp_seconds",
     "Last response seen from a node (served_by; 'none' = no node named it: LB or connection errors), by outcome.",
-    ["served_by", "outcome"], registry=REGISTRY,
+    ["served_by", "outcome"],
+    registry=REGISTRY,
 )
 LB_SWITCH = Gauge(
     "harness_lb_switch_timestamp_seconds",
     "When clients got their first successful answer through this LB after another LB had answered.",
-    ["lb"], registry=REGISTRY,
+    ["lb"],
+    registry=REGISTRY,
 )
-STARTED = Gauge("harness_load_started_timestamp_seconds", "When the load test started.", registry=REGISTRY)
-FINISHED = Gauge("harness_load_finished_timestamp_seconds", "When the load test stopped.", registry=REGISTRY)
+STARTED = Gauge(
+    "harness_load_started_timestamp_seconds", "When the load test started.", registry=REGISTRY
+)
+FINISHED = Gauge(
+    "harness_load_finished_timestamp_seconds", "When the load test stopped.", registry=REGISTRY
+)
 
 _log_lock = threading.Lock()
 _log_fh: Any = None
@@ -91,8 +134,16 @@ def write_acked(order_id: str, served_by: str = "") -> None:
 _last_lb = {"lb": ""}
 
 
-def _on_request(request_type: str, name: str, response_time: float, response: Any = None,
-                exception: Any = None, context: Any = None, start_time: float | None = None, **_: Any) -> None:
+def _on_request(
+    request_type: str,
+    name: str,
+    response_time: float,
+    response: Any = None,
+    exception: Any = None,
+    context: Any = None,
+    start_time: float | None = None,
+    **_: Any,
+) -> None:
     now = time.time()
     intended = (context or {}).get("harness_intended")
     if intended is not None:
@@ -106,7 +157,9 @@ def _on_request(request_type: str, name: str, response_time: float, response: An
     LAST_RESPONSE.labels(served_by, "error" if exception is not None else "ok").set(now)
     if exception is not None:
         FAILURES.labels(*labels).inc()
-        log_event("failure", name=name, status=status, served_by=served_by, error=str(exception)[:200])
+        log_event(
+            "failure", name=name, status=status, served_by=served_by, error=str(exception)[:200]
+        )
         return
     lb = headers.get("X-LB", "")
     if lb and lb != _last_lb["lb"]:

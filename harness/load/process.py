@@ -22,8 +22,16 @@ SHAPE = Path(__file__).with_name("shape.py")
 
 
 class LocustProcess:
-    def __init__(self, load: Load, url: str, run_id: str, run_dir: Path, metrics_addrs: list[str],
-                 master_port: int = 5557, ui: bool = False) -> None:
+    def __init__(
+        self,
+        load: Load,
+        url: str,
+        run_id: str,
+        run_dir: Path,
+        metrics_addrs: list[str],
+        master_port: int = 5557,
+        ui: bool = False,
+    ) -> None:
         if len(metrics_addrs) != 1 + load.workers:
             raise ValueError("one metrics address per Locust process (master + workers)")
         self.load, self.url, self.run_id, self.run_dir = load, url, run_id, run_dir
@@ -39,29 +47,64 @@ class LocustProcess:
 
     def command(self, role: str = "local") -> list[str]:
         load = self.load
-        cmd = [sys.executable, "-m", "harness.load.locust_main", "-f", self._files(), "--loglevel", "WARNING"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "harness.load.locust_main",
+            "-f",
+            self._files(),
+            "--loglevel",
+            "WARNING",
+        ]
         if role == "worker":
-            return cmd + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(self.master_port)]
+            return cmd + [
+                "--worker",
+                "--master-host",
+                "127.0.0.1",
+                "--master-port",
+                str(self.master_port),
+            ]
         if self.ui:
             cmd += ["--autostart", "--autoquit", "5", "--web-host", "127.0.0.1"]
         else:
             cmd += ["--headless", "--only-summary"]
         if not load.stages:
-            cmd += ["-u", str(load.users), "-r", f"{load.spawn_rate:g}", "-t", f"{math.ceil(load.duration)}s"]
+            cmd += [
+                "-u",
+                str(load.users),
+                "-r",
+                f"{load.spawn_rate:g}",
+                "-t",
+                f"{math.ceil(load.duration)}s",
+            ]
         cmd += ["-H", self.url, "--stop-timeout", "2", "--exit-code-on-error", "0"]
         if role == "master":
-            cmd += ["--master", "--expect-workers", str(load.workers), "--master-bind-host", "127.0.0.1",
-                    "--master-bind-port", str(self.master_port)]
+            cmd += [
+                "--master",
+                "--expect-workers",
+                str(load.workers),
+                "--master-bind-host",
+                "127.0.0.1",
+                "--master-bind-port",
+                str(self.master_port),
+            ]
         return cmd + list(load.user_classes)
 
     def _env(self, role: str, addr: str) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
-            HARNESS_RUN_ID=self.run_id, HARNESS_METRICS_ADDR=addr, HARNESS_LOCUST_ROLE=role,
-            HARNESS_EVENT_LOG=str(self.run_dir / ("events.jsonl" if role != "worker" else f"events-{addr.rsplit(':', 1)[1]}.jsonl")),
+            HARNESS_RUN_ID=self.run_id,
+            HARNESS_METRICS_ADDR=addr,
+            HARNESS_LOCUST_ROLE=role,
+            HARNESS_EVENT_LOG=str(
+                self.run_dir
+                / ("events.jsonl" if role != "worker" else f"events-{addr.rsplit(':', 1)[1]}.jsonl")
+            ),
             HARNESS_RELEASE_FILE=str(self.release_file),
             HARNESS_STAGES=json.dumps([s.model_dump() for s in self.load.stages]),
-            HARNESS_USER_WEIGHTS=json.dumps({k: v.weight for k, v in self.load.user_classes.items()}),
+            HARNESS_USER_WEIGHTS=json.dumps(
+                {k: v.weight for k, v in self.load.user_classes.items()}
+            ),
             HARNESS_RATE=str(self.load.rate or ""),
         )
         return env
@@ -72,10 +115,16 @@ class LocustProcess:
         roles = ["master"] + ["worker"] * self.load.workers if self.load.workers else ["local"]
         with open(self.log_path, "ab") as log:
             for role, addr in zip(roles, self.metrics_addrs, strict=True):
-                self.procs.append(subprocess.Popen(
-                    self.command(role), env=self._env(role, addr), stdout=log, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, start_new_session=True,
-                ))
+                self.procs.append(
+                    subprocess.Popen(
+                        self.command(role),
+                        env=self._env(role, addr),
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
+                )
 
     def event_logs(self) -> list[Path]:
         return sorted(self.run_dir.glob("events*.jsonl"))
@@ -87,7 +136,9 @@ class LocustProcess:
         while time.monotonic() < deadline:
             for p in self.procs:
                 if p.poll() is not None:
-                    raise InfrastructureError(f"Locust exited at start (code {p.returncode}): {self.log_tail()}")
+                    raise InfrastructureError(
+                        f"Locust exited at start (code {p.returncode}): {self.log_tail()}"
+                    )
             try:
                 for line in httpx.get(url, timeout=1.0).text.splitlines():
                     if line.startswith("harness_load_started_timestamp_seconds "):

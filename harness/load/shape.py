@@ -19,5 +19,7 @@ class HarnessStages(LoadTestShape):
         for stage in self.stages:
             elapsed += stage["duration"]
             if t < elapsed:
-                return int(stage["users"]), float(stage.get("spawn_rate") or max(10, stage["users"]))
+                return int(stage["users"]), float(
+                    stage.get("spawn_rate") or max(10, stage["users"])
+                )
         return None

@@ -20,37 +20,79 @@ class HarnessExporter:
     def __init__(self, host: str, port: int) -> None:
         self.registry = CollectorRegistry()
         self.fault_start = Gauge(
-            "harness_fault_injected_timestamp_seconds", "When a fault was injected.",
-            ["fault", "kind", "target"], registry=self.registry,
+            "harness_fault_injected_timestamp_seconds",
+            "When a fault was injected.",
+            ["fault", "kind", "target"],
+            registry=self.registry,
         )
         self.fault_end = Gauge(
-            "harness_fault_rolled_back_timestamp_seconds", "When a fault was rolled back.",
-            ["fault", "kind", "target"], registry=self.registry,
+            "harness_fault_rolled_back_timestamp_seconds",
+            "When a fault was rolled back.",
+            ["fault", "kind", "target"],
+            registry=self.registry,
         )
-        self.phase = Gauge("harness_phase_started_timestamp_seconds", "Phase starts.", ["phase"], registry=self.registry)
+        self.phase = Gauge(
+            "harness_phase_started_timestamp_seconds",
+            "Phase starts.",
+            ["phase"],
+            registry=self.registry,
+        )
 
         def g(name: str, doc: str, labels: list[str]) -> Gauge:
             return Gauge(name, doc, labels, registry=self.registry)
 
         # Watchers (harness/watch): ground truth with millisecond timestamps.
-        self.container_event = g("harness_container_event_timestamp_seconds",
-                                 "Last Docker event per container and action (die, start, pause, ...).", ["instance", "action"])
-        self.container_running = g("harness_container_running", "1 while the container runs (Docker events).", ["instance"])
-        self.backend_state = g("harness_backend_state_timestamp_seconds",
-                               "When an LB marked a backend server UP or DOWN (its own log line).", ["lb", "server", "state"])
-        self.backend_up = g("harness_backend_up", "1 while the LB reports the backend UP.", ["lb", "server"])
-        self.keepalived_state = g("harness_keepalived_state_timestamp_seconds",
-                                  "When Keepalived entered a state (MASTER, BACKUP, FAULT).", ["instance", "state"])
-        self.vip_holder = g("harness_vip_holder", "1 while this instance holds its service's VIP.", ["service", "instance"])
-        self.vip_acquired = g("harness_vip_acquired_timestamp_seconds", "When this instance last got the VIP.",
-                              ["service", "instance"])
-        self.recovered = g("harness_recovered_timestamp_seconds",
-                           "When the system was steady again after the last fault.", [])
-        self.writes_missing = g("harness_writes_missing", "Acknowledged writes missing from the database.", [])
-        self.writes_checked = g("harness_writes_checked", "Acknowledged writes checked against the database.", [])
-        self.testinfra_failed = g("harness_testinfra_failed", "Failed tests of a testinfra module.", ["module"])
-        self.testinfra_passed = g("harness_testinfra_passed", "Passed tests of a testinfra module.", ["module"])
-        self.post_run = g("harness_post_run_timestamp_seconds", "Post-run measurements are published.", [])
+        self.container_event = g(
+            "harness_container_event_timestamp_seconds",
+            "Last Docker event per container and action (die, start, pause, ...).",
+            ["instance", "action"],
+        )
+        self.container_running = g(
+            "harness_container_running", "1 while the container runs (Docker events).", ["instance"]
+        )
+        self.backend_state = g(
+            "harness_backend_state_timestamp_seconds",
+            "When an LB marked a backend server UP or DOWN (its own log line).",
+            ["lb", "server", "state"],
+        )
+        self.backend_up = g(
+            "harness_backend_up", "1 while the LB reports the backend UP.", ["lb", "server"]
+        )
+        self.keepalived_state = g(
+            "harness_keepalived_state_timestamp_seconds",
+            "When Keepalived entered a state (MASTER, BACKUP, FAULT).",
+            ["instance", "state"],
+        )
+        self.vip_holder = g(
+            "harness_vip_holder",
+            "1 while this instance holds its service's VIP.",
+            ["service", "instance"],
+        )
+        self.vip_acquired = g(
+            "harness_vip_acquired_timestamp_seconds",
+            "When this instance last got the VIP.",
+            ["service", "instance"],
+        )
+        self.recovered = g(
+            "harness_recovered_timestamp_seconds",
+            "When the system was steady again after the last fault.",
+            [],
+        )
+        self.writes_missing = g(
+            "harness_writes_missing", "Acknowledged writes missing from the database.", []
+        )
+        self.writes_checked = g(
+            "harness_writes_checked", "Acknowledged writes checked against the database.", []
+        )
+        self.testinfra_failed = g(
+            "harness_testinfra_failed", "Failed tests of a testinfra module.", ["module"]
+        )
+        self.testinfra_passed = g(
+            "harness_testinfra_passed", "Passed tests of a testinfra module.", ["module"]
+        )
+        self.post_run = g(
+            "harness_post_run_timestamp_seconds", "Post-run measurements are published.", []
+        )
         self.server: Any
         self.server, self.thread = start_http_server(port, addr=host, registry=self.registry)
 

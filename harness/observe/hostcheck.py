@@ -13,22 +13,47 @@ from harness.plan.model import RunPlan
 from harness.runtime.stack import container_name
 
 
-def run_module(module: Path, plan: RunPlan, service: str, run_dir: Path, running: set[str],
-               timeout: float = 300) -> tuple[int, int]:
+def run_module(
+    module: Path,
+    plan: RunPlan,
+    service: str,
+    run_dir: Path,
+    running: set[str],
+    timeout: float = 300,
+) -> tuple[int, int]:
     """Run against the service's running instances (a node a fault left dead is not checked)."""
     targets = [c.instance for c in plan.instances(service) if c.instance in running]
     if not targets:
-        raise InfrastructureError(f"testinfra {module.name}: no running instance of {service} to check")
+        raise InfrastructureError(
+            f"testinfra {module.name}: no running instance of {service} to check"
+        )
     hosts = ",".join(f"docker://{container_name(plan.run_id, i)}" for i in targets)
     report = run_dir / f"testinfra-{module.stem}.xml"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(module), f"--hosts={hosts}", "-q", "-p", "no:cacheprovider",
-         "-p", "no:locust", f"--junitxml={report}", "--rootdir", str(module.parent)],
-        capture_output=True, text=True, timeout=timeout,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(module),
+            f"--hosts={hosts}",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:locust",
+            f"--junitxml={report}",
+            "--rootdir",
+            str(module.parent),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     (run_dir / f"testinfra-{module.stem}.log").write_text(proc.stdout + proc.stderr)
     if not report.exists():
-        raise InfrastructureError(f"testinfra module {module} did not run: {(proc.stdout + proc.stderr)[-300:]}")
+        raise InfrastructureError(
+            f"testinfra module {module} did not run: {(proc.stdout + proc.stderr)[-300:]}"
+        )
     suite = ET.parse(report).getroot()
     suite = suite if suite.tag == "testsuite" else suite.find("testsuite") or suite
     tests = int(suite.get("tests", 0))

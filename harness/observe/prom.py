@@ -21,9 +21,15 @@ class Prometheus:
             resp = self.http.get(f"{self.url}{path}", params=params)
         except httpx.HTTPError as exc:
             raise InfrastructureError(f"Prometheus at {self.url} unreachable: {exc}") from None
-        body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
+        body = (
+            resp.json()
+            if resp.headers.get("content-type", "").startswith("application/json")
+            else {}
+        )
         if resp.status_code != 200 or body.get("status") != "success":
-            raise InfrastructureError(f"Prometheus rejected {params.get('query')!r}: {body.get('error', resp.text[:200])}")
+            raise InfrastructureError(
+                f"Prometheus rejected {params.get('query')!r}: {body.get('error', resp.text[:200])}"
+            )
         return body["data"]
 
     def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
@@ -40,10 +46,14 @@ class Prometheus:
         return float(result[0]["value"][1])
 
     def range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
-        data = self._get("/api/v1/query_range", {"query": expr, "start": start, "end": end, "step": step})
+        data = self._get(
+            "/api/v1/query_range", {"query": expr, "start": start, "end": end, "step": step}
+        )
         return list(data["result"])
 
-    def wait_for(self, expr: str, timeout: float, predicate: Any = lambda v: v is not None) -> float | None:
+    def wait_for(
+        self, expr: str, timeout: float, predicate: Any = lambda v: v is not None
+    ) -> float | None:
         """Poll `expr` until predicate(value) holds; return the value (None on timeout)."""
         deadline = time.monotonic() + timeout
         value = None
@@ -59,4 +69,6 @@ class Prometheus:
 
     def targets_up(self) -> dict[str, bool]:
         data = self._get("/api/v1/targets", {"state": "active"})
-        return {t["labels"].get("instance", "?"): t["health"] == "up" for t in data["activeTargets"]}
+        return {
+            t["labels"].get("instance", "?"): t["health"] == "up" for t in data["activeTargets"]
+        }

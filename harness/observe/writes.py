@@ -32,14 +32,28 @@ def stored_ids(plan: RunPlan, containers: dict[str, Container]) -> set[str]:
         raise InfrastructureError("no database service to check writes against")
     pw = plan.secrets["db_password"]
     code, out = containers[db.instance].exec_run(
-        ["mysql", "-h127.0.0.1", "-uapp", f"-p{pw}", "-N", "-B", "app", "-e", "SELECT id FROM orders"]
+        [
+            "mysql",
+            "-h127.0.0.1",
+            "-uapp",
+            f"-p{pw}",
+            "-N",
+            "-B",
+            "app",
+            "-e",
+            "SELECT id FROM orders",
+        ]
     )
     if code != 0:
-        raise InfrastructureError(f"cannot read orders from {db.instance}: {out.decode(errors='replace')[-200:]}")
+        raise InfrastructureError(
+            f"cannot read orders from {db.instance}: {out.decode(errors='replace')[-200:]}"
+        )
     return set(out.decode().split())
 
 
-def check(plan: RunPlan, containers: dict[str, Container], run_dir: Path) -> tuple[int, int, list[str]]:
+def check(
+    plan: RunPlan, containers: dict[str, Container], run_dir: Path
+) -> tuple[int, int, list[str]]:
     """(acknowledged ids checked, missing from the database, a sample of the missing ones)."""
     acked = acked_ids(run_dir)
     missing = acked - stored_ids(plan, containers)

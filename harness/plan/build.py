@@ -90,9 +90,15 @@ def make_plan(
         if ka is not None:
             vips[name] = str(hosts[VIP_HOST - 1 + i]) if ka.vip == "auto" else ka.vip
     ctx = Context(
-        topology=topo, run_id=run_id, gateway=gateway, ips=ips, vips=vips,
-        secrets=secrets or {"db_password": _secrets.token_hex(12), "redis_password": _secrets.token_hex(12)},
-        metrics_targets=list(exporters), base_dir=base_dir,
+        topology=topo,
+        run_id=run_id,
+        gateway=gateway,
+        ips=ips,
+        vips=vips,
+        secrets=secrets
+        or {"db_password": _secrets.token_hex(12), "redis_password": _secrets.token_hex(12)},
+        metrics_targets=list(exporters),
+        base_dir=base_dir,
     )
     order = levels(topo)
     # Prometheus renders last so it sees every scrape target the other kinds declared.
@@ -104,14 +110,26 @@ def make_plan(
     containers = [c for level in plan_levels for c in level]
     prom = next(c for c in containers if c.kind == "prometheus")
     lb_name = topo.load.target or next(n for n, s in topo.services.items() if s.kind in LB_KINDS)
-    load_host = vips.get(lb_name) or ips[instance_names(lb_name, topo.services[lb_name].replicas)[0]]
+    load_host = (
+        vips.get(lb_name) or ips[instance_names(lb_name, topo.services[lb_name].replicas)[0]]
+    )
     proxies = {}
     for link in topo.links:
         proxy = next(c for c in containers if c.kind == "toxiproxy")
         proxies[link.name] = (f"http://{proxy.ip}:{toxiproxy.API_PORT}", toxiproxy.proxy_name(link))
+    load_url = topo.load.url or f"http://{load_host}"
     return RunPlan(
-        run_id=run_id, topology=topo.name, subnet=str(net), gateway=gateway,
-        containers=containers, levels=plan_levels, vips=vips, secrets=ctx.secrets,
-        load_url=f"http://{load_host}", prometheus_url=f"http://{prom.ip}:9090",
-        scrape=ctx.metrics_targets, toxiproxy=proxies, seed=topo.seed,
+        run_id=run_id,
+        topology=topo.name,
+        subnet=str(net),
+        gateway=gateway,
+        containers=containers,
+        levels=plan_levels,
+        vips=vips,
+        secrets=ctx.secrets,
+        load_url=load_url,
+        prometheus_url=f"http://{prom.ip}:9090",
+        scrape=ctx.metrics_targets,
+        toxiproxy=proxies,
+        seed=topo.seed,
     )

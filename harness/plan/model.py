@@ -56,7 +56,9 @@ class RunPlan:
     load_url: str
     prometheus_url: str
     scrape: list[ScrapeTarget]
-    toxiproxy: dict[str, tuple[str, str]] = field(default_factory=dict)  # link name -> (API url, proxy name)
+    toxiproxy: dict[str, tuple[str, str]] = field(
+        default_factory=dict
+    )  # link name -> (API url, proxy name)
     seed: int = 0
 
     def container(self, instance: str) -> ContainerPlan:

@@ -23,8 +23,12 @@ def summary(prom: Prometheus, run_id: str, tl: Timeline) -> dict[str, Any]:
         out[key] = int(v) if v is not None else None
     req, fail = out.get("requests") or 0, out.get("failures") or 0
     out["error_ratio"] = (fail / req) if req else None
-    by_process = prom.query(f'sum by (instance) (harness_requests_total{{run="{run_id}"}} @ {span.end:.3f})')
-    out["requests_by_process"] = {r["metric"].get("instance", "?"): int(float(r["value"][1])) for r in by_process}
+    by_process = prom.query(
+        f'sum by (instance) (harness_requests_total{{run="{run_id}"}} @ {span.end:.3f})'
+    )
+    out["requests_by_process"] = {
+        r["metric"].get("instance", "?"): int(float(r["value"][1])) for r in by_process
+    }
     out["duration_s"] = round(span.end - span.start, 3)
     out["rps"] = round(req / out["duration_s"], 1) if out["duration_s"] > 0 else None
     return out
@@ -44,9 +48,12 @@ def series(prom: Prometheus, run_id: str, tl: Timeline, step: float = 1.0) -> di
     }
     q["users"] = f'sum(harness_users{{run="{run_id}",role!="worker"}})'
     out: dict[str, Any] = {k: _points(prom.range(expr, start, end, step)) for k, expr in q.items()}
-    backends = prom.range(f"sum by (served_by) (rate(harness_requests_total{sel}[3s]))", start, end, step)
+    backends = prom.range(
+        f"sum by (served_by) (rate(harness_requests_total{sel}[3s]))", start, end, step
+    )
     out["backend_rps"] = {
-        r["metric"].get("served_by", "?"): [[float(t), float(v)] for t, v in r["values"]] for r in backends
+        r["metric"].get("served_by", "?"): [[float(t), float(v)] for t, v in r["values"]]
+        for r in backends
     }
     return out
 
@@ -58,19 +65,37 @@ def markers(results: list[Any], tl: Timeline) -> list[dict[str, Any]]:
         if r.kind not in ("ejection_time", "failover_time", "recovery_time") or r.measured is None:
             continue
         start = r.extra.get("window", [tl.load_start])[0]
-        label = {"ejection_time": "ejected", "failover_time": "failover", "recovery_time": "recovered"}[r.kind]
-        kind = {"ejection_time": "ejection", "failover_time": "failover", "recovery_time": "recovery"}[r.kind]
-        out.append({"t": start + r.measured, "label": f"{r.name}: {label} after {r.measured:.3f}s", "kind": kind})
+        label = {
+            "ejection_time": "ejected",
+            "failover_time": "failover",
+            "recovery_time": "recovered",
+        }[r.kind]
+        kind = {
+            "ejection_time": "ejection",
+            "failover_time": "failover",
+            "recovery_time": "recovery",
+        }[r.kind]
+        out.append(
+            {
+                "t": start + r.measured,
+                "label": f"{r.name}: {label} after {r.measured:.3f}s",
+                "kind": kind,
+            }
+        )
     return out
 
 
-def step_series(changes: list[list[Any]], start: float, end: float, step: float = 0.25) -> list[list[Any]]:
+def step_series(
+    changes: list[list[Any]], start: float, end: float, step: float = 0.25
+) -> list[list[Any]]:
     """A change log [[t, value], ...] as regular samples (what the plots draw), keeping every
     change instant too so that short holds are not lost between samples."""
     if not changes:
         return []
-    times = sorted({round(start + i * step, 3) for i in range(int((end - start) / step) + 1)}
-                   | {c[0] for c in changes if start <= c[0] <= end})
+    times = sorted(
+        {round(start + i * step, 3) for i in range(int((end - start) / step) + 1)}
+        | {c[0] for c in changes if start <= c[0] <= end}
+    )
     out, i, current = [], 0, None
     for t in times:
         while i < len(changes) and changes[i][0] <= t:

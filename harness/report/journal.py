@@ -48,7 +48,12 @@ class Journal:
 
     @contextmanager
     def phase(self, name: str) -> Iterator[dict[str, Any]]:
-        entry: dict[str, Any] = {"name": name, "started_at": time.time(), "ended_at": None, "status": "running"}
+        entry: dict[str, Any] = {
+            "name": name,
+            "started_at": time.time(),
+            "ended_at": None,
+            "status": "running",
+        }
         self.data["phases"].append(entry)
         self.save()
         try:

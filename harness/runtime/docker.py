@@ -21,5 +21,7 @@ def client() -> docker.DockerClient:
         c = docker.from_env(timeout=120)
         c.ping()
     except DockerException as exc:
-        raise InfrastructureError(f"cannot reach the Docker engine ({exc.__class__.__name__}): {FIX}") from None
+        raise InfrastructureError(
+            f"cannot reach the Docker engine ({exc.__class__.__name__}): {FIX}"
+        ) from None
     return c

@@ -92,23 +92,30 @@ def bootstrap_base_image(tag: str, progress: Progress = print) -> None:
         progress(f"bootstrapping {tag} with debootstrap from {MIRROR} (about 30 s)")
         proc = subprocess.run(
             ["debootstrap", "--variant=minbase", "bookworm", str(rootfs), MIRROR],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
-            raise InfrastructureError(f"debootstrap failed (is the Debian mirror reachable?):\n{tail}")
+            raise InfrastructureError(
+                f"debootstrap failed (is the Debian mirror reachable?):\n{tail}"
+            )
         for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for p in (rootfs / cache).glob("*.deb" if "archives" in cache else "*_*"):
                 p.unlink()
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
         imp = subprocess.run(
             ["docker", "import", "-", tag] if shutil.which("docker") else ["false"],
-            stdin=tar.stdout, capture_output=True, text=True,
+            stdin=tar.stdout,
+            capture_output=True,
+            text=True,
         )
         tar.wait()
         if imp.returncode != 0:
             assert tar.stdout is not None
-            raise InfrastructureError(f"docker import of the bootstrapped rootfs failed: {imp.stderr.strip()}")
+            raise InfrastructureError(
+                f"docker import of the bootstrapped rootfs failed: {imp.stderr.strip()}"
+            )
 
 
 def build(name: str, progress: Progress = print) -> str:
@@ -125,11 +132,17 @@ def build(name: str, progress: Progress = print) -> str:
             shutil.copy2(path, dst)
         try:
             client().images.build(
-                path=tmp, tag=tag, rm=True, forcerm=True, pull=False,
+                path=tmp,
+                tag=tag,
+                rm=True,
+                forcerm=True,
+                pull=False,
                 labels={labels.IMAGE: name},
             )
         except BuildError as exc:
-            log = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in exc.build_log)
+            log = "".join(
+                str(chunk.get("stream", chunk.get("error", ""))) for chunk in exc.build_log
+            )
             tail = "\n".join(log.strip().splitlines()[-12:])
             raise InfrastructureError(f"building image {name} failed:\n{tail}") from None
         except APIError as exc:

@@ -40,15 +40,27 @@ def _holds_vip(c: Container) -> str | None:
 def rows(run_id: str | None = None) -> list[Row]:
     out = []
     for c in client().containers.list(all=True, filters=labels.run_filter(run_id)):
-        out.append(Row(
-            run_id=c.labels.get(labels.RUN, "?"), topology=c.labels.get(labels.TOPOLOGY, "?"),
-            instance=c.labels.get(labels.INSTANCE, c.name), service=c.labels.get(labels.SERVICE, "?"),
-            status=c.status, ip=_ip(c), holds_vip=_holds_vip(c),
-        ))
+        out.append(
+            Row(
+                run_id=c.labels.get(labels.RUN, "?"),
+                topology=c.labels.get(labels.TOPOLOGY, "?"),
+                instance=c.labels.get(labels.INSTANCE, c.name),
+                service=c.labels.get(labels.SERVICE, "?"),
+                status=c.status,
+                ip=_ip(c),
+                holds_vip=_holds_vip(c),
+            )
+        )
     return sorted(out, key=lambda r: (r.run_id, r.service, r.instance))
 
 
 def run_ids() -> list[str]:
-    ids = {c.labels.get(labels.RUN, "") for c in client().containers.list(all=True, filters=labels.run_filter())}
-    ids |= {n.attrs.get("Labels", {}).get(labels.RUN, "") for n in client().networks.list(filters=labels.run_filter())}
+    ids = {
+        c.labels.get(labels.RUN, "")
+        for c in client().containers.list(all=True, filters=labels.run_filter())
+    }
+    ids |= {
+        n.attrs.get("Labels", {}).get(labels.RUN, "")
+        for n in client().networks.list(filters=labels.run_filter())
+    }
     return sorted(i for i in ids if i)

@@ -10,7 +10,9 @@ VIP = "io.harness.vip"  # on LB containers: the VIP their service floats
 IMAGE = "io.harness.image"  # on images the harness built (a cache, not per run)
 
 
-def for_run(run_id: str, topology: str, service: str | None = None, instance: str | None = None) -> dict[str, str]:
+def for_run(
+    run_id: str, topology: str, service: str | None = None, instance: str | None = None
+) -> dict[str, str]:
     labels = {RUN: run_id, TOPOLOGY: topology}
     if service:
         labels[SERVICE] = service

@@ -29,7 +29,9 @@ def exit_signals() -> Iterator[None]:
         yield
         return
     _state["interrupted"] = False
-    previous: dict[int, Any] = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous: dict[int, Any] = {
+        s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
     finally:

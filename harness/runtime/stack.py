@@ -43,9 +43,15 @@ def _used_networks() -> list[ipaddress.IPv4Network]:
                 f = line.split()
                 dest, mask = (int(f[1], 16), int(f[7], 16))
                 if dest:
-                    used.append(ipaddress.IPv4Network(
-                        (ipaddress.IPv4Address(dest.to_bytes(4, "little")), bin(mask).count("1")), strict=False
-                    ))
+                    used.append(
+                        ipaddress.IPv4Network(
+                            (
+                                ipaddress.IPv4Address(dest.to_bytes(4, "little")),
+                                bin(mask).count("1"),
+                            ),
+                            strict=False,
+                        )
+                    )
     except OSError:
         pass
     return used
@@ -53,7 +59,9 @@ def _used_networks() -> list[ipaddress.IPv4Network]:
 
 def free_subnets() -> list[str]:
     used = _used_networks()
-    return [str(s) for s in SUBNET_POOL.subnets(new_prefix=24) if not any(s.overlaps(u) for u in used)]
+    return [
+        str(s) for s in SUBNET_POOL.subnets(new_prefix=24) if not any(s.overlaps(u) for u in used)
+    ]
 
 
 def create_network(run_id: str, topology: str, subnet: str | None = None) -> tuple[Network, str]:
@@ -62,13 +70,17 @@ def create_network(run_id: str, topology: str, subnet: str | None = None) -> tup
     if subnet is not None:
         used = [u for u in _used_networks() if u.overlaps(ipaddress.IPv4Network(subnet))]
         if used:
-            raise InfrastructureError(f"network.subnet {subnet} overlaps {used[0]} already in use on this machine "
-                                      "(pick another, or drop network.subnet to get a free one)")
+            raise InfrastructureError(
+                f"network.subnet {subnet} overlaps {used[0]} already in use on this machine "
+                "(pick another, or drop network.subnet to get a free one)"
+            )
     for candidate in [subnet] if subnet else free_subnets()[:20]:
         gateway = str(next(ipaddress.IPv4Network(candidate).hosts()))
         try:
             net = client().networks.create(
-                f"harness-{run_id}", driver="bridge", labels=labels.for_run(run_id, topology),
+                f"harness-{run_id}",
+                driver="bridge",
+                labels=labels.for_run(run_id, topology),
                 ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=candidate, gateway=gateway)]),
                 options={"com.docker.network.bridge.enable_icc": "true"},
             )
@@ -77,7 +89,9 @@ def create_network(run_id: str, topology: str, subnet: str | None = None) -> tup
             if "overlap" in str(exc).lower() or "already" in str(exc).lower():
                 continue
             raise InfrastructureError(f"cannot create the run network: {exc.explanation}") from None
-    raise InfrastructureError(f"no free /24 left in {SUBNET_POOL} (run `harness gc` to remove old runs)")
+    raise InfrastructureError(
+        f"no free /24 left in {SUBNET_POOL} (run `harness gc` to remove old runs)"
+    )
 
 
 def _tar(files: dict[str, str], dirs: dict[str, str] | None = None) -> bytes:
@@ -136,8 +150,11 @@ class Stack:
             run_labels[labels.VIP] = self.plan.vips[c.service]
         try:
             created = api.create_container(
-                image=image, name=container_name(self.plan.run_id, c.instance), hostname=c.instance,
-                command=c.command, environment=c.env,
+                image=image,
+                name=container_name(self.plan.run_id, c.instance),
+                hostname=c.instance,
+                command=c.command,
+                environment=c.env,
                 labels=run_labels,
                 host_config=host_config,
                 networking_config=api.create_networking_config({self.network.name: endpoint}),
@@ -157,7 +174,9 @@ class Stack:
         for cmd in c.setup:
             code, output = container.exec_run(["/bin/sh", "-c", cmd])
             if code != 0:
-                raise InfrastructureError(f"setup of {c.instance} failed ({cmd[:60]}...): {output.decode(errors='replace')[-300:]}")
+                raise InfrastructureError(
+                    f"setup of {c.instance} failed ({cmd[:60]}...): {output.decode(errors='replace')[-300:]}"
+                )
         self.progress(f"{c.instance} ready ({c.ip})")
 
     def up(self) -> None:
@@ -185,7 +204,9 @@ def teardown(run_id: str | None = None) -> tuple[int, int]:
         except NotFound:
             pass
         except APIError as exc:
-            raise InfrastructureError(f"cannot remove network {net.name}: {exc.explanation}") from None
+            raise InfrastructureError(
+                f"cannot remove network {net.name}: {exc.explanation}"
+            ) from None
     return removed[0], removed[1]
 
 

@@ -44,7 +44,11 @@ def wait_ready(container: Container, name: str, wait: Wait, interval: float = 0.
     while True:
         container.reload()
         if container.status in ("exited", "dead"):
-            raise WaitTimeout(f"{name} exited (status {container.attrs['State'].get('ExitCode')})", 0, _logs(container))
+            raise WaitTimeout(
+                f"{name} exited (status {container.attrs['State'].get('ExitCode')})",
+                0,
+                _logs(container),
+            )
         if _ready_once(container, wait):
             return
         if time.monotonic() > deadline:

@@ -9,7 +9,9 @@ from pydantic import BeforeValidator, WithJsonSchema
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-MAX_SECONDS = 7 * 86400.0  # a week: anything longer is a typo, and inf/nan would poison the schedule
+MAX_SECONDS = (
+    7 * 86400.0
+)  # a week: anything longer is a typo, and inf/nan would poison the schedule
 
 
 def _show(value: object) -> str:
@@ -31,7 +33,9 @@ def parse_duration(value: object) -> float:
         if value < 0:
             raise ValueError(f"{_show(value)} is negative (a duration must be 0 or more, e.g. 1s)")
         if value > MAX_SECONDS:
-            raise ValueError(f"{_show(value)} seconds is too long (at most {MAX_SECONDS / 3600:g}h)")
+            raise ValueError(
+                f"{_show(value)} seconds is too long (at most {MAX_SECONDS / 3600:g}h)"
+            )
         return float(value)
     text = value.strip().replace(" ", "")
     if text.startswith("-"):
@@ -43,7 +47,9 @@ def parse_duration(value: object) -> float:
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if pos != len(text) or not text:
-        raise ValueError(f"'{_show(value)}' is not a duration (write e.g. 500ms, 2s, 1m or 1m30s; units: ms, s, m, h)")
+        raise ValueError(
+            f"'{_show(value)}' is not a duration (write e.g. 500ms, 2s, 1m or 1m30s; units: ms, s, m, h)"
+        )
     if total > MAX_SECONDS:
         raise ValueError(f"'{_show(value)}' is too long (at most {MAX_SECONDS / 3600:g}h)")
     return total

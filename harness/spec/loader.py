@@ -345,13 +345,19 @@ def load_topology(path: str | Path, experiments: list[str] | None = None) -> Top
     topo, lines = _load_one(path)
     if not topo.experiments:
         if experiments:
-            raise SpecError([f"{path}:1: experiments: none declared, cannot pick {', '.join(experiments)} "
-                             "(add experiments: [chaos/<file>.yaml])"])
+            raise SpecError(
+                [
+                    f"{path}:1: experiments: none declared, cannot pick {', '.join(experiments)} "
+                    "(add experiments: [chaos/<file>.yaml])"
+                ]
+            )
         return topo
     return _with_experiments(path, topo, lines, experiments)
 
 
-def _with_experiments(path: Path, topo: Topology, lines: dict[Loc, int], pick: list[str] | None) -> Topology:
+def _with_experiments(
+    path: Path, topo: Topology, lines: dict[Loc, int], pick: list[str] | None
+) -> Topology:
     from harness.spec.models import Experiment
     from harness.spec.semantic import check_topology
 
@@ -360,8 +366,10 @@ def _with_experiments(path: Path, topo: Topology, lines: dict[Loc, int], pick: l
     for i, rel in enumerate(topo.experiments):
         file = path.parent / rel
         if not file.is_file():
-            problems.append(f"{path}:{line_for(lines, ('experiments', i))}: experiments[{i}]: no file {file} "
-                            "(paths are relative to the topology file)")
+            problems.append(
+                f"{path}:{line_for(lines, ('experiments', i))}: experiments[{i}]: no file {file} "
+                "(paths are relative to the topology file)"
+            )
             continue
         try:
             data, exp_lines = read_yaml(file)
@@ -373,7 +381,11 @@ def _with_experiments(path: Path, topo: Topology, lines: dict[Loc, int], pick: l
             problems += validation_problems(str(file), exc, data, exp_lines)
             continue
         view = topo.model_copy(update={"chaos": exp.chaos, "assertions": exp.assertions})
-        found = [(loc, msg) for loc, msg in check_topology(view, path.parent) if loc[:1] in (("chaos",), ("assertions",))]
+        found = [
+            (loc, msg)
+            for loc, msg in check_topology(view, path.parent)
+            if loc[:1] in (("chaos",), ("assertions",))
+        ]
         problems += _render(str(file), found, exp_lines)
         loaded.append(exp)
     if problems:
@@ -381,22 +393,34 @@ def _with_experiments(path: Path, topo: Topology, lines: dict[Loc, int], pick: l
     names = [e.name for e in loaded]
     for name in pick or []:
         if name not in names:
-            raise SpecError([f"{path}:{line_for(lines, ('experiments',))}: experiments: no experiment named "
-                             f"'{name}' (known: {', '.join(names)})"])
+            raise SpecError(
+                [
+                    f"{path}:{line_for(lines, ('experiments',))}: experiments: no experiment named "
+                    f"'{name}' (known: {', '.join(names)})"
+                ]
+            )
     chosen = [e for e in loaded if pick is None or e.name in pick]
     chaos = list(topo.chaos) + [s for e in chosen for s in e.chaos]
     assertions = list(topo.assertions) + [a for e in chosen for a in e.assertions]
     seen: set[str] = set()
     for step in chaos:
         if step.name in seen:
-            raise SpecError([f"{path}:{line_for(lines, ('experiments',))}: experiments: two chaos steps are named "
-                             f"'{step.name}' (rename one)"])
+            raise SpecError(
+                [
+                    f"{path}:{line_for(lines, ('experiments',))}: experiments: two chaos steps are named "
+                    f"'{step.name}' (rename one)"
+                ]
+            )
         seen.add(step.name)
     titles = [a.title for a in assertions]
     dup = next((t for t in titles if titles.count(t) > 1), None)
     if dup is not None:
-        raise SpecError([f"{path}:{line_for(lines, ('experiments',))}: experiments: two assertions are named "
-                         f"'{dup}' (give one a name:)"])
+        raise SpecError(
+            [
+                f"{path}:{line_for(lines, ('experiments',))}: experiments: two assertions are named "
+                f"'{dup}' (give one a name:)"
+            ]
+        )
     return topo.model_copy(update={"chaos": chaos, "assertions": assertions})
 
 

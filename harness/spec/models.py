@@ -10,7 +10,15 @@ import difflib
 import ipaddress
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from harness.spec.durations import JSON_SCHEMA as DURATION_SCHEMA
@@ -21,7 +29,9 @@ Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
 
 class StrictModel(BaseModel):
     # allow_inf_nan=False: `.inf`/`.nan` are valid YAML floats but never a meaningful setting here.
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=False, allow_inf_nan=False
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -33,7 +43,11 @@ class StrictModel(BaseModel):
         for key in data:
             if key not in known:
                 close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
-                hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(sorted(known))}"
+                hint = (
+                    f"did you mean '{close[0]}'?"
+                    if close
+                    else f"known keys: {', '.join(sorted(known))}"
+                )
                 raise PydanticCustomError(
                     "unknown_key", "unknown key '{key}' ({hint})", {"key": str(key), "hint": hint}
                 )
@@ -64,7 +78,9 @@ class Keepalived(StrictModel):
         return v
 
 
-PRIVATE_NETWORKS = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+PRIVATE_NETWORKS = tuple(
+    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
 
 
 class Network(StrictModel):
@@ -89,7 +105,9 @@ class Network(StrictModel):
         if not 16 <= net.prefixlen <= 24:
             raise ValueError(f"'{v}' is a /{net.prefixlen} (use a /16 to /24, {example})")
         if not any(net.subnet_of(p) for p in PRIVATE_NETWORKS):
-            raise ValueError(f"'{v}' is not a private network (use 10.x, 172.16-31.x or 192.168.x, {example})")
+            raise ValueError(
+                f"'{v}' is not a private network (use 10.x, 172.16-31.x or 192.168.x, {example})"
+            )
         return str(net)
 
 
@@ -149,7 +167,16 @@ class HAProxyService(ServiceBase):
 
 
 NextUpstream = Literal[
-    "error", "timeout", "invalid_header", "http_500", "http_502", "http_503", "http_504", "http_429", "non_idempotent", "off"
+    "error",
+    "timeout",
+    "invalid_header",
+    "http_500",
+    "http_502",
+    "http_503",
+    "http_504",
+    "http_429",
+    "non_idempotent",
+    "off",
 ]
 
 
@@ -163,7 +190,9 @@ class NginxLBService(ServiceBase):
     weights: dict[str, int] = Field(default_factory=dict)  # instance -> weight
     max_fails: int = Field(1, ge=0, le=100)
     fail_timeout: Duration = 10.0
-    next_upstream: list[NextUpstream] = Field(default_factory=lambda: list[NextUpstream](["error", "timeout"]))
+    next_upstream: list[NextUpstream] = Field(
+        default_factory=lambda: list[NextUpstream](["error", "timeout"])
+    )
     next_upstream_tries: int = Field(0, ge=0)
     timeout_connect: Duration = 1.0
     timeout_read: Duration = 10.0
@@ -220,8 +249,15 @@ class ToxiproxyService(ServiceBase):
 
 
 Service = Annotated[
-    HAProxyService | NginxLBService | WebService | PhpFpmService | RedisService | MariaDBService
-    | PrometheusService | ToxiproxyService | CustomService,
+    HAProxyService
+    | NginxLBService
+    | WebService
+    | PhpFpmService
+    | RedisService
+    | MariaDBService
+    | PrometheusService
+    | ToxiproxyService
+    | CustomService,
     Field(discriminator="kind"),
 ]
 
@@ -246,9 +282,14 @@ class Load(StrictModel):
     spawn_rate: float = Field(default=10, gt=0)
     duration: Duration = 60.0
     target: str | None = None  # a service name; default: the first load balancer (its VIP if any)
+    url: str | None = Field(default=None, pattern=r"^https?://[^/\s]+(/\S*)?$")  # instead of target
     stages: list[Stage] = Field(default_factory=list)  # a LoadTestShape; the load lasts their sum
-    user_classes: dict[str, UserMix] = Field(default_factory=dict)  # class name in the locustfile -> weight
-    rate: float | None = Field(default=None, gt=0)  # fixed arrival rate per user (req/s): constant_throughput
+    user_classes: dict[str, UserMix] = Field(
+        default_factory=dict
+    )  # class name in the locustfile -> weight
+    rate: float | None = Field(
+        default=None, gt=0
+    )  # fixed arrival rate per user (req/s): constant_throughput
     workers: int = Field(default=0, ge=0, le=64)  # > 0: Locust master + this many worker processes
 
     @model_validator(mode="after")
@@ -340,7 +381,10 @@ class Fault(StrictModel):
         # `{down: web->mysql}` is `{down: {link: web->mysql}}`.
         if isinstance(data, dict):
             keys = {"vip_failover": "service"} | dict.fromkeys(TOXIC_KINDS, "link")
-            data = {k: ({keys.get(k, "target"): v} if isinstance(v, str) else v) for k, v in data.items()}
+            data = {
+                k: ({keys.get(k, "target"): v} if isinstance(v, str) else v)
+                for k, v in data.items()
+            }
         return data
 
     @model_validator(mode="after")
@@ -348,7 +392,9 @@ class Fault(StrictModel):
         set_ = [k for k in type(self).model_fields if getattr(self, k) is not None]
         if len(set_) != 1:
             fix = "keep one; use one chaos step per fault" if set_ else "write e.g. {kill: web-1}"
-            raise ValueError(f"a fault needs exactly one kind, got {len(set_)}: {', '.join(set_) or 'none'} ({fix})")
+            raise ValueError(
+                f"a fault needs exactly one kind, got {len(set_)}: {', '.join(set_) or 'none'} ({fix})"
+            )
         return self
 
     @property
@@ -360,7 +406,16 @@ class Fault(StrictModel):
         return getattr(self, self.kind)
 
 
-TOXIC_KINDS = ("latency", "bandwidth", "timeout", "reset_peer", "slow_close", "slicer", "limit_data", "down")
+TOXIC_KINDS = (
+    "latency",
+    "bandwidth",
+    "timeout",
+    "reset_peer",
+    "slow_close",
+    "slicer",
+    "limit_data",
+    "down",
+)
 
 
 class ChaosStep(StrictModel):
@@ -391,8 +446,12 @@ def _bound(value: object) -> object:
 Bound = Annotated[
     float | Literal["auto"],
     BeforeValidator(_bound),
-    WithJsonSchema({"anyOf": [DURATION_SCHEMA, {"const": "auto"}],
-                    "description": "a duration, or auto: the worst case the topology's config allows"}),
+    WithJsonSchema(
+        {
+            "anyOf": [DURATION_SCHEMA, {"const": "auto"}],
+            "description": "a duration, or auto: the worst case the topology's config allows",
+        }
+    ),
 ]
 
 
@@ -402,7 +461,9 @@ class EjectionTime(StrictModel):
     service: str  # the backend service a fault hits
     max: Bound = "auto"
     fault: str | None = None  # the chaos step; default: the first one hitting `service`
-    side: Literal["lb", "client"] | None = None  # which figure the bound applies to (default: lb if the LB tells)
+    side: Literal["lb", "client"] | None = (
+        None  # which figure the bound applies to (default: lb if the LB tells)
+    )
 
 
 class FailoverTime(StrictModel):
@@ -437,8 +498,15 @@ class TestinfraCheck(StrictModel):
 
 
 ASSERTION_KINDS = (
-    "session_continuity", "ejection_time", "failover_time", "error_budget", "latency",
-    "recovery_time", "no_lost_writes", "promql", "testinfra",
+    "session_continuity",
+    "ejection_time",
+    "failover_time",
+    "error_budget",
+    "latency",
+    "recovery_time",
+    "no_lost_writes",
+    "promql",
+    "testinfra",
 )
 
 
@@ -468,9 +536,13 @@ class Assertion(StrictModel):
             )
         bounds = [b for b in ("below", "above", "between") if getattr(self, b) is not None]
         if self.promql is not None and len(bounds) != 1:
-            raise ValueError("a promql assertion needs one of 'below', 'above', 'between' (add e.g. below: 0.5)")
+            raise ValueError(
+                "a promql assertion needs one of 'below', 'above', 'between' (add e.g. below: 0.5)"
+            )
         if self.promql is None and bounds:
-            raise ValueError(f"'{bounds[0]}' belongs to promql assertions (the other kinds take max:)")
+            raise ValueError(
+                f"'{bounds[0]}' belongs to promql assertions (the other kinds take max:)"
+            )
         if self.between is not None and self.between[0] > self.between[1]:
             raise ValueError("between: [low, high] needs low <= high")
         return self
@@ -511,7 +583,9 @@ class Topology(StrictModel):
     load: Load = Field(default_factory=Load)
     seed: int = 0  # picks random targets and toxicity reproducibly
     chaos: list[ChaosStep] = Field(default_factory=list)
-    experiments: list[str] = Field(default_factory=list)  # files under chaos/, relative to this file
+    experiments: list[str] = Field(
+        default_factory=list
+    )  # files under chaos/, relative to this file
     assertions: list[Assertion] = Field(default_factory=list)
 
 

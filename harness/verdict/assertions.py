@@ -87,7 +87,13 @@ def compile_query(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Qu
     k, p = a.kind, a.params
     span = tl.window(a.during)
     if k == "session_continuity":
-        return Query(delta("harness_sessions_lost_total", run_id, span), float(p.max_lost), "<=", "sessions", span)
+        return Query(
+            delta("harness_sessions_lost_total", run_id, span),
+            float(p.max_lost),
+            "<=",
+            "sessions",
+            span,
+        )
     if k == "error_budget":
         failures = delta("harness_request_failures_total", run_id, span)
         requests = delta("harness_requests_total", run_id, span)
@@ -95,8 +101,10 @@ def compile_query(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Qu
     if k == "latency":
         name = f'name="{p.request}"' if p.request else ""
         w = max(1, round(span.end - span.start))
-        expr = (f"histogram_quantile({p.quantile}, sum by (le) (increase("
-                f"harness_request_duration_seconds_bucket{sel(run_id, name)}[{w}s] @ {span.end:.3f})))")
+        expr = (
+            f"histogram_quantile({p.quantile}, sum by (le) (increase("
+            f"harness_request_duration_seconds_bucket{sel(run_id, name)}[{w}s] @ {span.end:.3f})))"
+        )
         return Query(expr, p.max, "<", "s", span)
     if k == "ejection_time":
         return _ejection(a, run_id, tl, topo)
@@ -105,16 +113,35 @@ def compile_query(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Qu
     if k == "recovery_time":
         last = max((f.end for f in tl.faults.values()), default=tl.load_start)
         expr = f"(harness_recovered_timestamp_seconds{sel(run_id)} @ {tl.load_end:.3f} > 0) - {last:.3f}"
-        return Query(expr, p.max, "<=", "s", Span(last, tl.load_end), fail_if_none=True,
-                     none_means="the system was not steady again before the load ended")
+        return Query(
+            expr,
+            p.max,
+            "<=",
+            "s",
+            Span(last, tl.load_end),
+            fail_if_none=True,
+            none_means="the system was not steady again before the load ended",
+        )
     at = tl.post_at or tl.load_end
     if k == "no_lost_writes":
-        return Query(f"harness_writes_missing{sel(run_id)} @ {at:.3f}", float(p.max_missing), "<=", "writes",
-                     Span(tl.load_start, at), also={"checked": f"harness_writes_checked{sel(run_id)} @ {at:.3f}"})
+        return Query(
+            f"harness_writes_missing{sel(run_id)} @ {at:.3f}",
+            float(p.max_missing),
+            "<=",
+            "writes",
+            Span(tl.load_start, at),
+            also={"checked": f"harness_writes_checked{sel(run_id)} @ {at:.3f}"},
+        )
     if k == "testinfra":
         m = f'module="{p.module}"'
-        return Query(f"harness_testinfra_failed{sel(run_id, m)} @ {at:.3f}", 0.0, "<=", "tests",
-                     Span(tl.load_end, at), also={"passed": f"harness_testinfra_passed{sel(run_id, m)} @ {at:.3f}"})
+        return Query(
+            f"harness_testinfra_failed{sel(run_id, m)} @ {at:.3f}",
+            0.0,
+            "<=",
+            "tests",
+            Span(tl.load_end, at),
+            also={"passed": f"harness_testinfra_passed{sel(run_id, m)} @ {at:.3f}"},
+        )
     assert a.promql is not None
     expr = a.promql.replace("$run", run_id)
     if a.between is not None:
@@ -127,58 +154,113 @@ def compile_query(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Qu
 def _ejection(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Query:
     p = a.params
     targets_of = {n for n in topo.services if n == p.service}
-    found = _fault_for(tl, p.fault, lambda f: any(t.rsplit("-", 1)[0] in targets_of or t in targets_of for t in f.targets))
+    found = _fault_for(
+        tl,
+        p.fault,
+        lambda f: any(t.rsplit("-", 1)[0] in targets_of or t in targets_of for t in f.targets),
+    )
     if found is None:
-        return Query("vector(0)", None, "<=", "s", tl.window("run"), fail_if_none=True,
-                     none_means=f"no fault hit {p.service}: nothing to measure")
+        return Query(
+            "vector(0)",
+            None,
+            "<=",
+            "s",
+            tl.window("run"),
+            fail_if_none=True,
+            none_means=f"no fault hit {p.service}: nothing to measure",
+        )
     _, f = found
     w = tl.fault_window(next(n for n, s in tl.faults.items() if s is f))
     servers = _regex(list(f.targets))
     lb_kind, bound, note = bounds.ejection(topo, p.service)
-    lb_side = (f"(min(harness_backend_state_timestamp_seconds{sel(run_id, m(server='=~' + servers, state='DOWN'))} "
-               f"@ {w.end:.3f} >= {f.start:.3f}) - {f.start:.3f})")
-    client_side = (f"clamp_min(max(harness_last_response_timestamp_seconds{sel(run_id, m(served_by='=~' + servers + '|none'))} "
-                   f"@ {w.end:.3f}) - {f.start:.3f}, 0)")
+    lb_side = (
+        f"(min(harness_backend_state_timestamp_seconds{sel(run_id, m(server='=~' + servers, state='DOWN'))} "
+        f"@ {w.end:.3f} >= {f.start:.3f}) - {f.start:.3f})"
+    )
+    client_side = (
+        f"clamp_min(max(harness_last_response_timestamp_seconds{sel(run_id, m(served_by='=~' + servers + '|none'))} "
+        f"@ {w.end:.3f}) - {f.start:.3f}, 0)"
+    )
     side = p.side or ("lb" if lb_kind == "haproxy" else "client")
     expr, other = (lb_side, client_side) if side == "lb" else (client_side, lb_side)
     max_ = bound if p.max == "auto" else float(p.max)
-    return Query(expr, max_, "<=", "s", w, also={("client_side" if side == "lb" else "lb_side"): other},
-                 fail_if_none=True, none_means=f"{'the LB never marked' if side == 'lb' else 'no client saw'} {servers} down after the fault",
-                 bound_note=note if p.max == "auto" else "")
+    return Query(
+        expr,
+        max_,
+        "<=",
+        "s",
+        w,
+        also={("client_side" if side == "lb" else "lb_side"): other},
+        fail_if_none=True,
+        none_means=f"{'the LB never marked' if side == 'lb' else 'no client saw'} {servers} down after the fault",
+        bound_note=note if p.max == "auto" else "",
+    )
 
 
 def _failover(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Query:
     p = a.params
-    found = _fault_for(tl, p.fault, lambda f: any(s == p.service for s, _ in f.vip_holders) and (
-        f.kind == "vip_failover" or any(t.startswith(p.service) for t in f.targets)))
+    found = _fault_for(
+        tl,
+        p.fault,
+        lambda f: (
+            any(s == p.service for s, _ in f.vip_holders)
+            and (f.kind == "vip_failover" or any(t.startswith(p.service) for t in f.targets))
+        ),
+    )
     if found is None:
-        return Query("vector(0)", None, "<=", "s", tl.window("run"), fail_if_none=True,
-                     none_means=f"no fault hit the VIP holder of {p.service}: nothing to measure")
+        return Query(
+            "vector(0)",
+            None,
+            "<=",
+            "s",
+            tl.window("run"),
+            fail_if_none=True,
+            none_means=f"no fault hit the VIP holder of {p.service}: nothing to measure",
+        )
     name, f = found
     w = tl.fault_window(name)
     old = dict(f.vip_holders).get(p.service) or ""
-    client = (f"(min_over_time((harness_lb_switch_timestamp_seconds{sel(run_id, m(lb='!=' + old))} "
-              f">= {f.start:.3f})[{max(1, round(w.end - w.start))}s:100ms] @ {w.end:.3f}) - {f.start:.3f})")
-    ka = (f"(min(harness_keepalived_state_timestamp_seconds{sel(run_id, m(state='MASTER', instance='!=' + old))} "
-          f"@ {w.end:.3f} >= {f.start:.3f}) - {f.start:.3f})")
+    client = (
+        f"(min_over_time((harness_lb_switch_timestamp_seconds{sel(run_id, m(lb='!=' + old))} "
+        f">= {f.start:.3f})[{max(1, round(w.end - w.start))}s:100ms] @ {w.end:.3f}) - {f.start:.3f})"
+    )
+    ka = (
+        f"(min(harness_keepalived_state_timestamp_seconds{sel(run_id, m(state='MASTER', instance='!=' + old))} "
+        f"@ {w.end:.3f} >= {f.start:.3f}) - {f.start:.3f})"
+    )
     bound, note = bounds.failover(topo, p.service)
     max_ = bound if p.max == "auto" else float(p.max)
-    return Query(client, max_, "<=", "s", w, also={"keepalived_side": ka}, fail_if_none=True,
-                 none_means=f"no successful response through another LB than {old or 'the old holder'} after the fault",
-                 bound_note=note if p.max == "auto" else "")
+    return Query(
+        client,
+        max_,
+        "<=",
+        "s",
+        w,
+        also={"keepalived_side": ka},
+        fail_if_none=True,
+        none_means=f"no successful response through another LB than {old or 'the old holder'} after the fault",
+        bound_note=note if p.max == "auto" else "",
+    )
 
 
 def evaluate(a: Assertion, prom: Prometheus, run_id: str, tl: Timeline, topo: Topology) -> Result:
     try:
         return _evaluate(a, prom, run_id, tl, topo)
     except InfrastructureError as exc:
-        return Result(a.title, a.kind, a.during, ERROR, None, None, "", "", str(exc).splitlines()[0])
+        return Result(
+            a.title, a.kind, a.during, ERROR, None, None, "", "", str(exc).splitlines()[0]
+        )
 
 
 def _evaluate(a: Assertion, prom: Prometheus, run_id: str, tl: Timeline, topo: Topology) -> Result:
     q = compile_query(a, run_id, tl, topo)
     bound = q.bound if not isinstance(q.bound, tuple) else None
-    base = dict(name=a.title, kind=a.kind, during=a.during, bound=bound, unit=q.unit, promql=q.expr)
+
+    def result(status: str, measured: float | None, message: str) -> Result:
+        return Result(
+            a.title, a.kind, a.during, status, measured, bound, q.unit, q.expr, message, extra
+        )
+
     extra: dict[str, Any] = {"window": [q.window.start, q.window.end]}
     if q.at is not None:
         extra["evaluated_at"] = q.at
@@ -192,9 +274,9 @@ def _evaluate(a: Assertion, prom: Prometheus, run_id: str, tl: Timeline, topo: T
     measured = prom.scalar(q.expr, q.at)
     if measured is None or measured != measured:  # no data, or NaN (0/0: no requests at all)
         status = FAILED if q.fail_if_none else ERROR
-        return Result(**base, status=status, measured=None, message=q.none_means, extra=extra)  # type: ignore[arg-type]
+        return result(status, None, q.none_means)
     if q.bound is None:
-        return Result(**base, status=ERROR, measured=measured, message=q.none_means, extra=extra)  # type: ignore[arg-type]
+        return result(ERROR, measured, q.none_means)
     if isinstance(q.bound, tuple):
         ok = q.bound[0] <= measured <= q.bound[1]
         must = f"between {q.bound[0]:g} and {q.bound[1]:g}"
@@ -202,10 +284,17 @@ def _evaluate(a: Assertion, prom: Prometheus, run_id: str, tl: Timeline, topo: T
         ok = {"<=": measured <= q.bound, "<": measured < q.bound, ">": measured > q.bound}[q.op]
         must = f"{q.op} {_fmt(q.bound, q.unit)}"
     msg = f"{_fmt(measured, q.unit)} (must be {must}{'; bound from config: ' + q.bound_note if q.bound_note else ''})"
-    side = {k: v for k, v in extra.items() if k in ("client_side", "lb_side", "keepalived_side", "checked", "passed") and v is not None}
+    side = {
+        k: v
+        for k, v in extra.items()
+        if k in ("client_side", "lb_side", "keepalived_side", "checked", "passed") and v is not None
+    }
     if side:
-        msg += "; " + ", ".join(f"{k.replace('_', ' ')} {_fmt(v, q.unit) if k.endswith('side') else f'{v:g}'}" for k, v in side.items())
-    return Result(**base, status=PASSED if ok else FAILED, measured=measured, message=msg, extra=extra)  # type: ignore[arg-type]
+        msg += "; " + ", ".join(
+            f"{k.replace('_', ' ')} {_fmt(v, q.unit) if k.endswith('side') else f'{v:g}'}"
+            for k, v in side.items()
+        )
+    return result(PASSED if ok else FAILED, measured, msg)
 
 
 def _fmt(v: float, unit: str) -> str:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from harness.kinds import haproxy, keepalived, nginx_lb
 from harness.spec.models import HAProxyService, NginxLBService, Topology
 
-# Allowance for Keepalived's tracking script (interval 0.2 s x fall 2) when the LB process dies.
-TRACK_ALLOWANCE = 0.4
+# Allowance for Keepalived's tracking script (interval 1 s x fall 1: Keepalived 2.2 takes whole
+# seconds only) when the LB process dies.
+TRACK_ALLOWANCE = 1.0
 
 
 def ejection(topo: Topology, backend_service: str) -> tuple[str, float | None, str]:
@@ -15,10 +16,17 @@ def ejection(topo: Topology, backend_service: str) -> tuple[str, float | None, s
     for svc in topo.services.values():
         if isinstance(svc, HAProxyService) and svc.backends == backend_service:
             c = svc.check
-            return "haproxy", haproxy.ejection_bound(svc), f"fall {c.fall} x (inter {c.interval:g}s + timeout {c.timeout:g}s)"
+            return (
+                "haproxy",
+                haproxy.ejection_bound(svc),
+                f"fall {c.fall} x (inter {c.interval:g}s + timeout {c.timeout:g}s)",
+            )
         if isinstance(svc, NginxLBService) and svc.backends == backend_service:
-            return "nginx-lb", nginx_lb.ejection_bound(svc), (
-                f"passive: max_fails {svc.max_fails} x connect timeout {svc.timeout_connect:g}s")
+            return (
+                "nginx-lb",
+                nginx_lb.ejection_bound(svc),
+                (f"passive: max_fails {svc.max_fails} x connect timeout {svc.timeout_connect:g}s"),
+            )
     return "", None, ""
 
 
@@ -28,4 +36,7 @@ def failover(topo: Topology, lb_service: str) -> tuple[float | None, str]:
     if ka is None:
         return None, ""
     b = keepalived.failover_bound(ka)
-    return b + TRACK_ALLOWANCE, f"3 x advert_int {ka.advert_int:g}s + skew + {TRACK_ALLOWANCE:g}s tracking"
+    return (
+        b + TRACK_ALLOWANCE,
+        f"3 x advert_int {ka.advert_int:g}s + skew + {TRACK_ALLOWANCE:g}s tracking",
+    )

@@ -24,7 +24,9 @@ class FaultSpan(Span):
 class Timeline:
     load_start: float
     load_end: float
-    faults: dict[str, FaultSpan] = field(default_factory=dict)  # by chaos step name, in injection order
+    faults: dict[str, FaultSpan] = field(
+        default_factory=dict
+    )  # by chaos step name, in injection order
     post_at: float | None = None  # when post-run measurements (writes, testinfra) were published
 
     def window(self, during: str) -> Span:

@@ -17,15 +17,29 @@ LB_KINDS = ("haproxy", "nginx-lb")
 
 
 class Watchers:
-    def __init__(self, plan: RunPlan, containers: dict[str, Container], exporter: Any, since: float,
-                 max_seconds: float) -> None:
+    def __init__(
+        self,
+        plan: RunPlan,
+        containers: dict[str, Container],
+        exporter: Any,
+        since: float,
+        max_seconds: float,
+    ) -> None:
         self.plan, self.containers = plan, containers
         self.events = EventWatcher(plan.run_id, exporter, since)
-        self.logs = [LogWatcher(containers[c.instance], c.instance, exporter, since)
-                     for c in plan.containers if c.kind in LB_KINDS]
+        self.logs = [
+            LogWatcher(containers[c.instance], c.instance, exporter, since)
+            for c in plan.containers
+            if c.kind in LB_KINDS
+        ]
         self.vips = [
-            VipWatcher(service, vip, {c.instance: containers[c.instance] for c in plan.instances(service)},
-                       exporter, max_seconds)
+            VipWatcher(
+                service,
+                vip,
+                {c.instance: containers[c.instance] for c in plan.instances(service)},
+                exporter,
+                max_seconds,
+            )
             for service, vip in plan.vips.items()
         ]
 
@@ -56,5 +70,11 @@ class Watchers:
         return {
             "vip_holder": {v.service: [[t, h] for t, h in v.history] for v in self.vips},
             "container_events": [[t, i, a] for t, i, a in sorted(self.events.events)],
-            "lb_events": sorted([[t, w.instance, what, name, state] for w in self.logs for t, what, name, state in w.events]),
+            "lb_events": sorted(
+                [
+                    [t, w.instance, what, name, state]
+                    for w in self.logs
+                    for t, what, name, state in w.events
+                ]
+            ),
         }

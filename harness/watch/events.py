@@ -21,7 +21,9 @@ class EventWatcher:
 
     def start(self) -> None:
         self.stream = client().events(
-            decode=True, since=int(self.since), filters={"label": f"{labels.RUN}={self.run_id}", "type": "container"}
+            decode=True,
+            since=int(self.since),
+            filters={"label": f"{labels.RUN}={self.run_id}", "type": "container"},
         )
         self.thread.start()
 

@@ -25,7 +25,12 @@ def parse_ts(text: str) -> float:
 
 class LogWatcher:
     def __init__(self, container: Container, instance: str, exporter: Any, since: float) -> None:
-        self.container, self.instance, self.exporter, self.since = container, instance, exporter, since
+        self.container, self.instance, self.exporter, self.since = (
+            container,
+            instance,
+            exporter,
+            since,
+        )
         self.servers: dict[str, str] = {}
         self.events: list[tuple[float, str, str, str]] = []  # (ts, what, name, state)
         self.thread = threading.Thread(target=self._run, name=f"logs-{instance}", daemon=True)
@@ -41,10 +46,14 @@ class LogWatcher:
             return
         if m := SERVER.search(msg):
             server, state = m.group(2), m.group(3)
-            if self.servers.get(server) != state:  # HAProxy reports a change on stderr and in its log
+            if (
+                self.servers.get(server) != state
+            ):  # HAProxy reports a change on stderr and in its log
                 self.servers[server] = state
                 self.exporter.backend_state.labels(self.instance, server, state).set(ts)
-                self.exporter.backend_up.labels(self.instance, server).set(1 if state == "UP" else 0)
+                self.exporter.backend_up.labels(self.instance, server).set(
+                    1 if state == "UP" else 0
+                )
                 self.events.append((ts, "backend", server, state))
         elif m := KEEPALIVED.search(msg):
             state = m.group(2)
@@ -54,7 +63,9 @@ class LogWatcher:
     def _run(self) -> None:
         buf = b""
         try:
-            stream = self.container.logs(stream=True, follow=True, timestamps=True, since=int(self.since))
+            stream = self.container.logs(
+                stream=True, follow=True, timestamps=True, since=int(self.since)
+            )
             for chunk in stream:
                 buf += chunk
                 while b"\n" in buf:

@@ -13,7 +13,14 @@ from harness.plan.model import RunPlan
 
 
 class RecoveryWatcher:
-    def __init__(self, plan: RunPlan, watchers: Any, exporter: Any, locust_metrics_url: str, quiet: float = 2.0) -> None:
+    def __init__(
+        self,
+        plan: RunPlan,
+        watchers: Any,
+        exporter: Any,
+        locust_metrics_url: str,
+        quiet: float = 2.0,
+    ) -> None:
         self.plan, self.watchers, self.exporter = plan, watchers, exporter
         self.url, self.quiet = locust_metrics_url, quiet
         self.armed_at: float | None = None
@@ -21,7 +28,9 @@ class RecoveryWatcher:
         self.failures: list[tuple[float, float]] = []  # (ts, failures_total) samples
         self.last_check = 0.0
         self.why = "no fault rolled back yet"
-        self.expected_down: set[str] = set()  # targets of instantaneous faults (a kill), left down on purpose
+        self.expected_down: set[str] = (
+            set()
+        )  # targets of instantaneous faults (a kill), left down on purpose
 
     def arm(self, at: float) -> None:
         """Start looking (again) after a fault window ends."""
@@ -33,17 +42,26 @@ class RecoveryWatcher:
             text = httpx.get(self.url, timeout=1.0).text
         except httpx.HTTPError:
             return None
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith("harness_request_failures_total{"))
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("harness_request_failures_total{")
+        )
 
     def steady_problems(self) -> list[str]:
         problems = []
         for lb, servers in self.watchers.backend_states().items():
-            down = sorted(s for s, state in servers.items() if state != "UP" and s not in self.expected_down)
+            down = sorted(
+                s for s, state in servers.items() if state != "UP" and s not in self.expected_down
+            )
             if down:
                 problems.append(f"{lb} reports {', '.join(down)} DOWN")
         for service, holder in self.watchers.vip_holders().items():
-            alive = [c.instance for c in self.plan.instances(service) if c.instance not in self.expected_down]
+            alive = [
+                c.instance
+                for c in self.plan.instances(service)
+                if c.instance not in self.expected_down
+            ]
             intended = alive[0] if alive else None  # the highest-priority LB still meant to run
             if holder != intended:
                 problems.append(f"VIP of {service} on {holder or 'nobody'}, not {intended}")

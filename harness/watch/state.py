@@ -29,7 +29,9 @@ def vip_holder(containers: dict[str, Container], plan: RunPlan, service: str) ->
     return None
 
 
-def wait_steady(plan: RunPlan, prom: Prometheus, containers: dict[str, Container], timeout: float = 45.0) -> dict[str, object]:
+def wait_steady(
+    plan: RunPlan, prom: Prometheus, containers: dict[str, Container], timeout: float = 45.0
+) -> dict[str, object]:
     """Before any fault: every LB sees all its backends UP, the VIP is on its intended master,
     and requests through the load URL succeed. Otherwise the run is inconclusive."""
     deadline = time.monotonic() + timeout
@@ -38,10 +40,16 @@ def wait_steady(plan: RunPlan, prom: Prometheus, containers: dict[str, Container
     while time.monotonic() < deadline:
         problems = []
         for lb in lbs:
-            up = prom.scalar(f'sum(haproxy_server_status{{run="{plan.run_id}",instance="{lb.instance}",proxy="app",state="UP"}})')
-            total = prom.scalar(f'count(haproxy_server_status{{run="{plan.run_id}",instance="{lb.instance}",proxy="app",state="UP"}})')
+            up = prom.scalar(
+                f'sum(haproxy_server_status{{run="{plan.run_id}",instance="{lb.instance}",proxy="app",state="UP"}})'
+            )
+            total = prom.scalar(
+                f'count(haproxy_server_status{{run="{plan.run_id}",instance="{lb.instance}",proxy="app",state="UP"}})'
+            )
             if up is None or total is None or up < total:
-                problems.append(f"{lb.instance}: {0 if up is None else up:g}/{0 if total is None else total:g} backends UP")
+                problems.append(
+                    f"{lb.instance}: {0 if up is None else up:g}/{0 if total is None else total:g} backends UP"
+                )
         for service in plan.vips:
             holder = vip_holder(containers, plan, service)
             intended = plan.instances(service)[0].instance

@@ -13,8 +13,14 @@ PERIOD = 0.05
 
 
 class VipWatcher:
-    def __init__(self, service: str, vip: str, containers: dict[str, Container], exporter: Any,
-                 max_seconds: float) -> None:
+    def __init__(
+        self,
+        service: str,
+        vip: str,
+        containers: dict[str, Container],
+        exporter: Any,
+        max_seconds: float,
+    ) -> None:
         self.service, self.vip, self.exporter = service, vip, exporter
         self.containers = containers
         self.max_seconds = int(max_seconds) + 30  # the loop inside the container ends by itself
@@ -24,8 +30,9 @@ class VipWatcher:
 
     def start(self) -> None:
         for instance, container in self.containers.items():
-            threading.Thread(target=self._follow, args=(instance, container), daemon=True,
-                             name=f"vip-{instance}").start()
+            threading.Thread(
+                target=self._follow, args=(instance, container), daemon=True, name=f"vip-{instance}"
+            ).start()
 
     def holder(self) -> str | None:
         with self.lock:

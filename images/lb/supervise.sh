@@ -5,7 +5,7 @@
 set -u
 mkdir -p /run/haproxy /var/log/harness
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait; exit 0' TERM INT
+trap 'kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}"; exit 0' TERM INT
 if [ -f /etc/haproxy/haproxy.cfg ]; then
   haproxy -W -db -f /etc/haproxy/haproxy.cfg &
   pids+=($!)
@@ -17,6 +17,8 @@ if [ -f /etc/harness/nginx-lb ]; then
   pids+=($!)
 fi
 if [ -f /etc/keepalived/keepalived.conf ]; then
+  # After a SIGKILL the pidfiles stay; a reused PID would make Keepalived refuse to start.
+  rm -f /run/keepalived.pid /run/vrrp.pid /run/checkers.pid
   keepalived --dont-fork --log-console --log-detail -f /etc/keepalived/keepalived.conf &
   pids+=($!)
 fi

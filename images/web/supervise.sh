@@ -5,7 +5,7 @@
 set -u
 mkdir -p /run/php /var/log/harness
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait; exit 0' TERM INT
+trap 'kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}"; exit 0' TERM INT
 php-fpm8.2 --nodaemonize --fpm-config /etc/php/8.2/fpm/php-fpm.conf &
 pids+=($!)
 if [ "${1:-}" != "php-fpm" ]; then

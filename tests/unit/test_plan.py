@@ -106,11 +106,11 @@ def test_nginx_fastcgi_lb_passes_straight_to_the_fpm_pool() -> None:
 def test_user_config_template_is_rendered_with_the_topology_addresses(tmp_path: Path) -> None:
     (tmp_path / "haproxy.cfg.j2").write_text(
         "backend app\n{% for i in services.web.instances %}  server {{ i.name }} {{ i.ip }}:80\n{% endfor %}")
-    src = (REPO / "topologies/ha.yaml").read_text().replace(
+    src = (REPO / "topologies/sticky-sessions.yaml").read_text().replace(
         "    backends: web\n", "    backends: web\n    config: haproxy.cfg.j2\n", 1)
     (tmp_path / "t.yaml").write_text(src)
     plan = make_plan(load_topology(tmp_path / "t.yaml"), "r1", SUBNET, [], base_dir=tmp_path)
-    cfg = plan.container("lb-1").files["/etc/haproxy/haproxy.cfg"]
+    cfg = plan.container("lb").files["/etc/haproxy/haproxy.cfg"]
     assert cfg.splitlines()[1] == f"  server web-1 {plan.container('web-1').ip}:80"
 
 
@@ -119,3 +119,27 @@ def test_every_shipped_topology_plans(name: str) -> None:
     plan = plan_of(name)
     assert plan.prometheus_url.endswith(":9090")
     assert all(c.wait.kind != "none" for c in plan.containers if c.builtin_image)
+
+
+@pytest.mark.parametrize(("url", "allowed"), [
+    ("http://127.0.0.1:8080", True),
+    ("http://localhost", True),
+    ("http://10.213.9.77/app", True),  # inside the run's own network
+    ("http://web-2", True),  # a container of the run
+    ("http://10.0.0.5", False),
+    ("http://example.org", False),
+])
+def test_load_url_must_stay_on_the_run_network_or_loopback(url: str, allowed: bool) -> None:
+    from dataclasses import replace
+
+    from harness.errors import SpecError
+    from harness.plan.targets import check_load_url
+
+    plan = replace(plan_of("ha.yaml"), load_url=url)
+    if allowed:
+        assert check_load_url(plan, None, "t.yaml") is None
+    else:
+        with pytest.raises(SpecError, match="--allow-external-target"):
+            check_load_url(plan, None, "t.yaml")
+        note = check_load_url(plan, "our staging LB", "t.yaml")
+        assert note is not None and "our staging LB" in note

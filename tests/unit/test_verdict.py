@@ -92,7 +92,7 @@ def test_failover_time_looks_for_a_new_lb_after_the_fault() -> None:
     assert r.status == PASSED and r.measured == 3.1
     assert 'lb!="lb-1"' in r.promql and ">= 1020.000" in r.promql
     assert r.extra["keepalived_side"] == 2.9
-    assert r.bound == pytest.approx(3 * 1.0 + (256 - 150) / 256 + 0.4)
+    assert r.bound == pytest.approx(3 * 1.0 + (256 - 150) / 256 + 1.0)
 
 
 def test_promql_between_and_evaluation_time() -> None:
