@@ -31,3 +31,15 @@ def leftovers(run_id: str | None = None) -> list[str]:
 def journal(runs_dir: Path) -> dict:
     [run] = sorted(runs_dir.iterdir())
     return json.loads((run / "journal.json").read_text())
+
+
+def locust_pids(run_id: str) -> list[int]:
+    """Locust processes the harness started for this run (found by their HARNESS_RUN_ID)."""
+    pids = []
+    for env in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"HARNESS_RUN_ID={run_id}\0".encode() in env.read_bytes():
+                pids.append(int(env.parent.name))
+        except OSError:
+            continue
+    return pids

@@ -14,7 +14,7 @@ import docker
 import pytest
 
 from harness.runtime import images
-from tests.integration.helpers import REPO, harness, journal, leftovers
+from tests.integration.helpers import REPO, harness, journal, leftovers, locust_pids
 
 pytestmark = pytest.mark.docker
 
@@ -41,7 +41,7 @@ def test_a_signal_during_the_load_rolls_back_and_removes_everything(tmp_path: Pa
     assert any(p["name"] == "down" and p["status"] == "completed" for p in j["phases"])
     assert leftovers(j["run_id"]) == []
     # Locust, a child in its own session, must be gone too
-    assert subprocess.run(["pgrep", "-f", f"HARNESS_RUN_ID={j['run_id']}"], capture_output=True).returncode != 0
+    assert locust_pids(j["run_id"]) == []
 
 
 def test_invalid_topology_exits_3_with_one_line_per_problem_and_starts_nothing(tmp_path: Path) -> None:
@@ -70,7 +70,9 @@ def test_gc_removes_what_a_sigkilled_harness_left(tmp_path: Path) -> None:
     proc.wait()
     run_id = journal(tmp_path)["run_id"]
     assert leftovers(run_id), "the killed run should have left containers behind"
-    gc = harness("gc", "--runs-dir", str(tmp_path))
+    for pid in locust_pids(run_id):
+        os.kill(pid, signal.SIGKILL)
+    gc = harness("gc", run_id, "--runs-dir", str(tmp_path))
     assert gc.returncode == 0, gc.stderr
     assert leftovers(run_id) == []
 
