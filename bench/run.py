@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    RESULTS,
     ROOT,
     BenchError,
     Proc,
@@ -133,6 +134,12 @@ def one_run(n: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             }
         )
     accounted = sum(p["seconds"] or 0.0 for p in phases)
+    kept = ""
+    if code not in (0, 1):  # no verdict: keep the run's directory (journal, locust.log) to look at
+        dest = RESULTS / f"failed-run-{run_id or n}"
+        shutil.copytree(runs_dir, dest, dirs_exist_ok=True)
+        shutil.copy(proc.log, dest / "harness-run.log")
+        kept = str(dest.relative_to(ROOT))
     return {
         "n": n,
         "run_id": run_id,
@@ -145,6 +152,7 @@ def one_run(n: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "phases": phases,
         "outside_phases_s": wall - accounted,
         "log_tail": proc.tail(3),
+        "kept": kept,
     }
 
 
@@ -228,7 +236,8 @@ def print_tables(
     )
     for r in runs:
         if r["exit_code"] not in (0, 1) or r["error"]:
-            console.print(f"[yellow]run {r['n'] + 1}[/]: {r['error'] or r['log_tail']}")
+            kept = f" (kept in {r['kept']})" if r.get("kept") else ""
+            console.print(f"[yellow]run {r['n'] + 1}[/]: {r['error'] or r['log_tail']}{kept}")
     console.print(f"[yellow]note:[/] {note}")
 
 
