@@ -324,9 +324,16 @@ def summarize(samples: list[Sample], sides: list[str]) -> dict[str, Any]:
         )
     }
     hr = ratios.get("harness/raw")
+    cpu = {s: median([c for x in xs if (c := x.cpu_ms_per_1k) is not None]) for s, xs in by.items()}
+    cpu_h, cpu_r = cpu.get("harness"), cpu.get("raw")
+    ceiling = med.get("wrk")
+    near = [s for s in ("raw", "harness") if ceiling and (m := med.get(s)) and m >= 0.9 * ceiling]
     return {
         "median_rps": med,
         "ratios": {k: v for k, v in ratios.items() if v is not None},
+        "median_cpu_ms_per_1k": cpu,
+        "cpu_per_request_harness/raw": cpu_h / cpu_r if cpu_h and cpu_r else None,
+        "near_stack_ceiling": near,  # >= 90% of wrk: the stack, not the generator, set the pace
         "goal": {
             "harness/raw": f">= {GOAL_HARNESS_VS_RAW}",
             "met": None if hr is None else hr["of_medians"] >= GOAL_HARNESS_VS_RAW,
@@ -374,6 +381,17 @@ def print_tables(
             name, f"{v['of_medians']:.3f}", " ".join(f"{p:.3f}" for p in v["per_trial"]), goal
         )
     console.print(r)
+    if (c := summary.get("cpu_per_request_harness/raw")) is not None:
+        console.print(
+            f"generator CPU per request, harness/raw: {c:.3f} "
+            "(the plugin's cost, whatever the stack's ceiling)"
+        )
+    if near := summary.get("near_stack_ceiling"):
+        console.print(
+            f"[yellow]{' and '.join(near)} reached >= 90% of wrk's req/s[/]: the stack, not the "
+            "generator, set the pace there, so req/s ratios understate generator costs; "
+            "the CPU per request column shows them"
+        )
     console.print(f"[yellow]note:[/] {note}")
 
 

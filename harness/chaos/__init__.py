@@ -12,6 +12,8 @@ import importlib
 import inspect
 from typing import Any
 
+from harness.spec.models import TOXIC_KINDS
+
 _TOXIC = "harness.chaos.toxic"
 
 FAULTS: dict[str, str] = {
@@ -22,19 +24,7 @@ FAULTS: dict[str, str] = {
     "process_kill": "harness.chaos.process_kill",
     "vip_failover": "harness.chaos.vip_failover",
     "partition": "harness.chaos.partition",
-    **dict.fromkeys(
-        (
-            "latency",
-            "bandwidth",
-            "timeout",
-            "reset_peer",
-            "slow_close",
-            "slicer",
-            "limit_data",
-            "down",
-        ),
-        _TOXIC,
-    ),
+    **dict.fromkeys(TOXIC_KINDS, _TOXIC),
 }
 
 

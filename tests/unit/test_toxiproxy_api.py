@@ -6,14 +6,12 @@ Toxiproxy clients rely on, independently of our own client.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import re
 import shutil
 import signal
 import socket
-import socketserver
 import subprocess
 import sys
 import threading
@@ -27,37 +25,6 @@ import pytest
 from harness.toxiproxy import ToxiproxyServer
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class _Echo(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        with contextlib.suppress(OSError):
-            while data := self.request.recv(65536):
-                self.request.sendall(data)
-
-
-class _ThreadedServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
-
-@pytest.fixture
-def echo() -> Iterator[str]:
-    srv = _ThreadedServer(("127.0.0.1", 0), _Echo)
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
-
-
-@pytest.fixture
-def server() -> Iterator[ToxiproxyServer]:
-    srv = ToxiproxyServer(port=0).start_background()
-    yield srv
-    srv.stop_background()
 
 
 @pytest.fixture

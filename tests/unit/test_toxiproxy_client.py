@@ -7,11 +7,8 @@ injects a timeout, and restores everything afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import socket
-import socketserver
-import threading
 import time
 import types
 from collections.abc import Iterator
@@ -34,37 +31,6 @@ from harness.toxiproxy.client import (
 from harness.toxiproxy.client import NotFound as ClientNotFound
 
 FAST = 0.25  # "no toxic" round trips; the latency toxics used here are 300 ms
-
-
-class _Echo(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        with contextlib.suppress(OSError):
-            while data := self.request.recv(65536):
-                self.request.sendall(data)
-
-
-class _ThreadedServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
-
-@pytest.fixture
-def echo() -> Iterator[str]:
-    srv = _ThreadedServer(("127.0.0.1", 0), _Echo)
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
-
-
-@pytest.fixture
-def server() -> Iterator[ToxiproxyServer]:
-    srv = ToxiproxyServer(port=0).start_background()
-    yield srv
-    srv.stop_background()
 
 
 @pytest.fixture
