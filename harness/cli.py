@@ -287,6 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return EXIT_INCONCLUSIVE
+    except Exception as exc:  # never a bare traceback for users; --debug shows it
+        if args.debug:
+            raise
+        err.print(
+            f"[red]internal error:[/] {escape(repr(exc))} (run again with --debug for the traceback)"
+        )
+        return EXIT_INCONCLUSIVE
 
 
 if __name__ == "__main__":

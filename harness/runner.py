@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import secrets
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -354,9 +355,10 @@ class Run:
                 result.exit_code, result.status = EXIT_OK, "up"
             except HarnessError as exc:
                 result.error, result.exit_code = str(exc), exc.exit_code
-                with shielded():
-                    self.keep = False
-                    self._cleanup()
+                self._abandon()
+            except BaseException:
+                self._abandon()
+                raise
             finally:
                 if self.exporter is not None:
                     self.exporter.close()
@@ -388,6 +390,14 @@ class Run:
                     else ("inconclusive" if exc.__class__.__name__ == "Inconclusive" else "error")
                 )
                 self.journal.data["error"] = result.error
+            except (
+                Exception
+            ) as exc:  # a bug or an unexpected library error: still clean up, still report
+                (self.run_dir / "traceback.txt").write_text(traceback.format_exc())
+                result.error = (
+                    f"internal error: {exc!r} (traceback in {self.run_dir}/traceback.txt)"
+                )
+                self.journal.data["error"] = result.error
             finally:
                 with shielded():
                     self._cleanup()
@@ -397,6 +407,12 @@ class Run:
         )
         self.journal.save()
         return result
+
+    def _abandon(self) -> None:
+        """A bring-up that failed leaves nothing behind, --keep or not."""
+        with shielded():
+            self.keep = False
+            self._cleanup()
 
     def _cleanup(self) -> None:
         if self.schedule is not None:
