@@ -137,6 +137,23 @@ def children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    try:
+        with open("/proc/stat") as fh:
+            f = [int(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = f[3] + (f[4] if len(f) > 4 else 0)  # idle + iowait
+    return sum(f) - idle, sum(f)
+
+
+def busy_between(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """Share of the machine's CPU time that was busy between two cpu_times() readings."""
+    busy, total = after[0] - before[0], after[1] - before[1]
+    return busy / total if total > 0 else None
+
+
 def other_harness_runs(mine: str | None = None) -> list[str]:
     """Run ids of other harness stacks on this Docker engine (other engineers' tests)."""
     try:

@@ -42,8 +42,10 @@ from _common import (
     say,
     write_result,
 )
+from docker.errors import DockerException
 from rich.table import Table
 
+from harness.errors import HarnessError
 from harness.runtime.signals import shielded
 from harness.runtime.stack import teardown
 from harness.spec.loader import load_topology
@@ -291,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = one_run(n, args, Path(tmpd))
                 runs.append(r)
                 say(f"  run {n + 1}: {r['wall_s']:.1f}s, exit {r['exit_code']} ({r['verdict']})")
-    except BenchError as exc:
+    except (BenchError, HarnessError, DockerException) as exc:
         console.print(f"[red]bench/run could not measure:[/] {exc}")
         return 2
     except KeyboardInterrupt:

@@ -54,11 +54,13 @@ from _common import (
     worst_abs,
     write_result,
 )
+from docker.errors import DockerException
 from rich.table import Table
 
 from harness import chaos
 from harness.chaos.base import FaultContext
 from harness.chaos.container import start_if_stopped
+from harness.errors import HarnessError
 from harness.kinds.haproxy import ejection_bound
 from harness.kinds.keepalived import STATE_LOG, failover_bound
 from harness.observe.exporter import HarnessExporter
@@ -794,7 +796,7 @@ def main(argv: list[str] | None = None) -> int:
                         break
             finally:
                 bench.stop()
-    except BenchError as exc:
+    except (BenchError, HarnessError, DockerException) as exc:
         console.print(f"[red]bench/timing could not measure:[/] {exc}")
         return 2
     except KeyboardInterrupt:

@@ -29,7 +29,7 @@ def test_a_signal_during_the_load_rolls_back_and_removes_everything(tmp_path: Pa
     # wait until the load phase runs (the journal says so), then interrupt
     while time.monotonic() < deadline:
         runs = list(tmp_path.glob("*/journal.json"))
-        if runs and '"name": "load"' in runs[0].read_text() and leftovers():
+        if runs and '"name": "load"' in runs[0].read_text():
             break
         time.sleep(0.5)
     time.sleep(2)
@@ -46,13 +46,14 @@ def test_a_signal_during_the_load_rolls_back_and_removes_everything(tmp_path: Pa
 
 def test_invalid_topology_exits_3_with_one_line_per_problem_and_starts_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text((REPO / "topologies/ha.yaml").read_text().replace("balance: roundrobin", "balanse: roundrobin")
-                   .replace("backends: web", "backends: wbe"))
+    src = (REPO / "topologies/ha.yaml").read_text()
+    line = src.splitlines().index("    balance: roundrobin") + 1
+    bad.write_text(src.replace("balance: roundrobin", "balanse: roundrobin").replace("backends: web", "backends: wbe"))
     before = leftovers()
     proc = harness("run", str(bad), "--runs-dir", str(tmp_path / "runs"))
     assert proc.returncode == 3
     lines = proc.stderr.strip().splitlines()
-    assert lines == [f"{bad}:13: services.lb.balanse: unknown key 'balanse' (did you mean 'balance'?)"]
+    assert lines == [f"{bad}:{line}: services.lb.balanse: unknown key 'balanse' (did you mean 'balance'?)"]
     assert "Traceback" not in proc.stderr
     assert leftovers() == before
     assert not (tmp_path / "runs").exists()
@@ -64,11 +65,16 @@ def test_gc_removes_what_a_sigkilled_harness_left(tmp_path: Path) -> None:
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and len(leftovers()) < 5:
+    run_id = None
+    while time.monotonic() < deadline:  # this run's own containers, not any other run's
+        runs = list(tmp_path.glob("*/journal.json"))
+        run_id = runs[0].parent.name if runs else None
+        if run_id and len(leftovers(run_id)) >= 5:
+            break
         time.sleep(0.5)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    run_id = journal(tmp_path)["run_id"]
+    assert run_id is not None
     assert leftovers(run_id), "the killed run should have left containers behind"
     for pid in locust_pids(run_id):
         os.kill(pid, signal.SIGKILL)
