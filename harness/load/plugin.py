@@ -153,7 +153,7 @@ def _on_request(
     served_by = headers.get("X-Served-By", "") or "none"
     labels = (name, request_type, status, served_by)
     REQUESTS.labels(*labels).inc()
-    LATENCY.labels(name, served_by).observe(response_time / 1000.0)
+    LATENCY.labels(name, status, served_by).observe(response_time / 1000.0)
     LAST_RESPONSE.labels(served_by, "error" if exception is not None else "ok").set(now)
     if exception is not None:
         FAILURES.labels(*labels).inc()
