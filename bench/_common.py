@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import signal
 import statistics
 import subprocess
@@ -121,12 +122,34 @@ class Proc:
             except subprocess.TimeoutExpired:
                 continue
 
+    def first_error(self) -> str:
+        return first_error(self.log)
+
     def tail(self, n: int = 6) -> str:
         try:
             lines = self.log.read_text(errors="replace").strip().splitlines()
         except OSError:
             return "(no output)"
         return " | ".join(lines[-n:]) or "(no output)"
+
+
+ERROR_LINE = re.compile(r"\b\w*(Error|Exception)\b[:(]")
+
+
+def first_error(log: Path) -> str:
+    """The first line of a log that names an exception (a traceback's last line), or ''."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            j = next(
+                (k for k in range(i + 1, len(lines)) if not lines[k].startswith((" ", "\t"))), None
+            )
+            if j is not None:
+                return lines[j].strip()
+    return next((ln.strip() for ln in lines if ERROR_LINE.search(ln)), "")
 
 
 def children_cpu() -> float:

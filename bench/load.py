@@ -41,6 +41,7 @@ from _common import (
     children_cpu,
     console,
     cpu_times,
+    first_error,
     fmt,
     install_sigterm,
     kept_stack,
@@ -75,9 +76,8 @@ class Sample:
     failures: int
     wall_s: float  # wall time of the side, process start to exit
     cpu_s: float  # CPU seconds the generator's processes used (user + system)
-    metrics_rps: float | None = (
-        None  # harness sides: sum(harness_requests_total) / (finished - started)
-    )
+    # harness sides: sum(harness_requests_total) / (finished - started), from the plugin
+    metrics_rps: float | None = None
     metrics_requests: int | None = None
     cpu_warning: bool = False  # Locust logged "CPU usage above 90%"
     machine_busy: float | None = None  # share of all cores busy during the side (everything)
@@ -179,7 +179,7 @@ def run_raw(url: str, args: argparse.Namespace, workdir: Path, trial: int) -> Sa
         proc.stop()
     wall = time.monotonic() - t0
     if code != 0:
-        raise BenchError(f"raw locust exited {code}: {proc.tail()}")
+        raise BenchError(f"raw locust exited {code}: {proc.first_error() or proc.tail()}")
     rps, requests, failures = read_csv(lp.csv_prefix)
     return Sample(
         "raw",
@@ -230,7 +230,10 @@ def run_harness(
     wall = time.monotonic() - t0
     codes = [p.returncode for p in lp.procs]
     if any(c != 0 for c in codes):
-        raise BenchError(f"{side}: Locust exit codes {codes}: {lp.log_tail()}")
+        why = first_error(lp.log_path) or lp.log_tail()
+        raise BenchError(
+            f"{side}: Locust exit codes {codes} (2: an exception in the process): {why}"
+        )
     rps, requests, failures = read_csv(lp.csv_prefix)
     head = final[lp.metrics_addr]  # local process, or the master (test start/stop instants)
     counted = sum(f["requests"] for f in final.values())

@@ -153,6 +153,11 @@ def one_run(n: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "wall_s": wall,
         "phases": phases,
         "outside_phases_s": wall - accounted,
+        "not_passed": [
+            f"{a.get('name')}: {a.get('status')} ({a.get('message') or ''})".replace(" ()", "")
+            for a in journal.get("assertions") or []
+            if a.get("status") != "passed"
+        ],
         "log_tail": proc.tail(3),
         "kept": kept,
     }
@@ -237,6 +242,8 @@ def print_tables(
         f"the load itself is configured to last {summary['configured_load_s']:g} s)"
     )
     for r in runs:
+        for line in r.get("not_passed") or []:
+            console.print(f"[yellow]run {r['n'] + 1}[/]: assertion {line}")
         if r["exit_code"] not in (0, 1) or r["error"]:
             kept = f" (kept in {r['kept']})" if r.get("kept") else ""
             console.print(f"[yellow]run {r['n'] + 1}[/]: {r['error'] or r['log_tail']}{kept}")

@@ -309,9 +309,8 @@ class Trial:
     fault_at: float
     inject_s: float  # how long the Docker kill call took
     docker_kill_ms: float | None = None  # Docker's `kill` event (engine clock) - the fault instant
-    errors_ms: dict[str, float | None] = field(
-        default_factory=dict
-    )  # instrument -> harness - truth
+    # instrument -> harness instant - component instant
+    errors_ms: dict[str, float | None] = field(default_factory=dict)
     resolution_ms: dict[str, float] = field(default_factory=dict)  # truth half-width, when polled
     durations_s: dict[str, float | None] = field(default_factory=dict)  # fault instant -> instant
     instants: dict[str, float | None] = field(default_factory=dict)
@@ -466,9 +465,8 @@ class Bench:
             self.exporter,
             self.args.timeout,
         )
-        vips.max_seconds = int(
-            self.args.settle + self.args.timeout + 10
-        )  # the in-container loop's life
+        # The sampling loop inside each LB ends by itself after max_seconds: only this trial's.
+        vips.max_seconds = int(self.args.settle + self.args.timeout + 10)
         vips.start()
         deadline = time.monotonic() + 10
         while vips.holder() != self.lbs[0]:

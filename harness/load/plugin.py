@@ -38,7 +38,7 @@ FAILURES = Counter(
 LATENCY = Histogram(
     "harness_request_duration_seconds",
     "Response time.",
-    ["name", "served_by"],
+    ["name", "status", "served_by"],
     registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10),
 )
