@@ -95,3 +95,14 @@ def test_base_image_is_bootstrapped_with_debootstrap_when_absent() -> None:
             client.images.remove(tag, force=True)
         except docker.errors.ImageNotFound:
             pass
+
+
+def test_a_system_not_steady_before_the_faults_is_inconclusive_not_failed(tmp_path: Path) -> None:
+    proc = harness("run", "tests/integration/topologies/not-steady.yaml", "--runs-dir", str(tmp_path))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    j = journal(tmp_path)
+    assert j["status"] == "inconclusive" and "not steady" in j["error"]
+    assert "0/2 backends UP" in j["error"]
+    assert j["faults"] == []  # no fault was injected into an unsteady system
+    assert next(p for p in j["phases"] if p["name"] == "baseline")["status"] == "failed"
+    assert leftovers(j["run_id"]) == []
