@@ -51,7 +51,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         return result.exit_code
     assert run.plan is not None
     out.print(
-        f"run [bold]{run.run_id}[/] is up: load URL {run.plan.load_url}, Prometheus {run.plan.prometheus_url}"
+        f"run [bold]{run.run_id}[/] is up: load URL {run.plan.load_url}, Prometheus {run.plan.prometheus_url}",
+        soft_wrap=True,
     )
     out.print(f"inspect: harness status {run.run_id}; remove: harness down {run.run_id}")
     return 0
@@ -129,7 +130,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     topo = load_topology(args.topology)
     out.print(
         f"{args.topology}: valid ({len(topo.services)} services, {len(topo.chaos)} faults, "
-        f"{len(topo.assertions)} assertions)"
+        f"{len(topo.assertions)} assertions)",
+        soft_wrap=True,
+        highlight=False,
     )
     return 0
 

@@ -48,7 +48,7 @@ class VipWatcher:
             if holds:
                 self.exporter.vip_acquired.labels(self.service, instance).set(ts)
             after = next((i for i, h in sorted(self.holding.items()) if h), None)
-            if after != before or not self.history:
+            if after != before:
                 self.history.append((ts, after))
 
     def _follow(self, instance: str, container: Container) -> None:
