@@ -151,6 +151,20 @@ def compile_query(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Qu
     return Query(expr, a.above, ">", "", span, at=span.end)
 
 
+def _nothing_to_measure(tl: Timeline, why: str) -> Query:
+    """An instant-based assertion with no fault to measure from cannot be judged (an error,
+    exit 2): the topology asked for a measurement its chaos never makes possible."""
+    return Query(
+        "vector(0)",
+        None,
+        "<=",
+        "s",
+        tl.window("run"),
+        fail_if_none=True,
+        none_means=f"{why}: nothing to measure",
+    )
+
+
 def _ejection(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Query:
     p = a.params
     targets_of = {n for n in topo.services if n == p.service}
@@ -160,15 +174,7 @@ def _ejection(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Query:
         lambda f: any(t.rsplit("-", 1)[0] in targets_of or t in targets_of for t in f.targets),
     )
     if found is None:
-        return Query(
-            "vector(0)",
-            None,
-            "<=",
-            "s",
-            tl.window("run"),
-            fail_if_none=True,
-            none_means=f"no fault hit {p.service}: nothing to measure",
-        )
+        return _nothing_to_measure(tl, f"no fault hit {p.service}")
     _, f = found
     w = tl.fault_window(next(n for n, s in tl.faults.items() if s is f))
     servers = _regex(list(f.targets))
@@ -208,15 +214,7 @@ def _failover(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Query:
         ),
     )
     if found is None:
-        return Query(
-            "vector(0)",
-            None,
-            "<=",
-            "s",
-            tl.window("run"),
-            fail_if_none=True,
-            none_means=f"no fault hit the VIP holder of {p.service}: nothing to measure",
-        )
+        return _nothing_to_measure(tl, f"no fault hit the VIP holder of {p.service}")
     name, f = found
     w = tl.fault_window(name)
     old = dict(f.vip_holders).get(p.service) or ""

@@ -120,3 +120,9 @@ def test_a_prometheus_error_makes_one_assertion_an_error() -> None:
 
     r = evaluate(Assertion.model_validate({"session_continuity": {}}), Broken({}), "r1", TL, TOPO)  # type: ignore[arg-type]
     assert r.status == "error" and "unreachable" in r.message
+
+
+def test_ejection_time_without_a_matching_fault_cannot_be_judged() -> None:
+    tl = Timeline(1000.0, 1030.0, {})
+    r = evaluate(Assertion.model_validate({"ejection_time": {"service": "web"}}), FakeProm({}), "r1", tl, TOPO)  # type: ignore[arg-type]
+    assert r.status == "error" and "no fault hit web" in r.message
