@@ -269,12 +269,12 @@ def _evaluate(a: Assertion, prom: Prometheus, run_id: str, tl: Timeline, topo: T
     for key, expr in q.also.items():
         extra[key] = prom.scalar(expr)
         extra[f"{key}_promql"] = expr
+    if q.bound is None:  # nothing to compare with: no query can settle it
+        return result(ERROR, None, q.none_means)
     measured = prom.scalar(q.expr, q.at)
     if measured is None or measured != measured:  # no data, or NaN (0/0: no requests at all)
         status = FAILED if q.fail_if_none else ERROR
         return result(status, None, q.none_means)
-    if q.bound is None:
-        return result(ERROR, measured, q.none_means)
     if isinstance(q.bound, tuple):
         ok = q.bound[0] <= measured <= q.bound[1]
         must = f"between {q.bound[0]:g} and {q.bound[1]:g}"
