@@ -21,6 +21,8 @@ from typing import Any
 from locust import events
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from harness.load.requeststats import RequestStats
+
 ADDR = os.environ.get("HARNESS_METRICS_ADDR", "")
 ROLE = os.environ.get("HARNESS_LOCUST_ROLE", "local")  # local | master | worker
 USER_WEIGHTS = json.loads(os.environ.get("HARNESS_USER_WEIGHTS", "{}"))
@@ -30,18 +32,8 @@ RELEASE_FILE = os.environ.get("HARNESS_RELEASE_FILE", "")
 RELEASE_TIMEOUT = float(os.environ.get("HARNESS_RELEASE_TIMEOUT", "60"))
 
 REGISTRY = CollectorRegistry(auto_describe=True)
-_L = ["name", "method", "status", "served_by"]
-REQUESTS = Counter("harness_requests", "Requests sent by the load.", _L, registry=REGISTRY)
-FAILURES = Counter(
-    "harness_request_failures", "Requests that failed (by Locust's rules).", _L, registry=REGISTRY
-)
-LATENCY = Histogram(
-    "harness_request_duration_seconds",
-    "Response time.",
-    ["name", "status", "served_by"],
-    registry=REGISTRY,
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10),
-)
+STATS = RequestStats()  # requests, failures, latency, last response per node: the hot path
+REGISTRY.register(STATS)
 SESSIONS_STARTED = Counter(
     "harness_sessions_started", "Logins that created a session.", registry=REGISTRY
 )
@@ -84,12 +76,6 @@ CORRECTED = Histogram(
         20,
         30,
     ),
-)
-LAST_RESPONSE = Gauge(
-    "harness_last_response_timestamp_seconds",
-    "Last response seen from a node (served_by; 'none' = no node named it: LB or connection errors), by outcome.",
-    ["served_by", "outcome"],
-    registry=REGISTRY,
 )
 LB_SWITCH = Gauge(
     "harness_lb_switch_timestamp_seconds",
@@ -151,12 +137,10 @@ def _on_request(
     status = str(getattr(response, "status_code", 0) or 0)
     headers = getattr(response, "headers", None) or {}
     served_by = headers.get("X-Served-By", "") or "none"
-    labels = (name, request_type, status, served_by)
-    REQUESTS.labels(*labels).inc()
-    LATENCY.labels(name, status, served_by).observe(response_time / 1000.0)
-    LAST_RESPONSE.labels(served_by, "error" if exception is not None else "ok").set(now)
+    STATS.record(
+        name, request_type, status, served_by, response_time / 1000.0, exception is not None, now
+    )
     if exception is not None:
-        FAILURES.labels(*labels).inc()
         log_event(
             "failure", name=name, status=status, served_by=served_by, error=str(exception)[:200]
         )

@@ -40,3 +40,25 @@ def test_request_events_become_labelled_series() -> None:
     assert 'harness_last_response_timestamp_seconds{outcome="error",served_by="none"}' in text
     # a request sent late against a fixed schedule counts from when it should have been sent
     assert 'harness_request_corrected_duration_seconds_count{name="/orders"} 1.0' in text
+
+
+def test_request_stats_histogram_is_cumulative_with_le_semantics() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from harness.load.requeststats import RequestStats
+
+    stats = RequestStats(buckets=(0.1, 1.0))
+    reg = CollectorRegistry()
+    reg.register(stats)
+    for secs in (0.05, 0.1, 0.5, 2.0):
+        stats.record("/x", "GET", "200", "web-1", secs, False, 100.0)
+    stats.record("/x", "GET", "503", "none", 0.01, True, 101.0)
+    text = generate_latest(reg).decode()
+    assert 'harness_request_duration_seconds_bucket{le="0.1",name="/x",served_by="web-1",status="200"} 2.0' in text
+    assert 'harness_request_duration_seconds_bucket{le="1.0",name="/x",served_by="web-1",status="200"} 3.0' in text
+    assert 'harness_request_duration_seconds_bucket{le="+Inf",name="/x",served_by="web-1",status="200"} 4.0' in text
+    assert 'harness_request_duration_seconds_sum{name="/x",served_by="web-1",status="200"} 2.65' in text
+    assert 'harness_requests_total{method="GET",name="/x",served_by="none",status="503"} 1.0' in text
+    assert 'harness_request_failures_total{method="GET",name="/x",served_by="none",status="503"} 1.0' in text
+    assert 'harness_request_failures_total{method="GET",name="/x",served_by="web-1"' not in text
+    assert 'harness_last_response_timestamp_seconds{outcome="error",served_by="none"} 101.0' in text
