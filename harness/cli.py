@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -15,8 +18,11 @@ out = Console()
 err = Console(stderr=True)
 
 
+_say_console = err
+
+
 def _say(msg: str) -> None:
-    err.print(f"[dim]{escape(msg)}[/]", highlight=False)
+    _say_console.print(f"[dim]{escape(msg)}[/]", highlight=False)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -34,11 +40,45 @@ def cmd_run(args: argparse.Namespace) -> int:
         allow_external_target=args.allow_external_target,
     )
     _say(f"run {run.run_id}: topology {run.topo.name} ({args.topology})")
-    result = run.execute()
+    with _load_progress(run):
+        result = run.execute()
     write_reports(run.journal.data, run.run_dir)
     console.print_summary(out, run.journal.data)
     console.print_verdict(out, result.status, result.exit_code, str(result.run_dir), result.error)
     return result.exit_code
+
+
+@contextmanager
+def _load_progress(run: Any) -> Iterator[None]:
+    """A progress bar over the load phase (with the faults active right now); the harness's
+    other messages print above it."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("[bold]load"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f}s"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[faults]}"),
+        console=err,
+        transient=True,
+    )
+    task: list[Any] = []
+
+    def tick(elapsed: float, total: float, faults: str) -> None:
+        if not task:
+            task.append(progress.add_task("load", total=total, faults=""))
+        label = f"[red]fault: {escape(faults)}[/]" if faults else ""
+        progress.update(task[0], completed=min(elapsed, total), faults=label)
+
+    run.on_tick = tick
+    global _say_console
+    _say_console = progress.console
+    with progress:
+        try:
+            yield
+        finally:
+            _say_console = err
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -94,6 +94,8 @@ class Run:
         allow_external_target: str | None = None,
     ) -> None:
         self.ui, self.allow_external_target = ui, allow_external_target
+        # Called while the load runs (elapsed s, total s, active faults): the CLI's progress bar.
+        self.on_tick: Callable[[float, float, str], None] = lambda elapsed, total, faults: None
         self.topology_file = str(topology_file)
         self.topo = load_topology(
             topology_file, experiments
@@ -228,6 +230,12 @@ class Run:
                 if not self.locust.running():
                     raise InfrastructureError(f"Locust exited early: {self.locust.log_tail()}")
                 recovery.tick()
+                active = (
+                    ", ".join(e["name"] for _, e, _ in self.schedule.active)
+                    if self.schedule
+                    else ""
+                )
+                self.on_tick(time.time() - t0, load.duration, active)
 
             self.schedule.run(t0, t0 + load.duration, tick)
             # The last figures count only once Prometheus has scraped them after Locust stopped.
