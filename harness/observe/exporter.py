@@ -1,6 +1,10 @@
 """The harness process's own metrics: fault instants as timestamp-valued gauges (so PromQL gets
 millisecond answers whatever the scrape interval). Bound to the run bridge's gateway address
-only, where the run's Prometheus can reach it and nothing else can."""
+only, where the run's Prometheus can reach it and nothing else can.
+
+No series carries an `instance` label of its own: the scrape config sets `instance` (the
+exporter's name), which would rename ours to `exported_instance` and silently break every
+selector on it. LB instances are `lb`, containers `container`."""
 
 from __future__ import annotations
 
@@ -45,10 +49,10 @@ class HarnessExporter:
         self.container_event = g(
             "harness_container_event_timestamp_seconds",
             "Last Docker event per container and action (die, start, pause, ...).",
-            ["instance", "action"],
+            ["container", "action"],
         )
         self.container_running = g(
-            "harness_container_running", "1 while the container runs (Docker events).", ["instance"]
+            "harness_container_running", "1 while the container runs (Docker events).", ["container"]
         )
         self.backend_state = g(
             "harness_backend_state_timestamp_seconds",
@@ -61,17 +65,17 @@ class HarnessExporter:
         self.keepalived_state = g(
             "harness_keepalived_state_timestamp_seconds",
             "When Keepalived entered a state (MASTER, BACKUP, FAULT).",
-            ["instance", "state"],
+            ["lb", "state"],
         )
         self.vip_holder = g(
             "harness_vip_holder",
-            "1 while this instance holds its service's VIP.",
-            ["service", "instance"],
+            "1 while this LB instance holds its service's VIP.",
+            ["service", "lb"],
         )
         self.vip_acquired = g(
             "harness_vip_acquired_timestamp_seconds",
-            "When this instance last got the VIP.",
-            ["service", "instance"],
+            "When this LB instance last got the VIP.",
+            ["service", "lb"],
         )
         self.recovered = g(
             "harness_recovered_timestamp_seconds",

@@ -223,7 +223,7 @@ def _failover(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Query:
         f">= {f.start:.3f})[{max(1, round(w.end - w.start))}s:100ms] @ {w.end:.3f}) - {f.start:.3f})"
     )
     ka = (
-        f"(min(harness_keepalived_state_timestamp_seconds{sel(run_id, m(state='MASTER', instance='!=' + old))} "
+        f"(min(harness_keepalived_state_timestamp_seconds{sel(run_id, m(state='MASTER', lb='!=' + old))} "
         f"@ {w.end:.3f} >= {f.start:.3f}) - {f.start:.3f})"
     )
     bound, note = bounds.failover(topo, p.service)
