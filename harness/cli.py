@@ -38,6 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         ui=args.ui,
         experiments=args.experiment,
         allow_external_target=args.allow_external_target,
+        compare=args.compare,
     )
     _say(f"run {run.run_id}: topology {run.topo.name} ({args.topology})")
     with _load_progress(run):
@@ -256,6 +257,11 @@ def parser() -> argparse.ArgumentParser:
         "--allow-external-target",
         metavar="WHY",
         help="allow load.url outside the run's network and loopback, saying why (journaled)",
+    )
+    r.add_argument(
+        "--compare",
+        metavar="RUN",
+        help="regression gate: a previous run's directory or journal.json (overrides compare:)",
     )
     r.add_argument(
         "--ui", action="store_true", help="Locust's web UI on http://127.0.0.1:8089 during the run"

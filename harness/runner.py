@@ -40,7 +40,9 @@ from harness.runtime.stack import Stack, create_network, teardown
 from harness.spec.loader import load_topology
 from harness.spec.models import Topology
 from harness.verdict.assertions import FAILED, PASSED, Result, evaluate
-from harness.verdict.windows import FaultSpan, Timeline
+from harness.verdict.compare import compare as compare_runs
+from harness.verdict.compare import load_baseline
+from harness.verdict.windows import FaultSpan, Timeline, step_key
 from harness.watch import Watchers
 from harness.watch.recovery import RecoveryWatcher
 from harness.watch.state import wait_steady
@@ -54,6 +56,11 @@ def _running(container: Any) -> bool:
         return bool(container.status == "running")
     except Exception:  # noqa: BLE001 - gone
         return False
+
+
+def fault_targets(target: str) -> tuple[str, ...]:
+    """The containers (or links) a journaled fault hit: `web-1, web-2`, `php-fpm@web-1`."""
+    return tuple(t.strip().rpartition("@")[2] for t in target.split(",") if t.strip())
 
 
 def new_run_id() -> str:
@@ -92,6 +99,7 @@ class Run:
         ui: bool = False,
         experiments: list[str] | None = None,
         allow_external_target: str | None = None,
+        compare: str | Path | None = None,
     ) -> None:
         self.ui, self.allow_external_target = ui, allow_external_target
         # Called while the load runs (elapsed s, total s, active faults): the CLI's progress bar.
@@ -100,6 +108,13 @@ class Run:
         self.topo = load_topology(
             topology_file, experiments
         )  # validate: nothing is started before this passes
+        # The regression baseline (`compare:` or --compare) is read now: bad input starts nothing.
+        self.baseline: dict[str, Any] | None = None
+        spec_cmp = getattr(self.topo, "compare", None)
+        if compare is not None:
+            self.baseline = load_baseline(Path(compare))
+        elif spec_cmp is not None and spec_cmp.baseline:
+            self.baseline = load_baseline(Path(self.topology_file).parent / spec_cmp.baseline)
         self.run_id = new_run_id()
         self.run_dir = runs_dir / self.run_id
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -239,32 +254,58 @@ class Run:
 
             self.schedule.run(t0, t0 + load.duration, tick)
             # The last figures count only once Prometheus has scraped them after Locust stopped.
-            processes = 1 + load.workers
-            finished = f'harness_load_finished_timestamp_seconds{{run="{self.run_id}"}} > 0'
-            if (
-                self.prom.wait_for(
-                    f"count({finished})", 30.0, lambda v: v is not None and v >= processes
-                )
-                is None
-            ):
-                raise InfrastructureError(
-                    f"Locust's final figures never reached Prometheus: {self.locust.log_tail()}"
-                )
-            end = self.prom.scalar(f"max(timestamp({finished}))")
-            if end is None:
-                raise InfrastructureError(
-                    f"Locust's final figures never reached Prometheus: {self.locust.log_tail()}"
-                )
+            end = self._final_scrape(load.workers)
             self.schedule.rollback_all()
             self.locust.release()
-            self.timeline = Timeline(t0, end, self._fault_spans())
+            self.timeline = Timeline(t0, end, self._fault_spans(getattr(recovery, "spans", [])))
             self.journal["load_ended_at"] = end
             self.journal.data["recovery"] = {
                 "recovered_at": recovery.recovered_at,
                 "last_problem": recovery.why,
             }
 
-    def _fault_spans(self) -> dict[str, FaultSpan]:
+    def _final_scrape(self, workers: int) -> float:
+        """The end of the load: the instant of the first scrape that saw every Locust process
+        finished. Locust is released only once every process has been scraped at or after that
+        instant too, so each window's closing sample exists for every process."""
+        assert self.prom and self.locust
+        processes = 1 + workers
+        finished = f'harness_load_finished_timestamp_seconds{{run="{self.run_id}"}} > 0'
+        seen = self.prom.wait_for(
+            f"count({finished})", 30.0, lambda v: v is not None and v >= processes
+        )
+        end = self.prom.scalar(f"max(timestamp({finished}))") if seen is not None else None
+        if end is None:
+            raise InfrastructureError(
+                f"Locust's final figures never reached Prometheus: {self._why_unscraped()}"
+            )
+        after = f"count(timestamp({finished}) >= {end:.3f})"
+        if self.prom.wait_for(after, 15.0, lambda v: v is not None and v >= processes) is None:
+            raise InfrastructureError(
+                f"Prometheus stopped scraping Locust when the load ended: {self._why_unscraped()}"
+            )
+        return float(end)
+
+    def _why_unscraped(self) -> str:
+        """A complete account of why Prometheus lacks Locust's figures."""
+        assert self.prom and self.locust
+        try:
+            up = self.prom.targets_up()
+        except InfrastructureError as exc:
+            return f"{exc} (the run's Prometheus container died or hangs); nothing can be judged"
+        down = sorted(t for t, ok in up.items() if not ok)
+        tail = self.locust.log_tail().strip()
+        parts = [
+            f"scrape targets down: {', '.join(down)}" if down else "every scrape target is up",
+            f"Locust's log ends: {tail}" if tail else "Locust logged nothing",
+        ]
+        return "; ".join(parts)
+
+    def _fault_spans(self, effects: list[tuple[float, float | None]]) -> dict[str, FaultSpan]:
+        """The journal's faults as judged windows. `effects` are the recovery watcher's
+        (armed at, steady again at) pairs: an instantaneous fault's effect ends at the first
+        steady instant after it."""
+        steps = {step_key(s.name): s for s in self.topo.chaos}
         spans = {}
         for f in self.journal["faults"]:
             if not f["injected_at"]:
@@ -272,13 +313,19 @@ class Run:
             holders = (f.get("before") or {}).get("vip_holders") or {}
             windowed = f.get("for") is not None
             end = (f["rolled_back_at"] or f["injected_at"]) if windowed else f["injected_at"]
+            step = steps.get(step_key(f["name"]).split("#")[0])
+            effect = next(
+                (done for armed, done in effects if armed >= f["injected_at"] - 0.001), None
+            )
             spans[f["name"]] = FaultSpan(
                 f["injected_at"],
                 end,
                 kind=f["kind"],
-                targets=tuple(t.strip() for t in str(f["target"]).split(",")),
-                windowed=f.get("for") is not None,
+                targets=fault_targets(str(f["target"])),
+                windowed=windowed,
                 vip_holders=tuple(sorted(holders.items())),
+                window=getattr(step, "window", None),
+                effect_end=None if windowed else effect,
             )
         return spans
 
@@ -336,6 +383,13 @@ class Run:
                 evaluate(a, self.prom, self.run_id, self.timeline, self.topo)
                 for a in self.topo.assertions
             ]
+            if self.baseline is not None:
+                gates, rows = compare_runs(results, self.baseline, self._tolerances())
+                results = results + gates
+                self.journal.data["compare"] = {
+                    "baseline_run": self.baseline.get("run_id"),
+                    "rows": rows,
+                }
             self.journal["assertions"] = [r.as_dict() for r in results]
             self.journal["summary"] = collect.summary(self.prom, self.run_id, self.timeline)
             series = collect.series(self.prom, self.run_id, self.timeline)
@@ -350,6 +404,11 @@ class Run:
             self.journal["series"] = series
             self.journal["markers"] = collect.markers(results, self.timeline)
         return results
+
+    def _tolerances(self) -> dict[str, tuple[str, float]]:
+        spec_cmp = getattr(self.topo, "compare", None)
+        given = dict(spec_cmp.tolerance) if spec_cmp is not None else {}
+        return {key: parse_tolerance(value) for key, value in given.items()}
 
     # ------------------------------------------------------------------ the whole run
 

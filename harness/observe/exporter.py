@@ -82,6 +82,11 @@ class HarnessExporter:
             "When the system was steady again after the last fault.",
             [],
         )
+        self.relapse = g(
+            "harness_relapse_timestamp_seconds",
+            "When the system, once steady again after a fault, stopped being steady (last time).",
+            [],
+        )
         self.writes_missing = g(
             "harness_writes_missing", "Acknowledged writes missing from the database.", []
         )

@@ -304,6 +304,33 @@ def _assertions(journal: dict[str, Any]) -> str:
     return f'<section id="assertions"><h2>Assertions</h2>{table}</section>'
 
 
+def _compare(journal: dict[str, Any]) -> str:
+    """This run's figures beside the baseline run's (`compare:` / --compare)."""
+    cmp = _dict(journal.get("compare"))
+    if not cmp:
+        return ""
+    rows = []
+    for r in _list(cmp.get("rows")):
+        if not isinstance(r, dict):
+            continue
+        unit = str(r.get("unit") or "")
+        status = str(r.get("status") or "")
+        rows.append(
+            f'<tr class="st-{_e(status)}"><td>{_pill(status) if status else "—"}</td>'
+            f"<td>{_e(r.get('name') or '?')}</td>"
+            f'<td class="num">{_e(_value(r.get("baseline"), unit))}</td>'
+            f'<td class="num">{_e(_value(r.get("now"), unit))}</td>'
+            f'<td class="num">{_e(_value(r.get("limit"), unit))}</td>'
+            f"<td>{_e(r.get('tolerance') or r.get('note') or '')}</td></tr>"
+        )
+    return (
+        f'<section id="compare"><h2>Against run {_e(cmp.get("baseline_run") or "?")}</h2>'
+        '<table class="assertions"><thead><tr><th>Status</th><th>Assertion</th>'
+        '<th class="num">Baseline</th><th class="num">This run</th><th class="num">Limit</th>'
+        f"<th>Tolerance</th></tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
+    )
+
+
 def _faults(journal: dict[str, Any], t0: float) -> str:
     rows = []
     for f in _list(journal.get("faults")):
@@ -551,6 +578,7 @@ def render_html(journal: dict[str, Any]) -> str:
             _header(journal),
             _summary(journal),
             _assertions(journal),
+            _compare(journal),
             _plots(journal, t0),
             _faults(journal, t0),
             _phases(journal, t0),

@@ -1,22 +1,31 @@
-"""Each assertion kind compiles to PromQL over its window, evaluated at the window's end with
-the `@` modifier, so the journal's query reproduces the figure when pasted into Prometheus.
+"""Each assertion kind compiles to PromQL over its window, evaluated with the `@` modifier, so the
+journal's query reproduces the figure when pasted into Prometheus.
 
-A counter's change over [a, b] is written `(sum(c @ b) or vector(0)) - (sum(c @ a) or vector(0))`
-rather than `increase(c[..])`: exact (no extrapolation) and right for a window that starts
-before the first sample. Instants (ejection, failover, recovery) are timestamp-valued gauges
-exported by the watchers and the Locust plugin, so they are exact to the millisecond whatever
-the scrape interval.
+Nothing passes on missing data:
+- every figure is trusted only once the targets it reads were scraped throughout its window
+  (`fresh.check`), else the assertion is inconclusive (an error, exit 2);
+- a window with nothing to measure (no request, no session started, no acknowledged write, no
+  test collected, an empty `promql` result) is inconclusive, never a pass;
+- counters are read at the window's edges (`promql.change`), and a counter reset makes the
+  figure inconclusive.
+
+Instants (ejection, failover, recovery) are timestamp-valued gauges exported by the watchers and
+the Locust plugin, exact to the millisecond whatever the scrape interval.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import InfrastructureError
 from harness.observe.prom import Prometheus
 from harness.spec.models import Assertion, Topology
-from harness.verdict import bounds
+from harness.spec.semantic import instance_names
+from harness.verdict import bounds, fresh
+from harness.verdict.promql import change, change_by, dur, m, resets, sel
 from harness.verdict.windows import FaultSpan, Span, Timeline
 
 PASSED, FAILED, ERROR = "passed", "failed", "error"
@@ -36,12 +45,26 @@ class Result:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        if isinstance(d["measured"], float) and math.isinf(d["measured"]):
+            d["measured"] = "+Inf"  # JSON has no infinity
+        return d
+
+
+@dataclass
+class Guard:
+    """A precondition: `expr` must be > 0, else there is nothing to measure (inconclusive)."""
+
+    expr: str
+    why: str
 
 
 @dataclass
 class Query:
-    """One figure to fetch: `expr`, compared with `bound` by `op`; `also` are figures reported beside it."""
+    """One figure to fetch: `expr`, compared with `bound` by `op`; `also` are figures reported
+    beside it. `per_series`: the expression yields one series per `series_label` value, each
+    must hold, and every value of `expect` must be present (missing ones fail with
+    `none_means`)."""
 
     expr: str
     bound: float | tuple[float, float] | None
@@ -53,192 +76,343 @@ class Query:
     fail_if_none: bool = False
     bound_note: str = ""
     at: float | None = None  # evaluation time, for expressions that cannot carry `@` themselves
-
-
-def sel(run_id: str, extra: str = "") -> str:
-    return f'{{run="{run_id}"{"," + extra if extra else ""}}}'
+    reads: list[fresh.Targets] = field(default_factory=list)
+    fresh_span: Span | None = None  # default: `window`
+    guards: list[Guard] = field(default_factory=list)
+    per_series: bool = False
+    series_label: str = ""
+    expect: tuple[str, ...] = ()
+    adjust: Callable[[Prometheus, float], tuple[float, str]] | None = None  # final correction
 
 
 def delta(metric: str, run_id: str, span: Span, selector: str = "") -> str:
-    s = sel(run_id, selector)
-    return f"((sum({metric}{s} @ {span.end:.3f}) or vector(0)) - (sum({metric}{s} @ {span.start:.3f}) or vector(0)))"
+    """A counter's change over a window, for the report's summary (1 s scrapes)."""
+    return change(metric, run_id, span, fresh.edge(1.0), selector)
+
+
+def scrape_interval(topo: Topology) -> float:
+    return float(
+        next(
+            (
+                getattr(s, "scrape_interval", 1.0)
+                for s in topo.services.values()
+                if s.kind == "prometheus"
+            ),
+            1.0,
+        )
+    )
+
+
+def instances_of(topo: Topology, service: str) -> set[str]:
+    svc = topo.services.get(service)
+    return set(instance_names(service, svc.replicas)) if svc is not None else set()
 
 
 def _fault_for(tl: Timeline, name: str | None, pred: Any) -> tuple[str, FaultSpan] | None:
     if name is not None:
-        return (name, tl.faults[name]) if name in tl.faults else None
+        f = tl.fault(name)
+        return (name, f) if f is not None else None
     return next(((n, f) for n, f in tl.faults.items() if pred(f)), None)
 
 
-def _regex(names: list[str]) -> str:
-    return "|".join(names)
+class Compiler:
+    def __init__(self, run_id: str, tl: Timeline, topo: Topology) -> None:
+        self.run_id, self.tl, self.topo = run_id, tl, topo
+        self.interval = scrape_interval(topo)
+        self.edge = fresh.edge(self.interval)
+        self.locust = fresh.locust(topo.load.workers)
+        self.harness = fresh.harness()
 
+    def change(self, metric: str, span: Span | list[Span], selector: str = "") -> str:
+        """A counter's growth over a window, or summed over the stretches of one (`calm`)."""
+        spans = span if isinstance(span, list) else [span]
+        parts = [change(metric, self.run_id, s, self.edge, selector) for s in spans]
+        return parts[0] if len(parts) == 1 else "(" + " + ".join(parts) + ")"
 
-def m(**matchers: str) -> str:
-    """Label matchers: m(server="=~web-1", state="DOWN") -> 'server=~"web-1",state="DOWN"'."""
-    out = []
-    for label, value in matchers.items():
-        op = next((o for o in ("=~", "!=", "!~") if value.startswith(o)), "=")
-        out.append(f'{label}{op}"{value.removeprefix(op) if op != "=" else value}"')
-    return ",".join(out)
-
-
-def compile_query(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Query:
-    k, p = a.kind, a.params
-    span = tl.window(a.during)
-    if k == "session_continuity":
-        return Query(
-            delta("harness_sessions_lost_total", run_id, span),
-            float(p.max_lost),
-            "<=",
-            "sessions",
-            span,
+    def requests_guard(self, span: Span) -> Guard:
+        return Guard(
+            self.change("harness_requests_total", span),
+            "no request completed in this window: nothing to measure",
         )
-    if k == "error_budget":
-        failures = delta("harness_request_failures_total", run_id, span)
-        requests = delta("harness_requests_total", run_id, span)
-        return Query(f"{failures} / {requests}", p.max_error_ratio, "<=", "ratio", span)
-    if k == "latency":
-        name = f'name="{p.request}"' if p.request else ""
-        w = max(1, round(span.end - span.start))
-        expr = (
-            f"histogram_quantile({p.quantile}, sum by (le) (increase("
-            f"harness_request_duration_seconds_bucket{sel(run_id, name)}[{w}s] @ {span.end:.3f})))"
+
+    def compile(self, a: Assertion) -> Query:
+        k, p = a.kind, a.params
+        span = self.tl.window(a.during)
+        if span.seconds <= 0:
+            return _nothing_to_measure(span, f"the window {a.during} is empty")
+        parts = self.tl.spans(a.during)
+        if not parts:
+            return _nothing_to_measure(span, f"the window {a.during} is empty")
+        if k == "session_continuity":
+            started = f"sum(harness_sessions_started_total{sel(self.run_id)} @ {span.end:.3f})"
+            return Query(
+                self.change("harness_sessions_lost_total", parts),
+                float(p.max_lost),
+                "<=",
+                "sessions",
+                span,
+                reads=[self.locust],
+                guards=[Guard(started, "no session was started: nothing to measure")],
+                also={"sessions_started": started},
+            )
+        if k == "error_budget":
+            failures = self.change("harness_request_failures_total", parts)
+            requests = self.change("harness_requests_total", parts)
+            return Query(
+                f"{failures} / {requests}",
+                p.max_error_ratio,
+                "<=",
+                "ratio",
+                span,
+                reads=[self.locust],
+                guards=[Guard(requests, "no request completed in this window: nothing to measure")],
+                also={"requests": requests, "failures": failures},
+            )
+        if k == "latency":
+            return self.latency(a, span)
+        if k == "ejection_time":
+            return self.ejection(a)
+        if k == "failover_time":
+            return self.failover(a)
+        if k == "recovery_time":
+            return self.recovery(a)
+        at = self.tl.post_at or self.tl.load_end
+        post = Span(at - self.edge, at)
+        if k == "no_lost_writes":
+            checked = f"harness_writes_checked{sel(self.run_id)} @ {at:.3f}"
+            return Query(
+                f"harness_writes_missing{sel(self.run_id)} @ {at:.3f}",
+                float(p.max_missing),
+                "<=",
+                "writes",
+                Span(self.tl.load_start, at),
+                also={"checked": checked},
+                reads=[self.harness],
+                fresh_span=post,
+                guards=[Guard(checked, "no acknowledged write to check: nothing to measure")],
+            )
+        if k == "testinfra":
+            mod = f'module="{p.module}"'
+            failed = f"harness_testinfra_failed{sel(self.run_id, mod)} @ {at:.3f}"
+            passed = f"harness_testinfra_passed{sel(self.run_id, mod)} @ {at:.3f}"
+            return Query(
+                failed,
+                0.0,
+                "<=",
+                "tests",
+                Span(self.tl.load_end, at),
+                also={"passed": passed},
+                reads=[self.harness],
+                fresh_span=post,
+                guards=[Guard(f"{failed} + {passed}", "no test was collected: nothing to measure")],
+            )
+        assert a.promql is not None
+        expr = a.promql.replace("$run", self.run_id)
+        reads = [self.locust, self.harness] if "harness_" in expr else []
+        q = Query(expr, 0.0, "<", "", span, at=span.end, reads=reads, per_series=True)
+        q.none_means = "the query returned no series: nothing to measure"
+        if a.between is not None:
+            q.bound, q.op = (a.between[0], a.between[1]), "between"
+        elif a.below is not None:
+            q.bound, q.op = a.below, "<"
+        else:
+            q.bound, q.op = a.above, ">"
+        return q
+
+    def latency(self, a: Assertion, span: Span) -> Query:
+        """Successful requests only (failures are the error budget's), from the histogram that
+        counts from the intended send time under a fixed `rate:`."""
+        p = a.params
+        metric = (
+            "harness_request_corrected_duration_seconds_bucket"
+            if self.topo.load.rate
+            else "harness_request_duration_seconds_bucket"
         )
-        return Query(expr, p.max, "<", "s", span)
-    if k == "ejection_time":
-        return _ejection(a, run_id, tl, topo)
-    if k == "failover_time":
-        return _failover(a, run_id, tl, topo)
-    if k == "recovery_time":
-        last = max((f.end for f in tl.faults.values()), default=tl.load_start)
-        expr = f"(harness_recovered_timestamp_seconds{sel(run_id)} @ {tl.load_end:.3f} > 0) - {last:.3f}"
+        selector = 'outcome="ok"' + (f',name="{p.request}"' if p.request else "")
+        buckets = change_by(metric, "le", self.run_id, span, self.edge, selector)
+        expr = f"histogram_quantile({p.quantile}, {buckets})"
+        q = p.quantile
+
+        def beyond_top(prom: Prometheus, measured: float) -> tuple[float, str]:
+            counts = {r["metric"].get("le", ""): float(r["value"][1]) for r in prom.query(buckets)}
+            total = counts.pop("+Inf", 0.0)
+            finite = sorted((float(le), c) for le, c in counts.items())
+            if finite and q * total > finite[-1][1]:
+                return math.inf, f"beyond the top bucket ({finite[-1][0]:g}s)"
+            return measured, ""
+
         return Query(
             expr,
             p.max,
+            "<",
+            "s",
+            span,
+            reads=[self.locust],
+            guards=[
+                Guard(f"sum({buckets})", "no successful request in this window: nothing to measure")
+            ],
+            adjust=beyond_top,
+        )
+
+    def _lbs_in_front(self, backend: str, f: FaultSpan) -> tuple[list[str], str]:
+        """The LB instances that carried traffic to `backend` when the fault hit: the VIP holder
+        if the LB service has a VIP, else every instance."""
+        for name, svc in self.topo.services.items():
+            if getattr(svc, "backends", None) == backend:
+                holder = dict(f.vip_holders).get(name)
+                if holder:
+                    return [holder], f"{holder}, the VIP holder"
+                lbs = sorted(instances_of(self.topo, name))
+                return lbs, ", ".join(lbs)
+        return [], ""
+
+    def ejection(self, a: Assertion) -> Query:
+        """The slowest of the nodes the fault hit, as the LB carrying traffic saw it."""
+        p = a.params
+        mine = instances_of(self.topo, p.service)
+        found = _fault_for(self.tl, p.fault, lambda f: any(t in mine for t in f.targets))
+        if found is None:
+            return _nothing_to_measure(self.tl.window("run"), f"no fault hit {p.service}")
+        name, f = found
+        w = self.tl.fault_window(name)
+        hit = tuple(sorted(t for t in f.targets if t in mine))
+        if not hit:
+            return _nothing_to_measure(w, f"fault {name} hit no instance of {p.service}")
+        lbs, lb_note = self._lbs_in_front(p.service, f)
+        servers = "|".join(hit)
+        judged = Span(f.start, self.tl.load_end)  # the ejection may come after the window ends
+        rng = f"[{dur(judged.seconds)}:100ms] @ {judged.end:.3f}"
+        down = sel(self.run_id, m(server="=~" + servers, lb="=~" + "|".join(lbs), state="DOWN"))
+        # Per (LB, server): the first DOWN that LB logged after the fault; then the slowest.
+        lb_side = (
+            f"min_over_time((harness_backend_state_timestamp_seconds{down} "
+            f">= {f.start:.3f}){rng}) - {f.start:.3f}"
+        )
+        client_side = (
+            f"clamp_min(max(harness_last_response_timestamp_seconds"
+            f"{sel(self.run_id, m(served_by='=~' + servers))} @ {w.end:.3f}) - {f.start:.3f}, 0)"
+        )
+        side = p.side or "lb"
+        _, bound, note = bounds.ejection(self.topo, p.service)
+        max_ = bound if p.max == "auto" else float(p.max)
+        if side == "client":
+            return Query(
+                client_side,
+                max_,
+                "<=",
+                "s",
+                w,
+                reads=[self.locust],
+                fail_if_none=True,
+                none_means=f"no client was ever answered by {servers}",
+                bound_note=note if p.max == "auto" else "",
+            )
+        return Query(
+            lb_side,
+            max_,
             "<=",
             "s",
-            Span(last, tl.load_end),
+            w,
+            also={"client_side": client_side},
+            reads=[self.harness],
+            fresh_span=judged,
             fail_if_none=True,
-            none_means="the system was not steady again before the load ended",
+            per_series=True,
+            series_label="lb,server",
+            expect=tuple(f"{lb}/{server}" for lb in lbs for server in hit),
+            none_means=f"{lb_note or 'the LB'} never marked it DOWN after the fault",
+            bound_note=note if p.max == "auto" else "",
         )
-    at = tl.post_at or tl.load_end
-    if k == "no_lost_writes":
+
+    def failover(self, a: Assertion) -> Query:
+        """Complete when every client has been served again since its last failure and stays
+        served to the end of the fault's window (per user, not the first lucky request)."""
+        p = a.params
+        mine = instances_of(self.topo, p.service)
+        found = _fault_for(
+            self.tl,
+            p.fault,
+            lambda f: (
+                any(s == p.service for s, _ in f.vip_holders)
+                and (f.kind == "vip_failover" or any(t in mine for t in f.targets))
+            ),
+        )
+        if found is None:
+            return _nothing_to_measure(
+                self.tl.window("run"), f"no fault hit the VIP holder of {p.service}"
+            )
+        name, f = found
+        w = self.tl.fault_window(name)
+        old = dict(f.vip_holders).get(p.service) or ""
+        served = (
+            f"clamp_min(max(harness_clients_served_again_timestamp_seconds{sel(self.run_id)} "
+            f"@ {w.end:.3f}) - {f.start:.3f}, 0)"
+        )
+        first = (
+            f"(min_over_time((harness_lb_switch_timestamp_seconds{sel(self.run_id, m(lb='!=' + old))} "
+            f">= {f.start:.3f})[{dur(w.seconds)}:100ms] @ {w.end:.3f}) - {f.start:.3f})"
+        )
+        ka = (
+            f"(min(min_over_time((harness_keepalived_state_timestamp_seconds"
+            f"{sel(self.run_id, m(state='MASTER', lb='!=' + old))} >= {f.start:.3f})"
+            f"[{dur(self.tl.load_end - f.start)}:100ms] @ {self.tl.load_end:.3f})) - {f.start:.3f})"
+        )
+        bound, note = bounds.failover(self.topo, p.service)
+        max_ = bound if p.max == "auto" else float(p.max)
         return Query(
-            f"harness_writes_missing{sel(run_id)} @ {at:.3f}",
-            float(p.max_missing),
+            served,
+            max_,
             "<=",
-            "writes",
-            Span(tl.load_start, at),
-            also={"checked": f"harness_writes_checked{sel(run_id)} @ {at:.3f}"},
+            "s",
+            w,
+            also={"first_success": first, "keepalived_side": ka},
+            reads=[self.locust, self.harness],
+            guards=[self.requests_guard(w)],
+            fail_if_none=True,
+            none_means="no client figures at the end of the window",
+            bound_note=note if p.max == "auto" else "",
         )
-    if k == "testinfra":
-        m = f'module="{p.module}"'
+
+    def recovery(self, a: Assertion) -> Query:
+        """From the end of the last fault to the first instant the system was steady again,
+        and only if it stayed steady until the load ended: a relapse fails it."""
+        last = self.tl.last_fault_end()
+        span = Span(last, self.tl.load_end)
+        if span.seconds <= 0:
+            return _nothing_to_measure(span, "the last fault ends with the load")
+        s = sel(self.run_id)
+        expr = f"(harness_recovered_timestamp_seconds{s} @ {span.end:.3f} > 0) - {last:.3f}"
+        relapse = (
+            f"(harness_relapse_timestamp_seconds{s} @ {span.end:.3f} >= {last:.3f}) - {last:.3f}"
+        )
+
+        def relapsed(prom: Prometheus, measured: float) -> tuple[float, str]:
+            r = prom.scalar(relapse)
+            if r is not None:
+                return math.inf, f"relapsed {r:.3f}s after the last fault, and it must stay steady"
+            return measured, ""
+
         return Query(
-            f"harness_testinfra_failed{sel(run_id, m)} @ {at:.3f}",
-            0.0,
+            expr,
+            a.params.max,
             "<=",
-            "tests",
-            Span(tl.load_end, at),
-            also={"passed": f"harness_testinfra_passed{sel(run_id, m)} @ {at:.3f}"},
+            "s",
+            span,
+            reads=[self.harness],
+            fail_if_none=True,
+            none_means="the system was not steady again (and for good) before the load ended",
+            adjust=relapsed,
         )
-    assert a.promql is not None
-    expr = a.promql.replace("$run", run_id)
-    if a.between is not None:
-        return Query(expr, (a.between[0], a.between[1]), "between", "", span, at=span.end)
-    if a.below is not None:
-        return Query(expr, a.below, "<", "", span, at=span.end)
-    return Query(expr, a.above, ">", "", span, at=span.end)
 
 
-def _nothing_to_measure(tl: Timeline, why: str) -> Query:
-    """An instant-based assertion with no fault to measure from cannot be judged (an error,
-    exit 2): the topology asked for a measurement its chaos never makes possible."""
-    return Query(
-        "vector(0)",
-        None,
-        "<=",
-        "s",
-        tl.window("run"),
-        fail_if_none=True,
-        none_means=f"{why}: nothing to measure",
-    )
+def compile_query(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Query:
+    return Compiler(run_id, tl, topo).compile(a)
 
 
-def _ejection(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Query:
-    p = a.params
-    targets_of = {n for n in topo.services if n == p.service}
-    found = _fault_for(
-        tl,
-        p.fault,
-        lambda f: any(t.rsplit("-", 1)[0] in targets_of or t in targets_of for t in f.targets),
-    )
-    if found is None:
-        return _nothing_to_measure(tl, f"no fault hit {p.service}")
-    _, f = found
-    w = tl.fault_window(next(n for n, s in tl.faults.items() if s is f))
-    servers = _regex(list(f.targets))
-    lb_kind, bound, note = bounds.ejection(topo, p.service)
-    lb_side = (
-        f"(min(harness_backend_state_timestamp_seconds{sel(run_id, m(server='=~' + servers, state='DOWN'))} "
-        f"@ {w.end:.3f} >= {f.start:.3f}) - {f.start:.3f})"
-    )
-    client_side = (
-        f"clamp_min(max(harness_last_response_timestamp_seconds{sel(run_id, m(served_by='=~' + servers + '|none'))} "
-        f"@ {w.end:.3f}) - {f.start:.3f}, 0)"
-    )
-    side = p.side or ("lb" if lb_kind == "haproxy" else "client")
-    expr, other = (lb_side, client_side) if side == "lb" else (client_side, lb_side)
-    max_ = bound if p.max == "auto" else float(p.max)
-    return Query(
-        expr,
-        max_,
-        "<=",
-        "s",
-        w,
-        also={("client_side" if side == "lb" else "lb_side"): other},
-        fail_if_none=True,
-        none_means=f"{'the LB never marked' if side == 'lb' else 'no client saw'} {servers} down after the fault",
-        bound_note=note if p.max == "auto" else "",
-    )
-
-
-def _failover(a: Assertion, run_id: str, tl: Timeline, topo: Topology) -> Query:
-    p = a.params
-    found = _fault_for(
-        tl,
-        p.fault,
-        lambda f: (
-            any(s == p.service for s, _ in f.vip_holders)
-            and (f.kind == "vip_failover" or any(t.startswith(p.service) for t in f.targets))
-        ),
-    )
-    if found is None:
-        return _nothing_to_measure(tl, f"no fault hit the VIP holder of {p.service}")
-    name, f = found
-    w = tl.fault_window(name)
-    old = dict(f.vip_holders).get(p.service) or ""
-    client = (
-        f"(min_over_time((harness_lb_switch_timestamp_seconds{sel(run_id, m(lb='!=' + old))} "
-        f">= {f.start:.3f})[{max(1, round(w.end - w.start))}s:100ms] @ {w.end:.3f}) - {f.start:.3f})"
-    )
-    ka = (
-        f"(min(harness_keepalived_state_timestamp_seconds{sel(run_id, m(state='MASTER', lb='!=' + old))} "
-        f"@ {w.end:.3f} >= {f.start:.3f}) - {f.start:.3f})"
-    )
-    bound, note = bounds.failover(topo, p.service)
-    max_ = bound if p.max == "auto" else float(p.max)
-    return Query(
-        client,
-        max_,
-        "<=",
-        "s",
-        w,
-        also={"keepalived_side": ka},
-        fail_if_none=True,
-        none_means=f"no successful response through another LB than {old or 'the old holder'} after the fault",
-        bound_note=note if p.max == "auto" else "",
-    )
+def _nothing_to_measure(span: Span, why: str) -> Query:
+    """An assertion with nothing to measure cannot be judged (an error, exit 2): the topology
+    asked for a measurement its chaos or load never makes possible."""
+    return Query("vector(0)", None, "<=", "s", span, none_means=f"{why}: nothing to measure")
 
 
 def evaluate(a: Assertion, prom: Prometheus, run_id: str, tl: Timeline, topo: Topology) -> Result:
@@ -250,52 +424,113 @@ def evaluate(a: Assertion, prom: Prometheus, run_id: str, tl: Timeline, topo: To
         )
 
 
+def _holds(q: Query, v: float) -> bool:
+    if isinstance(q.bound, tuple):
+        return q.bound[0] <= v <= q.bound[1]
+    assert q.bound is not None
+    if math.isnan(v):
+        return False
+    return {"<=": v <= q.bound, "<": v < q.bound, ">": v > q.bound}[q.op]
+
+
+def _worst(q: Query, values: list[float]) -> float:
+    if q.op == ">":
+        return min(values)
+    if isinstance(q.bound, tuple):
+        lo, hi = q.bound
+        return max(values, key=lambda v: max(lo - v, v - hi))
+    return max(values)
+
+
 def _evaluate(a: Assertion, prom: Prometheus, run_id: str, tl: Timeline, topo: Topology) -> Result:
     q = compile_query(a, run_id, tl, topo)
     bound = q.bound if not isinstance(q.bound, tuple) else None
+    extra: dict[str, Any] = {"window": [q.window.start, q.window.end], "op": q.op}
 
     def result(status: str, measured: float | None, message: str) -> Result:
         return Result(
             a.title, a.kind, a.during, status, measured, bound, q.unit, q.expr, message, extra
         )
 
-    extra: dict[str, Any] = {"window": [q.window.start, q.window.end]}
     if q.at is not None:
         extra["evaluated_at"] = q.at
     if isinstance(q.bound, tuple):
         extra["between"] = list(q.bound)
     if q.bound_note:
         extra["bound_from_config"] = q.bound_note
+    if q.bound is None:  # nothing to compare with: no query can settle it
+        return result(ERROR, None, q.none_means)
+    stale = fresh.check(prom, run_id, q.reads, q.fresh_span or q.window, scrape_interval(topo))
+    if stale:
+        return result(ERROR, None, f"inconclusive: {stale}")
+    for g in q.guards:
+        v = prom.scalar(g.expr)
+        if v is None or v != v or v <= 0:
+            extra["guard_promql"] = g.expr
+            return result(ERROR, None, g.why)
+    if any(t.instance == fresh.LOCUST for t in q.reads):
+        edge = fresh.edge(scrape_interval(topo))
+        if prom.scalar(resets("harness_requests_total", run_id, q.window, edge)):
+            return result(
+                ERROR,
+                None,
+                "inconclusive: a Locust process restarted (counter reset) in the window",
+            )
     for key, expr in q.also.items():
         extra[key] = prom.scalar(expr)
         extra[f"{key}_promql"] = expr
-    if q.bound is None:  # nothing to compare with: no query can settle it
-        return result(ERROR, None, q.none_means)
-    measured = prom.scalar(q.expr, q.at)
-    if measured is None or measured != measured:  # no data, or NaN (0/0: no requests at all)
-        status = FAILED if q.fail_if_none else ERROR
-        return result(status, None, q.none_means)
+    if q.per_series:
+        rows = prom.query(q.expr, q.at)
+        values = {_key(r["metric"], q.series_label): float(r["value"][1]) for r in rows}
+        missing = [e for e in q.expect if e not in values]
+        if missing:
+            return result(FAILED, None, f"{', '.join(missing)}: {q.none_means}")
+        if not values:
+            return result(FAILED if q.fail_if_none else ERROR, None, q.none_means)
+        extra["series"] = values
+        measured = _worst(q, list(values.values()))
+        bad = sorted(k for k, v in values.items() if not _holds(q, v))
+        note = f"; fails for {', '.join(bad)}" if bad and len(values) > 1 else ""
+    else:
+        got = prom.scalar(q.expr, q.at)
+        if got is None or got != got:  # no data, or NaN (0/0: no requests at all)
+            return result(FAILED if q.fail_if_none else ERROR, None, q.none_means)
+        measured, note = got, ""
+    if q.adjust is not None:
+        measured, why = q.adjust(prom, measured)
+        note += f"; {why}" if why else ""
+    ok = _holds(q, measured)
     if isinstance(q.bound, tuple):
-        ok = q.bound[0] <= measured <= q.bound[1]
         must = f"between {q.bound[0]:g} and {q.bound[1]:g}"
     else:
-        ok = {"<=": measured <= q.bound, "<": measured < q.bound, ">": measured > q.bound}[q.op]
         must = f"{q.op} {_fmt(q.bound, q.unit)}"
-    msg = f"{_fmt(measured, q.unit)} (must be {must}{'; bound from config: ' + q.bound_note if q.bound_note else ''})"
+    msg = f"{_fmt(measured, q.unit)} (must be {must}{'; bound from config: ' + q.bound_note if q.bound_note else ''}){note}"
     side = {
         k: v
         for k, v in extra.items()
-        if k in ("client_side", "lb_side", "keepalived_side", "checked", "passed") and v is not None
+        if k in ("client_side", "first_success", "keepalived_side", "checked", "passed")
+        and v is not None
     }
     if side:
         msg += "; " + ", ".join(
-            f"{k.replace('_', ' ')} {_fmt(v, q.unit) if k.endswith('side') else f'{v:g}'}"
+            f"{k.replace('_', ' ')} {_fmt(v, q.unit) if k.endswith(('side', 'success')) else f'{v:g}'}"
             for k, v in side.items()
         )
     return result(PASSED if ok else FAILED, measured, msg)
 
 
+def _key(metric: dict[str, str], labels: str) -> str:
+    """A series' name in messages: the values of `labels` ("lb,server" -> "lb-1/web-1"), or all
+    its labels."""
+    if labels:
+        return "/".join(metric.get(label, "") for label in labels.split(","))
+    shown = {k: v for k, v in metric.items() if k not in ("run", "__name__")}
+    return "{" + ",".join(f'{k}="{v}"' for k, v in sorted(shown.items())) + "}"
+
+
 def _fmt(v: float, unit: str) -> str:
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
     if unit == "ratio":
         return f"{v:.4%}"
     if unit == "sessions":

@@ -1,0 +1,80 @@
+"""No figure from missing data. Before an assertion's figure is trusted, every scrape target it
+reads must have been scraped, successfully, throughout its window: `up` is 1 at every scrape and
+no two scrapes are further apart than the edge tolerance. Otherwise a stale series would read as
+absent, and absent as zero, and a broken system would pass; the assertion is inconclusive
+instead (exit 2), naming the target and the instant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.observe.prom import Prometheus
+from harness.verdict.promql import dur, sel
+from harness.verdict.windows import Span
+
+LOCUST = r"locust(-worker-[0-9]+)?"
+HARNESS = "harness"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Which scrape targets (by `instance` regex) a figure reads, and how many there must be."""
+
+    instance: str
+    expected: int
+    what: str
+
+
+def locust(workers: int) -> Targets:
+    return Targets(LOCUST, 1 + workers, "the Locust process" + ("es" if workers else ""))
+
+
+def harness() -> Targets:
+    return Targets(HARNESS, 1, "the harness's watchers")
+
+
+def edge(scrape_interval: float) -> float:
+    """The longest gap between two scrapes a figure tolerates, and how far past a window's end
+    its closing sample may lie."""
+    return max(1.0, 2.5 * scrape_interval)
+
+
+def check(
+    prom: Prometheus, run_id: str, targets: list[Targets], span: Span, scrape_interval: float
+) -> str | None:
+    """None when every target was scraped throughout `span`; otherwise why the data is missing."""
+    gap = edge(scrape_interval)
+    # Include the scrape before the window starts: the start edge is read from it.
+    w = span.seconds + gap
+    for t in targets:
+        s = sel(run_id, f'instance=~"{t.instance}"')
+        ups = {
+            r["metric"].get("instance", "?"): float(r["value"][1])
+            for r in prom.query(f"min_over_time(up{s}[{dur(w)}] @ {span.end:.3f})")
+        }
+        if len(ups) < t.expected:
+            return (
+                f"{t.what}: {len(ups)} of {t.expected} scrape targets have samples between "
+                f"{span.start:.3f} and {span.end:.3f} (was Prometheus or the target down?)"
+            )
+        failed = sorted(i for i, v in ups.items() if v < 1)
+        if failed:
+            return (
+                f"{t.what}: a scrape of {', '.join(failed)} failed between {span.start:.3f} and "
+                f"{span.end:.3f} (up=0): its figures for this window are incomplete"
+            )
+        ages = prom.query(
+            f"max_over_time((time() - timestamp(up{s}))[{dur(w)}:100ms] @ {span.end:.3f})"
+        )
+        stale = sorted(
+            (r["metric"].get("instance", "?"), float(r["value"][1]))
+            for r in ages
+            if float(r["value"][1]) > gap
+        )
+        if stale:
+            inst, age = stale[0]
+            return (
+                f"{t.what}: no scrape of {inst} for {age:.1f}s inside the window "
+                f"(tolerated: {gap:g}s): its figures for this window are stale"
+            )
+    return None
