@@ -3,8 +3,10 @@
 #   a Docker engine from the distribution's packages (started if none runs), debootstrap,
 #   a Python virtualenv in .venv with the harness, and the built-in images (the base image
 #   debian:bookworm-slim is bootstrapped with debootstrap when it cannot be had otherwise).
-# --dev also installs the test tools (pytest, hypothesis, ruff, mypy) and Chromium for the
-# report test. Safe to run again: every step skips what is already there.
+# --dev also installs the test tools (pytest, hypothesis, ruff, mypy), Chromium for the
+# report test and Debian's prometheus package (promtool + prometheus, for the unit tests'
+# loopback Prometheus in tests/promlab.py; its system service is never started nor enabled).
+# Safe to run again: every step skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")"
 DEV=0
@@ -22,10 +24,34 @@ command -v iptables >/dev/null || pkgs+=(iptables)
 command -v dockerd >/dev/null || pkgs+=(docker.io)
 python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
 [ "$DEV" = 1 ] && ! command -v chromium >/dev/null && pkgs+=(chromium)
+[ "$DEV" = 1 ] && ! command -v promtool >/dev/null && pkgs+=(prometheus)
 if [ "${#pkgs[@]}" -gt 0 ]; then
   say "apt-get install ${pkgs[*]}"
+  # Debian's prometheus package starts a daemon on 0.0.0.0:9090 from its postinst. The tests
+  # run their own on loopback, so keep the service from starting: a policy-rc.d refusing only
+  # prometheus (other packages' services start as usual) while apt runs, unless the machine
+  # already has one (containers usually do, refusing everything), then disable it for boot.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [[ " ${pkgs[*]} " == *" prometheus "* ]] && [ ! -e "$policy" ]; then
+    printf '%s\n' '#!/bin/sh' '# written by harness install.sh while apt-get runs; removed after' \
+      'for a; do case "$a" in prometheus|prometheus.service) exit 101 ;; esac; done' 'exit 0' >"$policy"
+    chmod 755 "$policy"
+    own_policy=1
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+  if [ "$own_policy" = 1 ]; then rm -f "$policy"; trap - EXIT; fi
+  if [[ " ${pkgs[*]} " == *" prometheus "* ]]; then
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+    else
+      deb-systemd-helper disable prometheus.service >/dev/null 2>&1 || true
+      if [ -x /etc/init.d/prometheus ]; then /etc/init.d/prometheus stop >/dev/null 2>&1 || true; fi
+    fi
+    update-rc.d prometheus disable >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! docker info >/dev/null 2>&1; then

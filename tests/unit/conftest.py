@@ -1,9 +1,13 @@
-"""Fixtures shared by the unit tests of the Toxiproxy-compatible proxy: a TCP echo upstream
-and a proxy server on loopback, both on ephemeral ports and always stopped."""
+"""Fixtures shared by the unit tests: for the Toxiproxy-compatible proxy, a TCP echo upstream
+and a proxy server on loopback, both on ephemeral ports and always stopped; `promlab`, a real
+Prometheus on loopback over synthetic series (tests/promlab.py), one per test, always stopped.
+Without promtool/prometheus (./install.sh --dev installs them) `promlab` tests are skipped,
+except in CI (CI set), where that is a failure."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socketserver
 import threading
 from collections.abc import Iterator
@@ -11,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness.toxiproxy import ToxiproxyServer
+from tests.promlab import PromLab, missing_binaries
 
 
 class _Echo(socketserver.BaseRequestHandler):
@@ -42,3 +47,22 @@ def server() -> Iterator[ToxiproxyServer]:
     srv = ToxiproxyServer(port=0).start_background()
     yield srv
     srv.stop_background()
+
+
+@pytest.fixture
+def promlab() -> Iterator[PromLab]:
+    """A fresh PromLab: add series, call `start()`, query `promlab.prom`; stopped at teardown
+    whatever happened (starting one costs ~0.15 s, so each test gets its own)."""
+    missing = missing_binaries()
+    if missing:
+        why = (
+            f"{' and '.join(missing)} not on PATH (./install.sh --dev installs Debian's prometheus)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(f"promlab: {why}; never skipped in CI", pytrace=False)
+        pytest.skip(f"promlab: {why}")
+    lab = PromLab()
+    try:
+        yield lab
+    finally:
+        lab.stop()
