@@ -463,11 +463,6 @@ def _evaluate(a: Assertion, prom: Prometheus, run_id: str, tl: Timeline, topo: T
     stale = fresh.check(prom, run_id, q.reads, q.fresh_span or q.window, scrape_interval(topo))
     if stale:
         return result(ERROR, None, f"inconclusive: {stale}")
-    for g in q.guards:
-        v = prom.scalar(g.expr)
-        if v is None or v != v or v <= 0:
-            extra["guard_promql"] = g.expr
-            return result(ERROR, None, g.why)
     if any(t.instance == fresh.LOCUST for t in q.reads):
         edge = fresh.edge(scrape_interval(topo))
         if prom.scalar(resets("harness_requests_total", run_id, q.window, edge)):
@@ -476,6 +471,11 @@ def _evaluate(a: Assertion, prom: Prometheus, run_id: str, tl: Timeline, topo: T
                 None,
                 "inconclusive: a Locust process restarted (counter reset) in the window",
             )
+    for g in q.guards:
+        v = prom.scalar(g.expr)
+        if v is None or v != v or v <= 0:
+            extra["guard_promql"] = g.expr
+            return result(ERROR, None, g.why)
     for key, expr in q.also.items():
         extra[key] = prom.scalar(expr)
         extra[f"{key}_promql"] = expr
