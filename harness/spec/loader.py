@@ -18,7 +18,8 @@ import yaml
 from pydantic import ValidationError
 
 from harness.errors import SpecError
-from harness.spec.models import Service, Topology
+from harness.spec.models import Experiment, Service, Topology
+from harness.spec.semantic import check_merged, check_topology, resolve_fault_ref
 
 Loc = tuple[Any, ...]
 
@@ -34,10 +35,14 @@ class _BadYaml(Exception):
         self.line, self.path, self.message = line, path, message
 
 
+_COMMENTED_INJECTION = re.compile(r"[ \t]+(#\d+)\b")
+
+
 class _Builder:
     """Builds plain Python values from a composed YAML node, recording the line of every key path."""
 
-    def __init__(self) -> None:
+    def __init__(self, text: str = "") -> None:
+        self.text = text  # the source, to see what YAML dropped as a comment
         self.lines: dict[Loc, int] = {}
         self.scalars = yaml.SafeLoader("")
         self.count = 0
@@ -88,6 +93,17 @@ class _Builder:
     def scalar(self, node: yaml.Node, path: Loc) -> Any:
         text = str(getattr(node, "value", ""))
         shown = text if len(text) <= 40 else text[:37] + "..."
+        refers = (path[-1:] == ("during",) and text.startswith("fault:")) or path[-1:] == ("fault",)
+        if refers and getattr(node, "style", None) is None:
+            # `during: fault:kill #2` is `fault:kill` to YAML: ` #` starts a comment.
+            dropped = _COMMENTED_INJECTION.match(self.text, node.end_mark.index)
+            if dropped:
+                raise _BadYaml(
+                    node.start_mark.line + 1,
+                    path,
+                    f"'{dropped[1]}' after '{shown}' starts a YAML comment, so it would be "
+                    f'dropped (quote the whole value: "{shown} {dropped[1]}")',
+                )
         try:
             value = self.scalars.construct_object(node, deep=True)
         except yaml.MarkedYAMLError:
@@ -129,7 +145,7 @@ def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     def at(line: int) -> int:  # a mark can sit just past the end (e.g. an unclosed bracket)
         return min(max(line, 1), last)
 
-    builder = _Builder()
+    builder = _Builder(text)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is None:
@@ -337,32 +353,50 @@ def _render(file: str, problems: Iterable[tuple[Loc, str]], lines: dict[Loc, int
     ]
 
 
-def load_topology(path: str | Path, experiments: list[str] | None = None) -> Topology:
+def load_topology(
+    path: str | Path, experiments: list[str] | None = None, *, require_assertions: bool = True
+) -> Topology:
     """Read, validate and cross-check a topology file and the experiments it references; raise
     one `SpecError` listing every problem. `experiments` picks experiments by name (default: all
-    listed); their steps and assertions join the topology's own."""
+    listed); their steps and assertions join the topology's own. The topology as it will run
+    (merged and picked) is checked last: it needs an assertion, and no step may hit a container
+    an earlier step removed. References to a repeated step's later injections (`NAME#2`) come
+    back as the schedule names them (`NAME #2`). `require_assertions=False` is for `harness up`,
+    which judges nothing."""
     path = Path(path)
-    topo, lines = _load_one(path)
+    topo, lines, found = _load_one(path)
     if not topo.experiments:
         if experiments:
             raise SpecError(
-                [
+                _render(str(path), found, lines)
+                + [
                     f"{path}:1: experiments: none declared, cannot pick {', '.join(experiments)} "
                     "(add experiments: [chaos/<file>.yaml])"
                 ]
             )
-        return topo
-    return _with_experiments(path, topo, lines, experiments)
+        merged = check_merged(topo, require_assertions=require_assertions)
+        problems = _render(str(path), [*found, *merged], lines)
+        if problems:
+            raise SpecError(problems)
+        return canonical_references(topo)
+    if found:
+        raise SpecError(_render(str(path), found, lines))
+    return _with_experiments(path, topo, lines, experiments, require_assertions)
+
+
+# Where an item of the merged topology came from: (file, its line map, its index in that file).
+_Source = tuple[str, dict[Loc, int], int]
 
 
 def _with_experiments(
-    path: Path, topo: Topology, lines: dict[Loc, int], pick: list[str] | None
+    path: Path,
+    topo: Topology,
+    lines: dict[Loc, int],
+    pick: list[str] | None,
+    require_assertions: bool = True,
 ) -> Topology:
-    from harness.spec.models import Experiment
-    from harness.spec.semantic import check_topology
-
     problems: list[str] = []
-    loaded: list[Experiment] = []
+    loaded: list[tuple[Experiment, str, dict[Loc, int]]] = []
     for i, rel in enumerate(topo.experiments):
         file = path.parent / rel
         if not file.is_file():
@@ -387,10 +421,10 @@ def _with_experiments(
             if loc[:1] in (("chaos",), ("assertions",))
         ]
         problems += _render(str(file), found, exp_lines)
-        loaded.append(exp)
+        loaded.append((exp, str(file), exp_lines))
     if problems:
         raise SpecError(problems)
-    names = [e.name for e in loaded]
+    names = [e.name for e, _, _ in loaded]
     for name in pick or []:
         if name not in names:
             raise SpecError(
@@ -399,9 +433,9 @@ def _with_experiments(
                     f"'{name}' (known: {', '.join(names)})"
                 ]
             )
-    chosen = [e for e in loaded if pick is None or e.name in pick]
-    chaos = list(topo.chaos) + [s for e in chosen for s in e.chaos]
-    assertions = list(topo.assertions) + [a for e in chosen for a in e.assertions]
+    chosen = [x for x in loaded if pick is None or x[0].name in pick]
+    chaos = list(topo.chaos) + [s for e, _, _ in chosen for s in e.chaos]
+    assertions = list(topo.assertions) + [a for e, _, _ in chosen for a in e.assertions]
     seen: set[str] = set()
     for step in chaos:
         if step.name in seen:
@@ -421,12 +455,66 @@ def _with_experiments(
                 f"'{dup}' (give one a name:)"
             ]
         )
-    return topo.model_copy(update={"chaos": chaos, "assertions": assertions})
+    merged = topo.model_copy(update={"chaos": chaos, "assertions": assertions})
+    own = str(path)
+    sources: dict[str, list[_Source]] = {
+        "chaos": [(own, lines, i) for i in range(len(topo.chaos))]
+        + [(f, ls, i) for e, f, ls in chosen for i in range(len(e.chaos))],
+        "assertions": [(own, lines, i) for i in range(len(topo.assertions))]
+        + [(f, ls, i) for e, f, ls in chosen for i in range(len(e.assertions))],
+    }
+    every_title = [a.title for a in topo.assertions] + [
+        a.title for e, _, _ in loaded for a in e.assertions
+    ]
+    late = check_merged(merged, every_title, require_assertions=require_assertions)
+    problems = _render_merged(own, lines, sources, late)
+    if problems:
+        raise SpecError(problems)
+    return canonical_references(merged)
 
 
-def _load_one(path: Path) -> tuple[Topology, dict[Loc, int]]:
-    from harness.spec.semantic import check_topology
+def _render_merged(
+    own: str,
+    lines: dict[Loc, int],
+    sources: dict[str, list[_Source]],
+    found: Iterable[tuple[Loc, str]],
+) -> list[str]:
+    """Problems of the merged topology, each in the file (and at the line) its item came from."""
+    by_file: dict[str, tuple[dict[Loc, int], list[tuple[Loc, str]]]] = {}
+    for loc, msg in found:
+        file, file_lines = own, lines
+        if len(loc) > 1 and loc[0] in sources and isinstance(loc[1], int):
+            file, file_lines, index = sources[loc[0]][loc[1]]
+            loc = (loc[0], index, *loc[2:])
+        by_file.setdefault(file, (file_lines, []))[1].append((loc, msg))
+    out: list[str] = []
+    for file, (file_lines, problems) in by_file.items():
+        out += _render(file, problems, file_lines)
+    return out
 
+
+def canonical_references(topo: Topology) -> Topology:
+    """Fault references in assertions (`during: fault:NAME#2`, `fault: NAME #2`) rewritten to the
+    injection names the schedule journals (`NAME #2`; `#1` is the step's own name)."""
+    steps = {s.name: s for s in topo.chaos}
+    assertions = []
+    for a in topo.assertions:
+        update: dict[str, Any] = {}
+        if a.during.startswith("fault:"):
+            name, _ = resolve_fault_ref(a.during[6:], steps)
+            if name is not None:
+                update["during"] = f"fault:{name}"
+        fault = getattr(a.params, "fault", None)
+        if fault is not None:
+            name, _ = resolve_fault_ref(fault, steps)
+            if name is not None and name != fault:
+                update[a.kind] = a.params.model_copy(update={"fault": name})
+        assertions.append(a.model_copy(update=update) if update else a)
+    return topo.model_copy(update={"assertions": assertions})
+
+
+def _load_one(path: Path) -> tuple[Topology, dict[Loc, int], list[tuple[Loc, str]]]:
+    """The file as a `Topology` (or a SpecError), its line map, and its cross-reference problems."""
     data, lines = read_yaml(path)
     if not isinstance(data, dict):
         got = "a list" if isinstance(data, list) else f"'{_one_line(str(data))[:40]}'"
@@ -439,7 +527,4 @@ def _load_one(path: Path) -> tuple[Topology, dict[Loc, int]]:
         topo = Topology.model_validate(data)
     except ValidationError as exc:
         raise SpecError(validation_problems(str(path), exc, data, lines)) from None
-    problems = _render(str(path), check_topology(topo, path.parent), lines)
-    if problems:
-        raise SpecError(problems)
-    return topo, lines
+    return topo, lines, list(check_topology(topo, path.parent))

@@ -15,12 +15,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from harness.spec.compare import check_tolerance, parse_tolerance
 from harness.spec.durations import JSON_SCHEMA as DURATION_SCHEMA
 from harness.spec.durations import Duration, parse_duration
 
@@ -418,13 +420,46 @@ TOXIC_KINDS = (
 )
 
 
+def injection_name(step: str, k: int) -> str:
+    """What the k-th injection (from 1) of a repeated step is called: `name`, `name #2`, ..."""
+    return step if k == 1 else f"{step} #{k}"
+
+
 class ChaosStep(StrictModel):
     name: str
     at: Duration
     for_: Duration | None = Field(None, alias="for")
+    # An instantaneous fault (a kill) is judged over this span after it; `for:` already is a window.
+    window: Duration | None = None
     repeat: int = Field(1, ge=1, le=100)  # inject this many times...
     every: Duration | None = None  # ...this far apart (default: `for` + 5s)
     fault: Fault
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if v is None:
+            return v
+        if info.data.get("for_") is not None:
+            raise ValueError(
+                f"window: is for instantaneous faults, and this step has for: "
+                f"{info.data['for_']:g}s, which already is its window (remove window:)"
+            )
+        if v <= 0:
+            raise ValueError("a window of 0s judges nothing (write e.g. window: 10s)")
+        return v
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two injections: `every`, by default the window plus 5 s."""
+        return self.every if self.every is not None else (self.for_ or 0.0) + 5.0
+
+    def injections(self) -> list[tuple[float, str]]:
+        """(offset from the load start, name) of every injection, as the schedule fires them."""
+        return [
+            (self.at + k * self.interval, injection_name(self.name, k + 1))
+            for k in range(self.repeat)
+        ]
 
 
 Window = Annotated[str, Field(pattern=r"^(steady|recovery|run|fault:.+)$")]
@@ -573,6 +608,36 @@ class Link(StrictModel):
         return f"{self.from_}->{self.to}"
 
 
+# A tolerance as written (`+20%`, `+0.005`, `+500ms`), checked by `parse_tolerance`.
+Tolerance = Annotated[
+    str,
+    BeforeValidator(check_tolerance),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*\+\s*(\d+(\.\d+)?\s*%?|(\d+(\.\d+)?\s*(ms|s|m|h)\s*)+)\s*$",
+            "description": "how much worse than the baseline: +10% (relative), +0.005 "
+            "(absolute, in the figure's unit) or +500ms (absolute duration)",
+        }
+    ),
+]
+
+
+class Compare(StrictModel):
+    """A regression gate against a previous run: each assertion's figure may be worse than the
+    baseline's by at most its tolerance, looked up by assertion name, then kind, then `default`."""
+
+    baseline: str | None = None  # a run directory or its journal.json, relative to this file
+    tolerance: dict[str, Tolerance] = Field(default_factory=lambda: {"default": "+10%"})
+
+    def tolerance_for(self, kind: str, title: str | None = None) -> tuple[str, float]:
+        """("relative" | "absolute", value) for an assertion; +10% when nothing matches."""
+        for key in (title, kind, "default"):
+            if key is not None and key in self.tolerance:
+                return parse_tolerance(self.tolerance[key])
+        return parse_tolerance("+10%")
+
+
 class Topology(StrictModel):
     version: Literal[1] = 1
     name: Name
@@ -587,6 +652,7 @@ class Topology(StrictModel):
         default_factory=list
     )  # files under chaos/, relative to this file
     assertions: list[Assertion] = Field(default_factory=list)
+    compare: Compare | None = None  # a regression gate against a previous run
 
 
 class Experiment(StrictModel):

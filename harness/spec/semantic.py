@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.spec.models import Topology
+from harness.spec.compare import is_duration
+from harness.spec.liveness import instance_names, plan
+from harness.spec.models import ASSERTION_KINDS, ChaosStep, Topology, injection_name
 
 Loc = tuple[Any, ...]
 
@@ -19,10 +22,6 @@ NO_DEFAULT_CONFIG = ("redis", "custom")  # `config:` must name its container pat
 SUBNET_POOL = (
     "10.213.0.0/16"  # where the run's /24 comes from without network.subnet (runtime/stack.py)
 )
-
-
-def instance_names(name: str, replicas: int) -> list[str]:
-    return [name] if replicas == 1 else [f"{name}-{i}" for i in range(1, replicas + 1)]
 
 
 def _hint(name: str, choices: list[str]) -> str:
@@ -170,11 +169,11 @@ def check_topology(topo: Topology, base_dir: Path = Path(".")) -> Iterator[tuple
             "no load balancer to send load to (add a haproxy or nginx-lb service, or set load.target)",
         )
 
-    seen: set[str] = set()
+    seen: dict[str, ChaosStep] = {}
     for i, step in enumerate(topo.chaos):
         if step.name in seen:
             yield ("chaos", i, "name"), f"duplicate step name '{step.name}' (names must be unique)"
-        seen.add(step.name)
+        seen.setdefault(step.name, step)
         if step.at >= topo.load.duration:
             yield (
                 ("chaos", i, "at"),
@@ -183,6 +182,8 @@ def check_topology(topo: Topology, base_dir: Path = Path(".")) -> Iterator[tuple
                     "(move it earlier or lengthen load.duration)"
                 ),
             )
+        else:
+            yield from _check_timing(topo, i, step)
         yield from _check_fault(topo, i, step, names, instances)
 
     titles: set[str] = set()
@@ -190,17 +191,164 @@ def check_topology(topo: Topology, base_dir: Path = Path(".")) -> Iterator[tuple
         if a.title in titles:
             yield ("assertions", i), f"duplicate assertion '{a.title}' (give it a unique name:)"
         titles.add(a.title)
-        if a.during.startswith("fault:") and a.during[6:] not in seen:
-            step_name = a.during[6:]
+        if a.during.startswith("fault:"):
+            _, problem = resolve_fault_ref(a.during[6:], seen, "fault:")
+            if problem:
+                yield ("assertions", i, "during"), problem
+        yield from _check_assertion(topo, i, a, names, seen, base_dir)
+
+    if topo.compare is not None and topo.compare.baseline is not None:
+        baseline = base_dir / topo.compare.baseline
+        if not baseline.exists():
             yield (
-                ("assertions", i, "during"),
-                f"no chaos step named '{step_name}' ({_hint(step_name, sorted(seen))})",
+                ("compare", "baseline"),
+                f"no run directory or journal.json at {baseline} "
+                "(paths are relative to the topology file; runs are under runs/<run-id>/)",
             )
-        yield from _check_assertion(topo, i, a, names, sorted(seen), base_dir)
+        elif baseline.is_dir() and not (baseline / "journal.json").is_file():
+            yield (
+                ("compare", "baseline"),
+                f"{baseline} has no journal.json (give a run directory, runs/<run-id>, "
+                "or its journal.json)",
+            )
+
+
+_REPEAT_REF = re.compile(r"^(?P<name>.*?)\s*#(?P<k>\d+)$")
+
+
+def resolve_fault_ref(
+    ref: str, steps: dict[str, ChaosStep], prefix: str = ""
+) -> tuple[str | None, str | None]:
+    """(the injection's name as the schedule journals it, problem): `NAME` is the step's first
+    injection, `NAME#2` or `NAME #2` its second (for a step with repeat: 2 or more)."""
+    ref = ref.strip()
+    if ref in steps:
+        return ref, None
+    m = _REPEAT_REF.match(ref)
+    if m and m["name"] in steps:
+        name, k, repeat = m["name"], int(m["k"]), steps[m["name"]].repeat
+        if 1 <= k <= repeat:
+            return injection_name(name, k), None
+        if repeat == 1:
+            return None, (
+                f"step '{name}' is injected once, so it has no #{k} "
+                f"(write {prefix}{name}, or give the step repeat: {max(k, 2)})"
+            )
+        return None, (
+            f"step '{name}' is injected {repeat} times, so it has no #{k} "
+            f"(use #1 to #{repeat}, e.g. {prefix}{name}#{repeat})"
+        )
+    return None, f"no chaos step named '{ref}' ({_hint(ref, sorted(steps))})"
+
+
+def _check_timing(topo: Topology, i: int, step: ChaosStep) -> Iterator[tuple[Loc, str]]:
+    """Every injection fires, and every judged window ends, before the load ends: a fault (or
+    the span a kill is judged over) that outlives the load would be judged against no traffic."""
+    load_end = topo.load.duration
+    last_at = step.injections()[-1][0]
+    n = step.repeat
+    if last_at >= load_end:
+        when = "after" if last_at > load_end else "as"
+        yield (
+            ("chaos", i, "repeat"),
+            f"injection #{n} would fire at {last_at:g}s, {when} the load ends at {load_end:g}s, "
+            "so it would never run (lower repeat: or every:, or lengthen load.duration)",
+        )
+        return
+    span, key = (step.for_, "for") if step.for_ is not None else (step.window, "window")
+    if span is None:
+        return
+    end = last_at + span
+    if end >= load_end:
+        what = "the fault" if key == "for" else "the window it is judged over"
+        if n > 1:
+            what = f"{'its' if key == 'for' else 'the window of its'} last injection (#{n})"
+        when = "after" if end > load_end else "as"
+        fix = f"shorten {key}:" if n == 1 else f"shorten {key}:, every: or repeat:,"
+        yield (
+            ("chaos", i, key),
+            f"{what} ends at {end:g}s, {when} the load ends at {load_end:g}s: the fault would be "
+            f"judged against no traffic ({fix} or lengthen load.duration)",
+        )
+
+
+def check_merged(
+    topo: Topology, titles: Iterable[str] = (), require_assertions: bool = True
+) -> Iterator[tuple[Loc, str]]:
+    """Checks of the topology as it will run, after its experiments are merged in and picked:
+    at least one assertion, no step hitting a container an earlier step removed, injection
+    names that tell steps apart, and `compare.tolerance` keys (`titles`: every assertion name
+    the tolerances may refer to, also of experiments not picked)."""
+    if require_assertions and not topo.assertions:
+        fix = (
+            "add one under assertions:, or pick an experiment that brings some"
+            if topo.experiments
+            else "add at least one, e.g. - error_budget: {max_error_ratio: 0.01}"
+        )
+        yield (
+            ("assertions",),
+            f"a topology with no assertions can never fail, so it gates nothing ({fix})",
+        )
+    by_key = {_key(s.name): s.name for s in topo.chaos}
+    for step in topo.chaos:
+        for _, name in step.injections()[1:]:
+            other = by_key.get(_key(name))
+            if other is not None:
+                j = next(j for j, s in enumerate(topo.chaos) if s.name == other)
+                yield (
+                    ("chaos", j, "name"),
+                    f"'{other}' is also what injection {name[len(step.name) :].strip()} of step "
+                    f"'{step.name}' is called, so the two cannot be told apart (rename one)",
+                )
+    for planned in plan(topo):
+        if planned.problem is not None:
+            where, message = planned.problem
+            inj = planned.injection
+            prefix = f"injection #{inj.k}: " if inj.k > 1 else ""
+            yield ("chaos", inj.index) + where, prefix + message
+    if topo.compare is not None:
+        yield from _check_tolerances(topo, list(titles) or [a.title for a in topo.assertions])
+
+
+def _key(name: str) -> str:
+    """`kill #2` and `kill#2` are the same injection to an assertion."""
+    return re.sub(r"\s*#(\d+)$", r"#\1", name.strip())
+
+
+DURATION_KINDS = ("ejection_time", "failover_time", "latency", "recovery_time")
+
+
+def _check_tolerances(topo: Topology, titles: list[str]) -> Iterator[tuple[Loc, str]]:
+    assert topo.compare is not None
+    kind_of = {a.title: a.kind for a in topo.assertions}
+    known = ["default", *ASSERTION_KINDS, *titles]
+    for key, value in topo.compare.tolerance.items():
+        loc: Loc = ("compare", "tolerance", key)
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            named = [t for t in titles if t not in ASSERTION_KINDS]
+            fix = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"use default, an assertion kind such as {ASSERTION_KINDS[2]}"
+                + (f", or an assertion's name: {', '.join(named)}" if named else "")
+            )
+            yield (
+                loc,
+                f"'{key}' is neither an assertion kind, an assertion's name nor default ({fix})",
+            )
+            continue
+        kind = key if key in ASSERTION_KINDS else kind_of.get(key)
+        if kind is not None and kind not in DURATION_KINDS + ("promql",) and is_duration(value):
+            yield (
+                loc,
+                f"'{value}' is a duration, but {kind} is not measured in seconds "
+                "(write +N in its own unit or +N%)",
+            )
 
 
 def _check_assertion(
-    topo: Topology, i: int, a: Any, names: list[str], steps: list[str], base_dir: Path
+    topo: Topology, i: int, a: Any, names: list[str], steps: dict[str, ChaosStep], base_dir: Path
 ) -> Iterator[tuple[Loc, str]]:
     loc: Loc = ("assertions", i, a.kind)
     p = a.params
@@ -223,8 +371,10 @@ def _check_assertion(
             f"'{service}' is not a service with a VIP ({_hint(str(service), vip_services)})",
         )
     fault = getattr(p, "fault", None)
-    if fault is not None and fault not in steps:
-        yield loc + ("fault",), f"no chaos step named '{fault}' ({_hint(fault, steps)})"
+    if fault is not None:
+        _, problem = resolve_fault_ref(fault, steps, "fault: ")
+        if problem:
+            yield loc + ("fault",), problem
     if a.kind == "testinfra":
         if p.hosts not in topo.services:
             yield loc + ("hosts",), f"unknown service '{p.hosts}' ({_hint(p.hosts, names)})"

@@ -27,10 +27,14 @@ TOPO = {
 
 
 class IpContainer:
-    """Answers `ip -4 -o addr show dev eth0` like a real node, holding `addrs`."""
+    """Answers `ip -4 -o addr show dev eth0` like a real node, holding `addrs`; `status` is
+    Docker's (`reload()` is how a real container refreshes it)."""
 
     def __init__(self, addrs: list[str], alive: bool = True) -> None:
-        self.addrs, self.alive = addrs, alive
+        self.addrs, self.alive, self.status = addrs, alive, "running"
+
+    def reload(self) -> None:
+        pass
 
     def exec_run(self, cmd: list[str], **_: Any) -> tuple[int, bytes]:
         if not self.alive:
@@ -117,3 +121,14 @@ def test_unknown_names_fail_with_the_known_ones() -> None:
         resolve("wbe", ctx())
     with pytest.raises(InfrastructureError, match="unknown container or service 'nope'"):
         resolve(TargetSpec(service="nope"), ctx())
+
+
+def test_a_service_target_never_picks_a_stopped_instance() -> None:
+    c = ctx()
+    c.containers["web-2"].status = "exited"  # killed by an earlier step
+    assert {resolve("web", ctx_seed)[0] for ctx_seed in [c] * 10} <= {"web-1", "web-3"}
+    assert resolve(TargetSpec(service="web", pick="all"), c) == ["web-1", "web-3"]
+    assert resolve(TargetSpec(service="web", pick="last"), c) == ["web-3"]
+    c.containers["web-1"].status = c.containers["web-3"].status = "dead"
+    with pytest.raises(InfrastructureError, match="no live instance of 'web' to pick"):
+        resolve("web", c)

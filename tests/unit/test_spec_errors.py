@@ -139,6 +139,12 @@ CASES = [
     Case("vip-failover-no-keepalived", edit("{kill: web-1}", "{vip_failover: web}"), 22, "chaos[0].fault.vip_failover.service", "'web' is not a service with a VIP"),
     Case("toxic-on-undeclared-link", edit("{kill: web-1}", "{latency: {link: web->mysql, latency: 100ms}}"), 22, "chaos[0].fault.latency.link", "no link 'web->mysql' in links:"),
     Case("kill-target-wrong-type", edit("{kill: web-1}", "{kill: {target: 5}}"), 22, "chaos[0].fault.kill.target", "Input should be a valid string or a valid dictionary"),
+    Case("window-with-for", edit("{kill: web-1}}", "{kill: web-1}, for: 2s, window: 5s}"), 22, "chaos[0].window", "window: is for instantaneous faults, and this step has for: 2s"),
+    Case("fault-outlives-load", edit("at: 10s,", "at: 25s, for: 6s,"), 22, "chaos[0].for", "the fault ends at 31s, after the load ends at 30s: the fault would be judged against no traffic (shorten for:"),
+    Case("repeat-outlives-load", edit("at: 10s, fault: {kill: web-1}", "at: 10s, repeat: 3, every: 10s, fault: {pause: web-1}"), 22, "chaos[0].repeat", "injection #3 would fire at 30s, as the load ends at 30s"),
+    Case("dead-target", edit(CHAOS, CHAOS + "\n  - {name: pause web-1, at: 12s, fault: {pause: web-1}}"), 23, "chaos[1].fault.pause.target", "web-1 is already down: step 'kill web-1' killed it at 10s"),
+    Case("no-live-instance", edit("{kill: web-1}}", "{kill: {target: {service: web, pick: all}}}}\n  - {name: again, at: 12s, fault: {stop: web}}"), 23, "chaos[1].fault.stop.target", "no live instance of 'web' is left to pick"),
+    Case("no-assertions", edit("assertions:\n  - session_continuity: {max_lost: 0}\n" + ASSERT_2 + "\n", ""), 1, "assertions", "a topology with no assertions can never fail"),
     # ---- links
     Case("link-unknown-service", add_link("{from: web, to: mysqll}"), 27, "links[0].to", "unknown service 'mysqll' (did you mean 'mysql'?)"),
     Case("link-unknown-key", add_link("{from: web, too: mysql}"), 27, "links[0].too", "did you mean 'to'?"),
@@ -147,6 +153,13 @@ CASES = [
     Case("promql-without-bound", edit(ASSERT_2, "  - {promql: up}"), 25, "assertions[1]", "a promql assertion needs"),
     Case("during-fault-nosuch", edit(ASSERT_2, "  - {error_budget: {}, during: 'fault:nosuch'}"), 25, "assertions[1].during", "no chaos step named 'nosuch' (known: kill web-1)"),
     Case("during-bad-window", edit(ASSERT_2, "  - {error_budget: {}, during: sometime}"), 25, "assertions[1].during", "(write run, steady, recovery or fault:<chaos step name>)"),
+    Case("during-injection-past-repeat", edit(ASSERT_2, "  - {error_budget: {}, during: 'fault:kill web-1#2'}"), 25, "assertions[1].during", "step 'kill web-1' is injected once, so it has no #2"),
+    Case("during-injection-in-a-comment", edit(ASSERT_2, "  - error_budget: {}\n    during: fault:kill web-1 #2"), 26, "assertions[1].during", "'#2' after 'fault:kill web-1' starts a YAML comment"),
+    Case("fault-injection-past-repeat", edit(ASSERT_2, "  - {ejection_time: {service: web, fault: 'kill web-1 #3'}}"), 25, "assertions[1].ejection_time.fault", "has no #3"),
+    # ---- compare
+    Case("tolerance-malformed", BASE + "compare: {tolerance: {default: 10pct}}\n", 26, "compare.tolerance.default", "'10pct' is not a tolerance (write +10% relative to the baseline"),
+    Case("tolerance-unknown-key", BASE + "compare: {tolerance: {eror_budget: '+1%'}}\n", 26, "compare.tolerance.eror_budget", "(did you mean 'error_budget'?)"),
+    Case("baseline-missing", BASE + "compare: {baseline: runs/nosuch}\n", 26, "compare.baseline", "no run directory or journal.json at"),
     # ---- peers that a kind needs
     Case("redis-sessions-without-redis", edit("  redis: {kind: redis}\n", "").replace("[redis, mysql]", "[mysql]"), 13, "services.web.sessions", "sessions: redis needs a service of kind redis"),
     Case("web-without-mariadb", edit("  mysql: {kind: mariadb}\n", "").replace("[redis, mysql]", "[redis]"), 11, "services.web.kind", "needs a service of kind mariadb"),

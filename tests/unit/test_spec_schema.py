@@ -151,3 +151,28 @@ def test_network_subnet_is_in_the_schema(validator: Any) -> None:
     assert errors(validator, data) == []
     data["network"] = {"subnet": "10.213.7.0/24", "gateway": "10.213.7.1"}
     assert any("gateway" in p for p in errors(validator, data))
+
+
+def test_chaos_window_is_in_the_schema(validator: Any) -> None:
+    data = copy.deepcopy(shipped("ha.yaml"))
+    data["chaos"][0]["window"] = "10s"
+    assert errors(validator, data) == []
+    data["chaos"][0]["window"] = "10 parsecs"
+    assert any("window" in p for p in errors(validator, data))
+
+
+def test_compare_is_in_the_schema(validator: Any) -> None:
+    data = copy.deepcopy(shipped("ha.yaml"))
+    data["compare"] = {
+        "baseline": "runs/20261130-101010-abcd",
+        "tolerance": {"failover_time": "+20%", "error_budget": "+0.005", "default": "+500ms"},
+    }
+    assert errors(validator, data) == []
+    for bad in (
+        {"tolerance": {"default": "10%"}},  # no '+'
+        {"tolerance": {"default": 0.1}},
+        {"baseline_run": "x"},
+    ):
+        data["compare"] = bad
+        problems = errors(validator, data)  # `compare` may be null: one anyOf error for it
+        assert problems and all(p.startswith("compare: ") for p in problems), (bad, problems)
