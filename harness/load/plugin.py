@@ -6,22 +6,54 @@ millisecond timestamps. Locustfiles report app-level facts through `session_star
 Active only when the harness set HARNESS_METRICS_ADDR, so the same locustfile runs under raw
 `locust` too (that is how bench/load measures the plugin's cost).
 
+Nothing the load sends is lost. Attribution rule: a request is counted when it completes (or
+when the load stops, if still in flight); the verdict's windows tile the run, so every request
+lands in a judged window. In detail:
+
+- every request through Locust's HTTP clients (FastHttpSession, HttpSession) is tracked from
+  the moment it is sent until its request event fires;
+- a request whose `catch_response` check raised (Locust then drops the event) is counted as a
+  failure when the with-block exits, with the exception as its error;
+- a request still in flight when its user is stopped (Locust kills user greenlets at the stop,
+  after `--stop-timeout`, and a killed request never fires its event) is counted as a failure,
+  status "0", error "aborted: in flight when the load stopped", when it is killed; whatever is
+  still tracked when the test stops is counted the same way, before
+  `harness_load_finished_timestamp_seconds` is set, so the final scrape includes it.
+  (Locust's kill is asynchronous: a user stopped while waiting may wake and send one more
+  request before the kill lands. Such a request, sent after the load began to stop, is counted
+  as an aborted failure too, but moves neither its user's served-again state nor the last
+  failure: the system was never asked to answer it.)
+
+Per user (every user class's `context()` is wrapped, so each request event carries the user's
+key, `harness_user`):
+- `harness_lb_switch_timestamp_seconds{lb}`: set when a user's success comes through another LB
+  than that user's previous success;
+- `harness_clients_served_again_timestamp_seconds`: the latest instant a user was first served
+  after its last failure, +Inf while any user's most recent request failed (0 if none ever
+  failed): failover is complete when every user has been served again;
+- `harness_last_failure_timestamp_seconds`: the completion time of the latest failure.
+The bookkeeping is plain dicts exported at scrape time (see requeststats.py).
+
 End of run: on `quitting` the process waits until the harness has seen the final figures in
 Prometheus (it creates HARNESS_RELEASE_FILE), so no count is lost between the last scrape and exit.
 """
 
 from __future__ import annotations
 
+import inspect
+import itertools
 import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
+from gevent import GreenletExit
 from locust import events
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from harness.load.requeststats import RequestStats
+from harness.load.requeststats import ClientState, RequestStats
 
 ADDR = os.environ.get("HARNESS_METRICS_ADDR", "")
 ROLE = os.environ.get("HARNESS_LOCUST_ROLE", "local")  # local | master | worker
@@ -31,9 +63,13 @@ EVENT_LOG = os.environ.get("HARNESS_EVENT_LOG", "")
 RELEASE_FILE = os.environ.get("HARNESS_RELEASE_FILE", "")
 RELEASE_TIMEOUT = float(os.environ.get("HARNESS_RELEASE_TIMEOUT", "60"))
 
+ABORTED = "aborted: in flight when the load stopped"
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 STATS = RequestStats()  # requests, failures, latency, last response per node: the hot path
 REGISTRY.register(STATS)
+CLIENTS = ClientState()  # per user: LB switches, served again after a failure, last failure
+REGISTRY.register(CLIENTS)
 SESSIONS_STARTED = Counter(
     "harness_sessions_started", "Logins that created a session.", registry=REGISTRY
 )
@@ -49,40 +85,6 @@ WRITES_ACKED = Counter(
 USERS = Gauge(
     "harness_users", "Current simulated users in this Locust process.", ["role"], registry=REGISTRY
 )
-CORRECTED = Histogram(
-    "harness_request_corrected_duration_seconds",
-    "Response time from the intended send time (fixed arrival rate): slow answers delay later sends, "
-    "and this counts that delay instead of hiding it (coordinated omission).",
-    ["name"],
-    registry=REGISTRY,
-    buckets=(
-        0.005,
-        0.01,
-        0.025,
-        0.05,
-        0.075,
-        0.1,
-        0.15,
-        0.2,
-        0.3,
-        0.5,
-        0.75,
-        1,
-        1.5,
-        2,
-        3,
-        5,
-        10,
-        20,
-        30,
-    ),
-)
-LB_SWITCH = Gauge(
-    "harness_lb_switch_timestamp_seconds",
-    "When clients got their first successful answer through this LB after another LB had answered.",
-    ["lb"],
-    registry=REGISTRY,
-)
 STARTED = Gauge(
     "harness_load_started_timestamp_seconds", "When the load test started.", registry=REGISTRY
 )
@@ -92,6 +94,10 @@ FINISHED = Gauge(
 
 _log_lock = threading.Lock()
 _log_fh: Any = None
+
+
+class RequestAborted(Exception):
+    """The request was still in flight when its user was stopped."""
 
 
 def log_event(kind: str, **fields: Any) -> None:
@@ -117,7 +123,16 @@ def write_acked(order_id: str, served_by: str = "") -> None:
     log_event("write_acked", id=order_id, served_by=served_by)
 
 
-_last_lb = {"lb": ""}
+_user_ids = itertools.count(1)
+
+
+def user_key(user: Any) -> int:
+    """A key for one simulated user, unique within the process (unlike id(), never reused)."""
+    try:
+        return int(user._harness_uid)
+    except AttributeError:
+        uid = user._harness_uid = next(_user_ids)
+        return uid
 
 
 def _on_request(
@@ -131,26 +146,147 @@ def _on_request(
     **_: Any,
 ) -> None:
     now = time.time()
-    intended = (context or {}).get("harness_intended")
-    if intended is not None:
-        CORRECTED.labels(name).observe(max(0.0, now - intended))
+    ctx = context or {}
+    token = ctx.get("harness_req")
+    if token is not None and _inflight.pop(token, None) is None:
+        return  # counted already: aborted at the stop, or its check raised
     status = str(getattr(response, "status_code", 0) or 0)
     headers = getattr(response, "headers", None) or {}
     served_by = headers.get("X-Served-By", "") or "none"
+    failed = exception is not None
     STATS.record(
-        name, request_type, status, served_by, response_time / 1000.0, exception is not None, now
+        name,
+        request_type,
+        status,
+        served_by,
+        response_time / 1000.0,
+        failed,
+        now,
+        ctx.get("harness_intended"),
     )
-    if exception is not None:
+    user = ctx.get("harness_user")
+    if failed:
+        if not ctx.get("harness_stop_artifact"):
+            CLIENTS.record(user, False, "", now)
         log_event(
             "failure", name=name, status=status, served_by=served_by, error=str(exception)[:200]
         )
         return
     lb = headers.get("X-LB", "")
-    if lb and lb != _last_lb["lb"]:
-        if _last_lb["lb"]:
-            LB_SWITCH.labels(lb).set(now)
-            log_event("lb_switch", lb=lb, previous=_last_lb["lb"])
-        _last_lb["lb"] = lb
+    previous = CLIENTS.record(user, True, lb, now)
+    if previous:
+        log_event("lb_switch", lb=lb, previous=previous, user=user)
+
+
+# Requests sent and not yet counted: token -> (request event, method, name, user key, intended
+# send time, start). Plain dict, no lock: under gevent nothing preempts these few operations.
+_inflight: dict[int, tuple[Any, Any, str, int | None, float | None, float]] = {}
+_tokens = itertools.count(1)
+_stopping = {"at": 0.0}  # when the load began to stop (0: it has not)
+
+
+def _settle(token: int, exc: BaseException | None, response: Any = None) -> None:
+    """Count a tracked request whose event never fired, as a failure: aborted (exc None, or the
+    user's greenlet was killed) or raised (the exception escaped the request or its check)."""
+    entry = _inflight.pop(token, None)
+    if entry is None:
+        return
+    event, method, name, user, intended, start = entry
+    exception: Exception
+    aborted = exc is None or isinstance(exc, GreenletExit)
+    if aborted:
+        exception, response = RequestAborted(ABORTED), None
+    elif isinstance(exc, Exception):
+        exception = exc
+    else:
+        exception = RuntimeError(f"{type(exc).__name__}: {exc}")
+    ctx: dict[str, Any] = {"harness_user": user}
+    if aborted and _stopping["at"] and start >= _stopping["at"]:
+        # sent after the stop began (a user woke from its wait between Locust's check and its
+        # kill) and killed by Locust: a failure in the counts, but no answer the system failed
+        # to give, so it moves neither its user's served-again state nor the last failure
+        ctx["harness_stop_artifact"] = True
+    if intended is not None:
+        ctx["harness_intended"] = intended
+    event.fire(
+        request_type=method,
+        name=name,
+        response_time=(time.time() - start) * 1000.0,
+        response_length=0,
+        response=response,
+        exception=exception,
+        context=ctx,
+        start_time=start,
+        url=name,
+    )
+
+
+def abort_in_flight() -> int:
+    """Count every request still in flight as aborted; returns how many."""
+    tokens = list(_inflight)
+    for token in tokens:
+        _settle(token, None)
+    return len(tokens)
+
+
+def _tracked_request(original: Callable[..., Any]) -> Callable[..., Any]:
+    params = list(inspect.signature(original).parameters)  # self, method, url, name, ...
+    name_at, context_at = params.index("name") - 3, params.index("context") - 3
+
+    def request(self: Any, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+        token = next(_tokens)
+        if len(args) > context_at:  # context passed positionally
+            listed = list(args)
+            listed[context_at] = {**(listed[context_at] or {}), "harness_req": token}
+            args = tuple(listed)
+        else:
+            kwargs["context"] = {**(kwargs.get("context") or {}), "harness_req": token}
+        user = self.user
+        name = kwargs.get("name") or (args[name_at] if len(args) > name_at else None)
+        _inflight[token] = (
+            self.request_event,
+            method,
+            str(name or self.request_name or url),
+            None if user is None else user_key(user),
+            None if user is None else getattr(user, "_harness_intended", None),
+            time.time(),
+        )
+        try:
+            return original(self, method, url, *args, **kwargs)
+        except BaseException as e:
+            _settle(token, e)
+            raise
+
+    request._harness = True  # type: ignore[attr-defined]
+    return request
+
+
+def _tracked_exit(original: Callable[..., Any]) -> Callable[..., Any]:
+    def __exit__(self: Any, exc: Any, value: Any, tb: Any) -> Any:
+        result = original(self, exc, value, tb)
+        if exc is not None:  # without an exception Locust always fires the event
+            token = (self.request_meta.get("context") or {}).get("harness_req")
+            if token in _inflight:
+                _settle(token, value if value is not None else exc(), self)
+        return result
+
+    __exit__._harness = True  # type: ignore[attr-defined]
+    return __exit__
+
+
+def track_requests() -> None:
+    """Wrap Locust's HTTP clients so every request sent is counted exactly once."""
+    from locust.clients import HttpSession
+    from locust.clients import ResponseContextManager as HttpRCM
+    from locust.contrib.fasthttp import FastHttpSession
+    from locust.contrib.fasthttp import ResponseContextManager as FastRCM
+
+    for session in (FastHttpSession, HttpSession):
+        if not getattr(session.request, "_harness", False):
+            session.request = _tracked_request(session.request)  # type: ignore[method-assign]
+    for rcm in (FastRCM, HttpRCM):
+        if not getattr(rcm.__exit__, "_harness", False):
+            rcm.__exit__ = _tracked_exit(rcm.__exit__)  # type: ignore[method-assign]
 
 
 def fixed_rate(rate: float) -> Any:
@@ -170,16 +306,46 @@ def fixed_rate(rate: float) -> Any:
     return wait_time
 
 
-def _with_intended(original: Any) -> Any:
+def _with_harness_context(original: Any) -> Any:
+    """Every request event carries the user's key; under a fixed rate the first request of a
+    task also carries its intended send time."""
+
     def context(user: Any) -> dict[str, Any]:
-        ctx = dict(original(user) or {})
+        ctx = original(user)
+        ctx = dict(ctx) if ctx else {}
+        ctx["harness_user"] = user_key(user)
         intended = getattr(user, "_harness_intended", None)
         if intended is not None:  # only the first request of a task was scheduled
             ctx["harness_intended"] = intended
             user._harness_intended = None
         return ctx
 
+    context._harness = True  # type: ignore[attr-defined]
     return context
+
+
+def _retiring(original: Any) -> Any:
+    """A user stopped while the load goes on (a ramp-down) leaves the served-again bookkeeping."""
+
+    def on_stop(user: Any) -> None:
+        try:
+            original(user)
+        finally:
+            uid = getattr(user, "_harness_uid", None)
+            if uid is not None and not _stopping["at"]:
+                CLIENTS.retire(uid)
+
+    on_stop._harness = True  # type: ignore[attr-defined]
+    return on_stop
+
+
+def instrument_user_class(cls: Any) -> None:
+    if not getattr(cls.context, "_harness", False):
+        cls.context = _with_harness_context(cls.context)
+    if not getattr(cls.on_stop, "_harness", False):
+        cls.on_stop = _retiring(cls.on_stop)
+    if RATE:
+        cls.wait_time = fixed_rate(RATE)
 
 
 def _users_sampler(environment: Any) -> None:
@@ -199,22 +365,26 @@ def _on_init(environment: Any, **_: Any) -> None:
     for cls in environment.user_classes or []:
         if cls.__name__ in USER_WEIGHTS:
             cls.weight = int(USER_WEIGHTS[cls.__name__])
-        if RATE:
-            cls.wait_time = fixed_rate(RATE)
-            cls.context = _with_intended(cls.context)
+        instrument_user_class(cls)
     import gevent
 
     gevent.spawn(_users_sampler, environment)
 
 
 def _on_test_start(environment: Any, **_: Any) -> None:
+    _stopping["at"] = 0.0
     STARTED.set(time.time())
     log_event("test_start")
 
 
+def _on_test_stopping(environment: Any, **_: Any) -> None:
+    _stopping["at"] = time.time()
+
+
 def _on_test_stop(environment: Any, **_: Any) -> None:
+    aborted = abort_in_flight()  # before the finish instant: the final scrape must include them
     FINISHED.set(time.time())
-    log_event("test_stop")
+    log_event("test_stop", aborted=aborted)
 
 
 def _on_quitting(environment: Any, **_: Any) -> None:
@@ -226,8 +396,10 @@ def _on_quitting(environment: Any, **_: Any) -> None:
 
 
 if ADDR:
+    track_requests()
     events.init.add_listener(_on_init)
     events.request.add_listener(_on_request)
     events.test_start.add_listener(_on_test_start)
+    events.test_stopping.add_listener(_on_test_stopping)
     events.test_stop.add_listener(_on_test_stop)
     events.quitting.add_listener(_on_quitting)

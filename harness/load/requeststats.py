@@ -3,25 +3,87 @@ families only when scraped. The hot path (one call per request) does no label lo
 no lock: prometheus_client's labelled metrics take a lock per update, and under gevent's
 monkey-patching that lock is a gevent lock, which made the plugin cost about 10% more CPU per
 request than raw Locust (bench/load.py). Under gevent nothing preempts `record()`, and a
-scrape iterates over snapshots of the dicts."""
+scrape iterates over snapshots of the dicts.
+
+Two collectors:
+
+`RequestStats`: requests and failures by name/method/status/node, the latency histograms (by
+outcome, so successful latency is judged apart from failures) and the last answer per node.
+
+`ClientState`: per simulated user (a key the plugin puts in every request's context), which LB
+its last success came through and whether it has been served again since its last failure:
+`harness_lb_switch_timestamp_seconds{lb}`, `harness_clients_served_again_timestamp_seconds`
+and `harness_last_failure_timestamp_seconds`.
+"""
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10)
+BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    1,
+    1.5,
+    2,
+    3,
+    5,
+    10,
+    20,
+    30,
+    60,
+    120,
+)
+INF = float("inf")
+
+
+def _histogram(
+    name: str,
+    doc: str,
+    labels: list[str],
+    buckets: tuple[float, ...],
+    data: dict[tuple[str, ...], list[float]],
+) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, doc, labels=labels)
+    for key, h in list(data.items()):
+        cumulative, out = 0.0, []
+        for bound, count in zip((*buckets, INF), h[:-1], strict=True):
+            cumulative += count
+            out.append(("+Inf" if bound == INF else repr(float(bound)), cumulative))
+        family.add_metric(list(key), out, h[-1])
+    return family
 
 
 class RequestStats(Collector):
     def __init__(self, buckets: tuple[float, ...] = BUCKETS) -> None:
         self.buckets = buckets
         self.counts: dict[tuple[str, str, str, str], list[int]] = {}  # -> [requests, failures]
-        self.hist: dict[tuple[str, str, str], list[float]] = {}  # -> bucket counts, +Inf, sum
+        # (name, status, served_by, outcome) -> bucket counts, +Inf, sum
+        self.hist: dict[tuple[str, ...], list[float]] = {}
+        self.corrected: dict[tuple[str, ...], list[float]] = {}  # (name, outcome) -> same
         self.last: dict[tuple[str, str], float] = {}  # (served_by, outcome) -> unix time
+
+    def _observe(
+        self, data: dict[tuple[str, ...], list[float]], key: tuple[str, ...], v: float
+    ) -> None:
+        h = data.get(key)
+        if h is None:
+            h = data[key] = [0.0] * (len(self.buckets) + 2)
+        h[bisect_left(self.buckets, v)] += 1  # the first bound >= the value: `le` semantics
+        h[-1] += v
 
     def record(
         self,
@@ -32,7 +94,10 @@ class RequestStats(Collector):
         seconds: float,
         failed: bool,
         now: float,
+        intended: float | None = None,
     ) -> None:
+        """One finished request. `intended`: when a fixed arrival rate meant to send it (the
+        corrected latency is measured from there to `now`)."""
         key = (name, method, status, served_by)
         c = self.counts.get(key)
         if c is None:
@@ -40,13 +105,11 @@ class RequestStats(Collector):
         c[0] += 1
         if failed:
             c[1] += 1
-        hkey = (name, status, served_by)
-        h = self.hist.get(hkey)
-        if h is None:
-            h = self.hist[hkey] = [0.0] * (len(self.buckets) + 2)
-        h[bisect_left(self.buckets, seconds)] += 1  # the first bound >= the value: `le` semantics
-        h[-1] += seconds
-        self.last[(served_by, "error" if failed else "ok")] = now
+        outcome = "error" if failed else "ok"
+        self._observe(self.hist, (name, status, served_by, outcome), seconds)
+        if intended is not None:
+            self._observe(self.corrected, (name, outcome), max(0.0, now - intended))
+        self.last[(served_by, outcome)] = now
 
     def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily | GaugeMetricFamily]:
         labels = ["name", "method", "status", "served_by"]
@@ -62,20 +125,21 @@ class RequestStats(Collector):
                 failures.add_metric(list(ckey), failed)
         yield requests
         yield failures
-        hist = HistogramMetricFamily(
+        yield _histogram(
             "harness_request_duration_seconds",
-            "Response time.",
-            labels=["name", "status", "served_by"],
+            "Response time, by outcome (ok: the request succeeded; error: it failed).",
+            ["name", "status", "served_by", "outcome"],
+            self.buckets,
+            self.hist,
         )
-        for hkey, h in list(self.hist.items()):
-            cumulative, buckets = 0.0, []
-            for bound, count in zip((*self.buckets, float("inf")), h[:-1], strict=True):
-                cumulative += count
-                buckets.append(
-                    ("+Inf" if bound == float("inf") else repr(float(bound)), cumulative)
-                )
-            hist.add_metric(list(hkey), buckets, h[-1])
-        yield hist
+        yield _histogram(
+            "harness_request_corrected_duration_seconds",
+            "Response time from the intended send time (fixed arrival rate): slow answers delay "
+            "later sends, and this counts that delay instead of hiding it (coordinated omission).",
+            ["name", "outcome"],
+            self.buckets,
+            self.corrected,
+        )
         last = GaugeMetricFamily(
             "harness_last_response_timestamp_seconds",
             "Last response seen from a node (served_by; 'none' = no node named it: LB or connection "
@@ -85,3 +149,84 @@ class RequestStats(Collector):
         for lkey, ts in list(self.last.items()):
             last.add_metric(list(lkey), ts)
         yield last
+
+
+class ClientState(Collector):
+    """What each simulated user last saw, keyed by the user key the plugin puts in the request
+    context. Plain dicts, no lock (see the module docstring).
+
+    Served again: for every user, the time of its last failed request (`pending`, until a
+    success follows) and the time of its first success after that failure (`served_again`).
+    The export is the latest such instant over users, or +Inf while any user's most recent
+    request failed; users that never failed contribute nothing (0 if none ever failed). A user
+    that leaves mid-run (a ramp-down stops it) is retired: its served-again instant is kept, a
+    failure it never recovered from is dropped with it (nobody is waiting for that answer)."""
+
+    def __init__(self) -> None:
+        self.lb: dict[Hashable, str] = {}  # user -> LB of its previous success
+        self.pending: dict[
+            Hashable, float
+        ] = {}  # user -> last failure not yet followed by a success
+        self.served_again: dict[
+            Hashable, float
+        ] = {}  # user -> first success after its last failure
+        self.retired_served_again = 0.0
+        self.lb_switch: dict[str, float] = {}  # lb -> latest switch of a user onto it
+        self.last_failure = 0.0
+
+    def record(self, user: Hashable | None, ok: bool, lb: str, now: float) -> str | None:
+        """One finished request of `user` (None: not from a known user; only the process-wide
+        last failure is kept). Returns the LB the user's previous success came through when this
+        success came through another one (a switch), else None."""
+        if not ok:
+            if now > self.last_failure:
+                self.last_failure = now
+            if user is not None:
+                self.pending[user] = now
+            return None
+        if user is None:
+            return None
+        if self.pending.pop(user, None) is not None:
+            self.served_again[user] = now
+        if lb:
+            previous = self.lb.get(user)
+            if previous != lb:
+                self.lb[user] = lb
+                if previous:
+                    self.lb_switch[lb] = now
+                    return previous
+        return None
+
+    def retire(self, user: Hashable) -> None:
+        self.lb.pop(user, None)
+        self.pending.pop(user, None)
+        ts = self.served_again.pop(user, None)
+        if ts is not None and ts > self.retired_served_again:
+            self.retired_served_again = ts
+
+    def served_again_at(self) -> float:
+        if self.pending:
+            return INF
+        return max(max(self.served_again.values(), default=0.0), self.retired_served_again)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        switch = GaugeMetricFamily(
+            "harness_lb_switch_timestamp_seconds",
+            "Latest time a user got a successful answer through this LB after its previous "
+            "success had come through another LB.",
+            labels=["lb"],
+        )
+        for lb, ts in list(self.lb_switch.items()):
+            switch.add_metric([lb], ts)
+        yield switch
+        yield GaugeMetricFamily(
+            "harness_clients_served_again_timestamp_seconds",
+            "Latest first success after a user's last failure, over users; +Inf while any user's "
+            "most recent request failed; 0 if no user ever failed.",
+            value=self.served_again_at(),
+        )
+        yield GaugeMetricFamily(
+            "harness_last_failure_timestamp_seconds",
+            "Completion time of the most recent failed request in this Locust process (0: none).",
+            value=self.last_failure,
+        )
