@@ -41,10 +41,11 @@ def _points(result: list[dict[str, Any]]) -> list[list[float]]:
 def series(prom: Prometheus, run_id: str, tl: Timeline, step: float = 1.0) -> dict[str, Any]:
     start, end = tl.load_start - 2, tl.load_end + 1
     sel = f'{{run="{run_id}"}}'
+    ok = f'{{run="{run_id}",outcome="ok"}}'  # latency of answered requests; failures are errors
     q = {
         "rps": f"sum(rate(harness_requests_total{sel}[3s]))",
         "error_rps": f"sum(rate(harness_request_failures_total{sel}[3s])) or vector(0)",
-        "p95_seconds": f"histogram_quantile(0.95, sum by (le) (rate(harness_request_duration_seconds_bucket{sel}[3s])))",
+        "p95_seconds": f"histogram_quantile(0.95, sum by (le) (rate(harness_request_duration_seconds_bucket{ok}[3s])))",
     }
     q["users"] = f'sum(harness_users{{run="{run_id}",role!="worker"}})'
     out: dict[str, Any] = {k: _points(prom.range(expr, start, end, step)) for k, expr in q.items()}
