@@ -1,9 +1,15 @@
 """Nginx as the load balancer: the classic upstream block with passive health checks
 (`max_fails`/`fail_timeout`: open-source Nginx has no active checks and exposes no per-peer
-state, so ejection is seen from the client side, through X-Served-By). HTTP to web nodes or
-`fastcgi_pass` straight to a PHP-FPM pool. stub_status + Debian's nginx exporter on :9113."""
+state). The peers' state lives in a shared `zone`, so the whole LB ejects a peer at once, not
+each worker on its own, and the error log (stderr, `notice`) says when: `upstream server
+temporarily disabled` (warn) and `start worker processes` (notice: every peer is fresh again),
+read by harness/watch/logs.py. HTTP to web nodes or `fastcgi_pass` straight to a PHP-FPM pool.
+stub_status + Debian's nginx exporter on :9113."""
 
 from __future__ import annotations
+
+import math
+import re
 
 from harness.kinds import keepalived
 from harness.kinds.base import Context, apply_overrides, render
@@ -46,3 +52,42 @@ def ejection_bound(svc: NginxLBService) -> float:
     """Passive checks: a dead peer is skipped after `max_fails` failed attempts within
     `fail_timeout`; a request that hits it waits up to `timeout_connect` before the next peer."""
     return svc.timeout_connect * max(1, svc.max_fails)
+
+
+SERVER_LINE = re.compile(r"^\s*server\s+([^\s;]+)([^;]*);", re.MULTILINE)
+TIME_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+DEFAULT_MAX_FAILS, DEFAULT_FAIL_TIMEOUT = 1, 10.0  # Nginx's own defaults
+
+
+def _seconds(text: str) -> float:
+    """An Nginx time in whole seconds (`10`, `10s`, `1m30s`)."""
+    total, rest = 0.0, text.strip()
+    for num, unit in re.findall(r"(\d+)([a-z]*)", rest):
+        if unit not in TIME_UNITS:
+            raise ValueError(f"not an nginx time in seconds: {text!r}")
+        total += int(num) * TIME_UNITS[unit]
+    return total
+
+
+def passive_checks(config: str) -> dict[str, tuple[int, float]]:
+    """`server ADDRESS ... max_fails=N fail_timeout=T;` lines of an nginx.conf (the rendered
+    template or the user's own): address → (max_fails, fail_timeout in seconds), with Nginx's
+    defaults for what a line leaves out. `listen`/`server_name` lines are not `server` lines
+    and `server {` blocks have no address before a `;`."""
+    out: dict[str, tuple[int, float]] = {}
+    for m in SERVER_LINE.finditer(config):
+        address, params = m.group(1), m.group(2)
+        if "{" in address or "{" in params:
+            continue
+        max_fails, fail_timeout = DEFAULT_MAX_FAILS, DEFAULT_FAIL_TIMEOUT
+        for param in params.split():
+            key, _, value = param.partition("=")
+            try:
+                if key == "max_fails":
+                    max_fails = int(value)
+                elif key == "fail_timeout":
+                    fail_timeout = _seconds(value)
+            except ValueError:
+                continue
+        out[address] = (max_fails, float(math.ceil(fail_timeout)))
+    return out

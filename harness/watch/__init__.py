@@ -1,6 +1,7 @@
-"""Watchers running beside the load: Docker events, LB logs (HAProxy server state, Keepalived
-transitions), VIP holders, recovery. Everything they see becomes a Prometheus series through
-the harness's exporter, and a history the report draws."""
+"""Watchers running beside the load: Docker events, LB logs (HAProxy and Nginx server state,
+Keepalived transitions), VIP holders, recovery. Everything they see becomes a Prometheus series
+through the harness's exporter, and a history the report draws. The Docker events stream wakes
+the log and VIP watchers of a container that runs again, so they re-attach at once."""
 
 from __future__ import annotations
 
@@ -8,12 +9,30 @@ from typing import Any
 
 from docker.models.containers import Container
 
-from harness.plan.model import RunPlan
+from harness.kinds import nginx_lb
+from harness.plan.model import ContainerPlan, RunPlan
 from harness.watch.events import EventWatcher
 from harness.watch.logs import LogWatcher
 from harness.watch.vip import VipWatcher
 
 LB_KINDS = ("haproxy", "nginx-lb")
+
+
+def nginx_upstreams(plan: RunPlan, lb: ContainerPlan) -> tuple[dict[str, str], dict[str, float]]:
+    """For an Nginx LB: upstream address → backend instance (every container of the run by
+    IP, and each `server` line's address), and backend → `fail_timeout`, read from the nginx.conf
+    the container really gets (the rendered template or the user's own)."""
+    by_ip = {c.ip: c.instance for c in plan.containers}
+    names = set(by_ip.values())
+    upstreams, fail_timeout = dict(by_ip), {}
+    for address, (_, timeout) in nginx_lb.passive_checks(
+        lb.files.get(nginx_lb.CONFIG_PATH, "")
+    ).items():
+        host = address.rsplit(":", 1)[0] if address.count(":") == 1 else address
+        name = by_ip.get(host) or (host if host in names else address)
+        upstreams[address] = name
+        fail_timeout[name] = timeout
+    return upstreams, fail_timeout
 
 
 class Watchers:
@@ -25,23 +44,45 @@ class Watchers:
         since: float,
         max_seconds: float,
     ) -> None:
+        """`containers`: the run's live instance → container map (the stack's own, so a
+        container created again under the same instance is found there)."""
         self.plan, self.containers = plan, containers
         self.events = EventWatcher(plan.run_id, exporter, since)
-        self.logs = [
-            LogWatcher(containers[c.instance], c.instance, exporter, since)
-            for c in plan.containers
-            if c.kind in LB_KINDS
-        ]
+        self.logs = []
+        for c in plan.containers:
+            if c.kind not in LB_KINDS:
+                continue
+            upstreams, fail_timeout = nginx_upstreams(plan, c) if c.kind == "nginx-lb" else ({}, {})
+            self.logs.append(
+                LogWatcher(
+                    containers.get(c.instance),
+                    c.instance,
+                    exporter,
+                    since,
+                    upstreams=upstreams,
+                    fail_timeout=fail_timeout,
+                    containers=containers,
+                )
+            )
         self.vips = [
             VipWatcher(
                 service,
                 vip,
-                {c.instance: containers[c.instance] for c in plan.instances(service)},
+                containers,
                 exporter,
                 max_seconds,
+                instances=[c.instance for c in plan.instances(service)],
             )
             for service, vip in plan.vips.items()
         ]
+        self.events.listeners.append(self._on_event)
+
+    def _on_event(self, ts: float, instance: str, action: str) -> None:
+        for w in self.logs:
+            if w.instance == instance and action in ("start", "unpause", "restart"):
+                w.wake()
+        for v in self.vips:
+            v.on_event(ts, instance, action)
 
     def start(self) -> None:
         self.events.start()
@@ -52,9 +93,14 @@ class Watchers:
 
     def stop(self) -> None:
         self.events.stop()
+        for w in self.logs:
+            w.stop()
+        for v in self.vips:
+            v.stop()
 
     def backend_states(self) -> dict[str, dict[str, str]]:
-        return {w.instance: dict(w.servers) for w in self.logs if w.servers}
+        """LB instance → server → UP/DOWN, as each LB (HAProxy or Nginx) last reported it."""
+        return {w.instance: states for w in self.logs if (states := w.states())}
 
     def vip_holders(self) -> dict[str, str | None]:
         return {v.service: v.holder() for v in self.vips}

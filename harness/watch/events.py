@@ -4,6 +4,7 @@ died, started, paused or were unpaused, as the engine saw them (nanosecond `time
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from harness.runtime import labels
@@ -16,6 +17,8 @@ class EventWatcher:
     def __init__(self, run_id: str, exporter: Any, since: float) -> None:
         self.run_id, self.exporter, self.since = run_id, exporter, since
         self.events: list[tuple[float, str, str]] = []  # (ts, instance, action)
+        # called with (ts, instance, action) for each event: watchers re-attach on "start"
+        self.listeners: list[Callable[[float, str, str], None]] = []
         self.stream: Any = None
         self.thread = threading.Thread(target=self._run, name="docker-events", daemon=True)
 
@@ -49,5 +52,10 @@ class EventWatcher:
                     self.exporter.container_running.labels(instance).set(1)
                 elif action in ("die", "pause", "stop", "kill", "oom"):
                     self.exporter.container_running.labels(instance).set(0)
+                for listener in list(self.listeners):
+                    try:
+                        listener(ts, instance, action)
+                    except Exception:  # noqa: BLE001 - one listener's bug stops no stream
+                        pass
         except Exception:  # noqa: BLE001 - the stream was closed
             return
