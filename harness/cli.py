@@ -85,7 +85,7 @@ def _load_progress(run: Any) -> Iterator[None]:
 def cmd_up(args: argparse.Namespace) -> int:
     from harness.runner import Run
 
-    run = Run(args.topology, runs_dir=Path(args.runs_dir), keep=True, say=_say)
+    run = Run(args.topology, runs_dir=Path(args.runs_dir), keep=True, say=_say, judged=False)
     result = run.bring_up()
     if result.exit_code:
         console_error(result.error)

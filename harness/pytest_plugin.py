@@ -28,6 +28,7 @@ def harness_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
             runs_dir=Path(tmp_path_factory.mktemp("harness-runs")),
             keep=True,
             say=lambda _: None,
+            judged=False,
         )
         started.append(run.run_id)
         result = run.bring_up()

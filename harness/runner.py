@@ -37,6 +37,7 @@ from harness.report.journal import Journal
 from harness.runtime import images
 from harness.runtime.signals import exit_signals, shielded
 from harness.runtime.stack import Stack, create_network, teardown
+from harness.spec.compare import parse_tolerance
 from harness.spec.loader import load_topology
 from harness.spec.models import Topology
 from harness.verdict.assertions import FAILED, PASSED, Result, evaluate
@@ -100,14 +101,15 @@ class Run:
         experiments: list[str] | None = None,
         allow_external_target: str | None = None,
         compare: str | Path | None = None,
+        judged: bool = True,
     ) -> None:
         self.ui, self.allow_external_target = ui, allow_external_target
         # Called while the load runs (elapsed s, total s, active faults): the CLI's progress bar.
         self.on_tick: Callable[[float, float, str], None] = lambda elapsed, total, faults: None
         self.topology_file = str(topology_file)
-        self.topo = load_topology(
-            topology_file, experiments
-        )  # validate: nothing is started before this passes
+        # Validate: nothing is started before this passes. `harness up` judges nothing, so a
+        # topology without assertions is fine there.
+        self.topo = load_topology(topology_file, experiments, require_assertions=judged)
         # The regression baseline (`compare:` or --compare) is read now: bad input starts nothing.
         self.baseline: dict[str, Any] | None = None
         spec_cmp = getattr(self.topo, "compare", None)
@@ -257,7 +259,7 @@ class Run:
             end = self._final_scrape(load.workers)
             self.schedule.rollback_all()
             self.locust.release()
-            self.timeline = Timeline(t0, end, self._fault_spans(getattr(recovery, "spans", [])))
+            self.timeline = Timeline(t0, end, self._fault_spans(getattr(recovery, "spans", []), recovery.quiet))
             self.journal["load_ended_at"] = end
             self.journal.data["recovery"] = {
                 "recovered_at": recovery.recovered_at,
@@ -301,7 +303,9 @@ class Run:
         ]
         return "; ".join(parts)
 
-    def _fault_spans(self, effects: list[tuple[float, float | None]]) -> dict[str, FaultSpan]:
+    def _fault_spans(
+        self, effects: list[tuple[float, float | None]], quiet: float = 2.0
+    ) -> dict[str, FaultSpan]:
         """The journal's faults as judged windows. `effects` are the recovery watcher's
         (armed at, steady again at) pairs: an instantaneous fault's effect ends at the first
         steady instant after it."""
@@ -314,9 +318,13 @@ class Run:
             windowed = f.get("for") is not None
             end = (f["rolled_back_at"] or f["injected_at"]) if windowed else f["injected_at"]
             step = steps.get(step_key(f["name"]).split("#")[0])
+            # Its effect is over once the watcher has seen the system steady for its quiet
+            # period: clients that failed just before it have been served again by then.
             effect = next(
                 (done for armed, done in effects if armed >= f["injected_at"] - 0.001), None
             )
+            if effect is not None:
+                effect += quiet
             spans[f["name"]] = FaultSpan(
                 f["injected_at"],
                 end,

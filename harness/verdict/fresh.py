@@ -44,8 +44,10 @@ def check(
 ) -> str | None:
     """None when every target was scraped throughout `span`; otherwise why the data is missing."""
     gap = edge(scrape_interval)
-    # Include the scrape before the window starts: the start edge is read from it.
-    w = span.seconds + gap
+    # The window itself: a scrape that failed before it (a Locust process not listening yet)
+    # changes none of its figures. The start edge reads the last sample before the window,
+    # which is at most `gap` old, or absent when the target had counted nothing yet.
+    w = max(span.seconds, 0.001)
     for t in targets:
         s = sel(run_id, f'instance=~"{t.instance}"')
         ups = {
