@@ -255,7 +255,7 @@ _KINDS = [
 _NAME_FIX = "use lowercase letters, digits and '-', starting with a letter, at most 31 characters"
 _PATTERN_FIXES = {
     r"^[a-z][a-z0-9-]{0,30}$": _NAME_FIX,
-    r"^(steady|recovery|run|fault:.+)$": "write run, steady, recovery or fault:<chaos step name>",
+    r"^(steady|recovery|calm|run|fault:.+)$": "write run, steady, recovery, calm or fault:<chaos step name>",
     r"^\d+[kmg]?$": "write e.g. 512m or 1g",
 }
 

@@ -462,7 +462,7 @@ class ChaosStep(StrictModel):
         ]
 
 
-Window = Annotated[str, Field(pattern=r"^(steady|recovery|run|fault:.+)$")]
+Window = Annotated[str, Field(pattern=r"^(steady|recovery|calm|run|fault:.+)$")]
 
 
 class SessionContinuity(StrictModel):

@@ -191,6 +191,12 @@ def check_topology(topo: Topology, base_dir: Path = Path(".")) -> Iterator[tuple
         if a.title in titles:
             yield ("assertions", i), f"duplicate assertion '{a.title}' (give it a unique name:)"
         titles.add(a.title)
+        if a.during == "calm" and a.kind not in ("error_budget", "session_continuity"):
+            yield (
+                ("assertions", i, "during"),
+                f"calm (every moment outside the fault windows) is made of several stretches, "
+                f"which only counts can be summed over; {a.kind} cannot (use steady or recovery)",
+            )
         if a.during.startswith("fault:"):
             _, problem = resolve_fault_ref(a.during[6:], seen, "fault:")
             if problem:
