@@ -52,7 +52,9 @@ class HarnessExporter:
             ["container", "action"],
         )
         self.container_running = g(
-            "harness_container_running", "1 while the container runs (Docker events).", ["container"]
+            "harness_container_running",
+            "1 while the container runs (Docker events).",
+            ["container"],
         )
         self.backend_state = g(
             "harness_backend_state_timestamp_seconds",
