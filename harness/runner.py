@@ -209,7 +209,10 @@ class Run:
             )
             exporter, watchers = self.exporter, self.watchers
             recovery = RecoveryWatcher(
-                self.plan, watchers, exporter, f"http://{self.locust.metrics_addr}/metrics"
+                self.plan,
+                watchers,
+                exporter,
+                [f"http://{addr}/metrics" for addr in self.locust.metrics_addrs],
             )
 
             def notify(event: str, entry: dict[str, Any]) -> None:
