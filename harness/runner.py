@@ -230,14 +230,12 @@ class Run:
                     f"fault {event.replace('_', ' ')}: {entry['name']} ({entry['kind']} {entry['target']})"
                 )
                 windowed = entry.get("for") is not None
-                targets = {t.strip() for t in str(entry["target"]).split(",")}
-                if not windowed:  # a node left dead on purpose is not a recovery problem
-                    (
-                        recovery.expected_down.update
-                        if event == "injected"
-                        else recovery.expected_down.difference_update
-                    )(targets)
-                if (event == "rolled_back") == windowed:  # recovery starts when the fault is over
+                targets = set(fault_targets(str(entry["target"])))
+                if windowed:  # its trouble is the fault itself, not a relapse
+                    (recovery.hold if event == "injected" else recovery.release)(ts)
+                elif event == "injected":  # a node left dead on purpose is not a recovery problem
+                    recovery.expected_down.update(targets)
+                    recovery.removed_at.update(dict.fromkeys(targets, ts))
                     recovery.arm(ts)
 
             def snapshot() -> dict[str, Any]:
@@ -258,6 +256,7 @@ class Run:
                 self.on_tick(time.time() - t0, load.duration, active)
 
             self.schedule.run(t0, t0 + load.duration, tick)
+            recovery.stop()
             # The last figures count only once Prometheus has scraped them after Locust stopped.
             end = self._final_scrape(load.workers)
             self.schedule.rollback_all()
@@ -267,6 +266,8 @@ class Run:
             self.journal.data["recovery"] = {
                 "recovered_at": recovery.recovered_at,
                 "last_problem": recovery.why,
+                "spans": recovery.spans,
+                "relapses": recovery.relapses,
             }
 
     def _final_scrape(self, workers: int) -> float:

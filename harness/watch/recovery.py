@@ -66,6 +66,7 @@ class RecoveryWatcher:
         self.relapses: list[tuple[float, str]] = []  # (instant, why)
         self.holds = 0  # fault windows open
         self.why = "no fault rolled back yet"
+        self.removed_at: dict[str, float] = {}  # instance -> when a fault removed it on purpose
         self.expected_down: set[str] = (
             set()
         )  # targets of instantaneous faults (a kill), left down on purpose
@@ -181,7 +182,31 @@ class RecoveryWatcher:
         stopped = [i for i in self.watchers.not_running() if i not in self.expected_down]
         if stopped:
             problems.append(f"not running: {', '.join(sorted(stopped))}")
+        problems += self._not_ejected()
         return problems
+
+    def _not_ejected(self) -> list[str]:
+        """A node removed on purpose is no problem once every LB in front of it has marked it
+        DOWN (its own log line) since it was removed; until then the fault's effect is not over."""
+        out = []
+        for inst, since in sorted(self.removed_at.items()):
+            if inst not in self.expected_down:
+                continue
+            try:
+                service = self.plan.container(inst).service
+            except StopIteration:
+                continue
+            for w in getattr(self.watchers, "logs", []):
+                try:
+                    in_front = service in self.plan.container(w.instance).depends_on
+                except StopIteration:
+                    continue
+                if in_front and not any(
+                    what == "backend" and name == inst and state == "DOWN" and ts >= since - 0.5
+                    for ts, what, name, state in list(w.events)
+                ):
+                    out.append(f"{w.instance} has not marked {inst} DOWN yet")
+        return out
 
     def _client_gaps(self, since: float, now: float) -> list[str]:
         """Why client figures do not prove `quiet` failure-free seconds from `since`."""
