@@ -214,6 +214,11 @@ class Run:
                 exporter,
                 [f"http://{addr}/metrics" for addr in self.locust.metrics_addrs],
             )
+            recovery.lbs_in_front = {
+                str(getattr(svc, "backends")): [c.instance for c in self.plan.instances(name)]  # noqa: B009
+                for name, svc in self.topo.services.items()
+                if getattr(svc, "backends", None)
+            }
 
             def notify(event: str, entry: dict[str, Any]) -> None:
                 gauge = exporter.fault_start if event == "injected" else exporter.fault_end
@@ -261,7 +266,9 @@ class Run:
             end = self._final_scrape(load.workers)
             self.schedule.rollback_all()
             self.locust.release()
-            self.timeline = Timeline(t0, end, self._fault_spans(getattr(recovery, "spans", []), recovery.quiet))
+            self.timeline = Timeline(
+                t0, end, self._fault_spans(getattr(recovery, "spans", []), recovery.quiet)
+            )
             self.journal["load_ended_at"] = end
             self.journal.data["recovery"] = {
                 "recovered_at": recovery.recovered_at,

@@ -67,6 +67,7 @@ class RecoveryWatcher:
         self.holds = 0  # fault windows open
         self.why = "no fault rolled back yet"
         self.removed_at: dict[str, float] = {}  # instance -> when a fault removed it on purpose
+        self.lbs_in_front: dict[str, list[str]] = {}  # backend service -> its LB instances
         self.expected_down: set[str] = (
             set()
         )  # targets of instantaneous faults (a kill), left down on purpose
@@ -197,11 +198,7 @@ class RecoveryWatcher:
             except StopIteration:
                 continue
             for w in getattr(self.watchers, "logs", []):
-                try:
-                    in_front = service in self.plan.container(w.instance).depends_on
-                except StopIteration:
-                    continue
-                if in_front and not any(
+                if w.instance in self.lbs_in_front.get(service, ()) and not any(
                     what == "backend" and name == inst and state == "DOWN" and ts >= since - 0.5
                     for ts, what, name, state in list(w.events)
                 ):
