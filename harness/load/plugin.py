@@ -20,9 +20,8 @@ lands in a judged window. In detail:
   still tracked when the test stops is counted the same way, before
   `harness_load_finished_timestamp_seconds` is set, so the final scrape includes it.
   (Locust's kill is asynchronous: a user stopped while waiting may wake and send one more
-  request before the kill lands. Such a request, sent after the load began to stop, is counted
-  as an aborted failure too, but moves neither its user's served-again state nor the last
-  failure: the system was never asked to answer it.)
+  request before the kill lands. Such a request, sent after the load began to stop and cut by
+  the harness at once, is not counted at all: the system was never given a chance to answer.)
 
 Per user (every user class's `context()` is wrapped, so each request event carries the user's
 key, `harness_user`):
@@ -203,9 +202,10 @@ def _settle(token: int, exc: BaseException | None, response: Any = None) -> None
     ctx: dict[str, Any] = {"harness_user": user}
     if aborted and _stopping["at"] and start >= _stopping["at"]:
         # sent after the stop began (a user woke from its wait between Locust's check and its
-        # kill) and killed by Locust: a failure in the counts, but no answer the system failed
-        # to give, so it moves neither its user's served-again state nor the last failure
-        ctx["harness_stop_artifact"] = True
+        # kill) and killed by Locust at once: the harness cut it, the system was never given
+        # the chance to answer it, so it is not a request of the test at all
+        log_event("stop_artifact", name=name)
+        return
     if intended is not None:
         ctx["harness_intended"] = intended
     event.fire(

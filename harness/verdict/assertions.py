@@ -123,10 +123,12 @@ class Compiler:
         self.locust = fresh.locust(topo.load.workers)
         self.harness = fresh.harness()
 
-    def change(self, metric: str, span: Span | list[Span], selector: str = "") -> str:
+    def change(
+        self, metric: str, span: Span | list[Span], selector: str = "", inward: bool = False
+    ) -> str:
         """A counter's growth over a window, or summed over the stretches of one (`calm`)."""
         spans = span if isinstance(span, list) else [span]
-        parts = [change(metric, self.run_id, s, self.edge, selector) for s in spans]
+        parts = [change(metric, self.run_id, s, self.edge, selector, inward) for s in spans]
         return parts[0] if len(parts) == 1 else "(" + " + ".join(parts) + ")"
 
     def requests_guard(self, span: Span) -> Guard:
@@ -143,10 +145,11 @@ class Compiler:
         parts = self.tl.spans(a.during)
         if not parts:
             return _nothing_to_measure(span, f"the window {a.during} is empty")
+        inward = a.during in ("steady", "recovery", "calm")
         if k == "session_continuity":
             started = f"sum(harness_sessions_started_total{sel(self.run_id)} @ {span.end:.3f})"
             return Query(
-                self.change("harness_sessions_lost_total", parts),
+                self.change("harness_sessions_lost_total", parts, inward=inward),
                 float(p.max_lost),
                 "<=",
                 "sessions",
@@ -156,8 +159,8 @@ class Compiler:
                 also={"sessions_started": started},
             )
         if k == "error_budget":
-            failures = self.change("harness_request_failures_total", parts)
-            requests = self.change("harness_requests_total", parts)
+            failures = self.change("harness_request_failures_total", parts, inward=inward)
+            requests = self.change("harness_requests_total", parts, inward=inward)
             return Query(
                 f"{failures} / {requests}",
                 p.max_error_ratio,
