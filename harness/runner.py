@@ -283,16 +283,20 @@ class Run:
         instant too, so each window's closing sample exists for every process."""
         assert self.prom and self.locust
         processes = 1 + workers
-        finished = f'harness_load_finished_timestamp_seconds{{run="{self.run_id}"}} > 0'
+        gauge = f'harness_load_finished_timestamp_seconds{{run="{self.run_id}"}}'
+        finished = f"{gauge} > 0"
         seen = self.prom.wait_for(
             f"count({finished})", 30.0, lambda v: v is not None and v >= processes
         )
-        end = self.prom.scalar(f"max(timestamp({finished}))") if seen is not None else None
+        # `timestamp()` of the selector itself is the sample's scrape time; of an expression
+        # (`x > 0`) it would be the evaluation time, later than any sample.
+        scraped = f"timestamp({gauge}) and ({finished})"
+        end = self.prom.scalar(f"max({scraped})") if seen is not None else None
         if end is None:
             raise InfrastructureError(
                 f"Locust's final figures never reached Prometheus: {self._why_unscraped()}"
             )
-        after = f"count(timestamp({finished}) >= {end:.3f})"
+        after = f"count(timestamp({gauge}) >= {end:.3f})"
         if self.prom.wait_for(after, 15.0, lambda v: v is not None and v >= processes) is None:
             raise InfrastructureError(
                 f"Prometheus stopped scraping Locust when the load ended: {self._why_unscraped()}"
