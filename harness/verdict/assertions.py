@@ -384,7 +384,7 @@ class Compiler:
         if span.seconds <= 0:
             return _nothing_to_measure(span, "the last fault ends with the load")
         s = sel(self.run_id)
-        expr = f"(harness_recovered_timestamp_seconds{s} @ {span.end:.3f} > 0) - {last:.3f}"
+        expr = f"clamp_min((harness_recovered_timestamp_seconds{s} @ {span.end:.3f} > 0) - {last:.3f}, 0)"
         relapse = (
             f"(harness_relapse_timestamp_seconds{s} @ {span.end:.3f} >= {last:.3f}) - {last:.3f}"
         )
