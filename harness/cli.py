@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from harness.errors import EXIT_INCONCLUSIVE, HarnessError, SpecError
 
@@ -21,8 +22,22 @@ err = Console(stderr=True)
 _say_console = err
 
 
+def verbatim(text: str, style: str = "") -> Text:
+    """User text as it is: no rich markup (`[/]`, `[red]`), no emoji codes (`:smile:`), and
+    control characters (a file name with an escape sequence) shown escaped, never sent."""
+    safe = "".join(c if c.isprintable() or c in "\n\t" else f"\\x{ord(c):02x}" for c in text)
+    return Text(safe, style=style)
+
+
+def _print(console: Console, *parts: Text | str) -> None:
+    line = Text()
+    for part in parts:
+        line.append(part if isinstance(part, Text) else verbatim(part))
+    console.print(line, highlight=False, soft_wrap=True, emoji=False, markup=False)
+
+
 def _say(msg: str) -> None:
-    _say_console.print(f"[dim]{escape(msg)}[/]", highlight=False)
+    _print(_say_console, verbatim(msg, "dim"))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -101,7 +116,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def console_error(msg: str | None) -> None:
     if msg:
-        err.print(f"[red]error:[/] {escape(msg)}", highlight=False)
+        _print(err, Text("error: ", style="red"), msg)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -168,12 +183,16 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.spec.loader import load_topology
 
-    topo = load_topology(args.topology)
-    out.print(
+    warnings: list[str] = []
+    topo = load_topology(args.topology, warnings=warnings)
+    for line in warnings:  # one line each, verbatim; a warning never fails validation
+        _print(err, line)
+    _print(
+        out,
         f"{args.topology}: valid ({len(topo.services)} services, {len(topo.chaos)} faults, "
-        f"{len(topo.assertions)} assertions)",
-        soft_wrap=True,
-        highlight=False,
+        f"{len(topo.assertions)} assertions"
+        + (f", {len(warnings)} warning{'s' if len(warnings) > 1 else ''}" if warnings else "")
+        + ")",
     )
     return 0
 
@@ -326,12 +345,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except SpecError as exc:
         for line in exc.problems:
-            err.print(line, markup=False, highlight=False, soft_wrap=True)
+            _print(err, line)
         return exc.exit_code
     except HarnessError as exc:
         if args.debug:
             raise
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        _print(err, Text("error: ", style="red"), str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -339,8 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # never a bare traceback for users; --debug shows it
         if args.debug:
             raise
-        err.print(
-            f"[red]internal error:[/] {escape(repr(exc))} (run again with --debug for the traceback)"
+        _print(
+            err,
+            Text("internal error: ", style="red"),
+            f"{exc!r} (run again with --debug for the traceback)",
         )
         return EXIT_INCONCLUSIVE
 

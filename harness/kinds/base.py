@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.sandbox
 
 from harness.plan.model import ContainerPlan, ScrapeTarget, Wait
+from harness.spec.files import MAX_USER_FILE_BYTES, FileProblem, read_bounded
+from harness.spec.liveness import instance_names
 from harness.spec.models import Topology
-from harness.spec.semantic import instance_names
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -28,6 +30,30 @@ def render(template: str, **values: Any) -> str:
     return TEMPLATES.get_template(template).render(**values)
 
 
+class UserFileError(ValueError):
+    """A user's config file or template that cannot become the file a container gets: the
+    message says where (the template's own line) and carries its fix."""
+
+    def __init__(self, service: str, dest: str | None, message: str) -> None:
+        super().__init__(message)
+        self.service, self.dest, self.message = service, dest, message
+
+
+MAX_RENDERED_BYTES = 4 * MAX_USER_FILE_BYTES
+TEMPLATE_NAMES = "services, ips, vips, secrets, this, gateway, run_id, topology"
+
+
+def _template_line(exc: BaseException, filename: str) -> int | None:
+    """The template line an error was raised at (Jinja2 maps its frames to template lines)."""
+    line = getattr(exc, "lineno", None)
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
 @dataclass
 class Context:
     """Names and addresses the kinds render their configs with."""
@@ -40,6 +66,7 @@ class Context:
     secrets: dict[str, str]
     metrics_targets: list[ScrapeTarget] = field(default_factory=list)
     base_dir: Path = Path(".")  # the topology file's directory: user files are relative to it
+    prefixlen: int = 24  # of the run's subnet: a VIP is added with it
 
     def instances(self, service: str) -> list[str]:
         return instance_names(service, self.topology.services[service].replicas)
@@ -79,14 +106,69 @@ class Context:
             "gateway": self.gateway,
         }
 
-    def user_file(self, path: str, instance: str) -> str:
-        """A user's config file, rendered with Jinja2 when it ends in .j2."""
+    def user_file(
+        self, path: str, instance: str, service: str = "", dest: str | None = None
+    ) -> str:
+        """A user's config file, rendered with Jinja2 when it ends in .j2: read through the
+        bounded reader, rendered in Jinja2's sandbox (a template is input, not code), its output
+        bounded too. Any failure is a UserFileError naming the template line."""
         p = Path(path) if Path(path).is_absolute() else self.base_dir / path
-        text = p.read_text()
+        try:
+            text = read_bounded(p, MAX_USER_FILE_BYTES, "config file").decode("utf-8")
+        except FileProblem as exc:
+            raise UserFileError(service, dest, f"{p}: {exc.message}") from None
+        except UnicodeDecodeError as exc:
+            raise UserFileError(
+                service, dest, f"{p} is not UTF-8 text: {exc.reason} (save it as UTF-8)"
+            ) from None
         if p.suffix != ".j2":
             return text
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-        return env.from_string(text).render(**self.template_values(instance))
+        env = jinja2.sandbox.SandboxedEnvironment(
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            loader=jinja2.FunctionLoader(lambda _: (text, str(p), lambda: True)),
+        )
+        where = f"{p}"
+        try:
+            template = env.get_template(str(p))
+            out: list[str] = []
+            size = 0
+            for chunk in template.generate(**self.template_values(instance)):
+                size += len(chunk)
+                if size > MAX_RENDERED_BYTES:
+                    raise UserFileError(
+                        service,
+                        dest,
+                        f"{where} renders more than {MAX_RENDERED_BYTES:,} characters "
+                        "(check its loops)",
+                    )
+                out.append(chunk)
+        except UserFileError:
+            raise
+        except jinja2.TemplateSyntaxError as exc:
+            raise UserFileError(
+                service,
+                dest,
+                f"{where}:{exc.lineno}: template syntax error: {exc.message} (fix the template)",
+            ) from None
+        except jinja2.UndefinedError as exc:
+            line = _template_line(exc, str(p))
+            names = ", ".join(self.topology.services)
+            raise UserFileError(
+                service,
+                dest,
+                f"{where}:{line or 1}: {exc.message} (a template sees {TEMPLATE_NAMES}; "
+                f"the services are {names})",
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - anything a template raises is the template's
+            line = _template_line(exc, str(p))
+            raise UserFileError(
+                service,
+                dest,
+                f"{where}:{line or 1}: the template failed: {type(exc).__name__}: {exc} "
+                "(fix the template)",
+            ) from None
+        return "".join(out)
 
 
 def user_wait(svc: Any, ip: str) -> Wait | None:
@@ -123,10 +205,13 @@ def apply_overrides(
         configs = {config_path: svc.config} if isinstance(svc.config, str) else dict(svc.config)
         for dest, src in configs.items():
             if dest is None:
-                raise ValueError(
-                    f"kind {svc.kind} has no default config path: use config: {{/path/in/container: file}}"
+                raise UserFileError(
+                    plan.service,
+                    None,
+                    f"kind {svc.kind} has no default config path "
+                    "(use config: {/path/in/container: file})",
                 )
-            plan.files[dest] = ctx.user_file(src, plan.instance)
+            plan.files[dest] = ctx.user_file(src, plan.instance, plan.service, dest)
     wait = user_wait(svc, plan.ip)
     if wait is not None:
         plan.wait = wait

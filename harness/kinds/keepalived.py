@@ -13,18 +13,21 @@ STATE_LOG = "/var/log/harness/keepalived.log"
 def files(ctx: Context, service: str, ka: Keepalived, index: int, process: str) -> dict[str, str]:
     peers = [ctx.ips[i] for i in ctx.instances(service)]
     me = peers[index]
+    # One VRRP router id per VIP service (51, 52, ...): two VIPs never answer for each other.
+    with_vip = [n for n, s in ctx.topology.services.items() if getattr(s, "keepalived", None)]
     conf = render(
         "keepalived.conf.j2",
         router_id=f"{service}-{index + 1}",
         state="MASTER" if index == 0 else "BACKUP",
         priority=max(1, ka.priority - 10 * index),
-        advert_int=ka.advert_int,
+        advert_int=int(ka.advert_int),  # VRRPv2: whole seconds (the spec checks 1-255)
         vip=ctx.vips[service],
+        prefixlen=ctx.prefixlen,
         me=me,
         peers=[p for p in peers if p != me],
         preempt=ka.preempt,
         track_process=process if ka.track_process else None,
-        vrid=51,
+        vrid=51 + with_vip.index(service) if service in with_vip else 51,
     )
     return {"/etc/keepalived/keepalived.conf": conf}
 

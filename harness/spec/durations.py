@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import BeforeValidator, WithJsonSchema
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+# The JSON Schema's pattern, so that the validator and the schema accept exactly the same text.
+PATTERN = r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h)\s*)+$"
+_WHOLE = re.compile(PATTERN.removesuffix("$") + r"\Z", re.ASCII)
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)", re.ASCII)
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 MAX_SECONDS = (
     7 * 86400.0
@@ -37,19 +41,13 @@ def parse_duration(value: object) -> float:
                 f"{_show(value)} seconds is too long (at most {MAX_SECONDS / 3600:g}h)"
             )
         return float(value)
-    text = value.strip().replace(" ", "")
-    if text.startswith("-"):
+    if value.strip().startswith("-"):
         raise ValueError(f"'{_show(value)}' is negative (a duration must be 0 or more, e.g. 1s)")
-    pos, total = 0, 0.0
-    for match in _PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
+    if _WHOLE.fullmatch(value) is None:
         raise ValueError(
             f"'{_show(value)}' is not a duration (write e.g. 500ms, 2s, 1m or 1m30s; units: ms, s, m, h)"
         )
+    total = sum(float(n) * _UNITS[u] for n, u in _PART.findall(value))
     if total > MAX_SECONDS:
         raise ValueError(f"'{_show(value)}' is too long (at most {MAX_SECONDS / 3600:g}h)")
     return total
@@ -65,9 +63,52 @@ def format_duration(seconds: float) -> str:
 JSON_SCHEMA = {
     "anyOf": [
         {"type": "number", "minimum": 0, "maximum": MAX_SECONDS},
-        {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h)\s*)+$"},
+        {"type": "string", "pattern": PATTERN},
     ],
     "description": "a duration: seconds, or e.g. 500ms, 2s, 1m, 1m30s",
 }
 
 Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(JSON_SCHEMA)]
+
+
+def show(seconds: float) -> str:
+    """A duration as the user would write it: 500ms, 2s, 1m30s."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    if seconds >= 60 and seconds == int(seconds):
+        m, sec = divmod(int(seconds), 60)
+        return f"{m}m{sec}s" if sec else f"{m}m"
+    return f"{seconds:g}s"
+
+
+def between(
+    low: float, high: float = MAX_SECONDS, *, whole: bool = False, why: str = ""
+) -> Callable[[float], float]:
+    """An AfterValidator: the duration lies in [low, high] (whole seconds if `whole`); `why`
+    says what a value outside would do, e.g. "HAProxy reads 0 as no check"."""
+    reason = f": {why}" if why else ""
+
+    def check(value: float) -> float:
+        if whole and value != int(value):
+            near = max(low, min(high, float(round(value)) or 1.0))
+            raise ValueError(
+                f"{show(value)} is not a whole number of seconds{reason} (write e.g. {show(near)})"
+            )
+        if value < low:
+            raise ValueError(f"{show(value)} is too short{reason} (use at least {show(low)})")
+        if value > high:
+            raise ValueError(f"{show(value)} is too long{reason} (use at most {show(high)})")
+        return value
+
+    return check
+
+
+def schema_between(low: float, high: float = MAX_SECONDS) -> dict[str, object]:
+    """The JSON Schema of a bounded duration: numbers are bounded, text keeps the pattern."""
+    return {
+        "anyOf": [
+            {"type": "number", "minimum": low, "maximum": high},
+            {"type": "string", "pattern": PATTERN},
+        ],
+        "description": JSON_SCHEMA["description"],
+    }

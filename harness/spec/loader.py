@@ -18,12 +18,23 @@ import yaml
 from pydantic import ValidationError
 
 from harness.errors import SpecError
-from harness.spec.models import Experiment, Service, Topology
-from harness.spec.semantic import check_merged, check_topology, resolve_fault_ref
+from harness.spec import models
+from harness.spec.files import MAX_TOPOLOGY_BYTES, FileProblem, probe, read_bounded
+from harness.spec.models import Experiment, Service, Topology, UnknownKey
+from harness.spec.semantic import (
+    check_merged,
+    check_plan,
+    check_topology,
+    resolve_fault_ref,
+    resolve_locustfile,
+    warn_merged,
+    warn_topology,
+)
 
 Loc = tuple[Any, ...]
 
 MAX_VALUES = 100_000  # aliases can expand a small file exponentially ("billion laughs")
+MAX_DEPTH = 64  # a topology nests 6 levels deep; the YAML composer recurses once per level
 START_FROM = "start from topologies/ha.yaml"
 _INT_FIX = f"use at most {2**63 - 1}"
 
@@ -124,21 +135,75 @@ class _Builder:
         return value
 
 
-def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
-    """Parse a YAML file; return the data and a map from key path to line number."""
+class _Loader(yaml.SafeLoader):
+    """The safe loader's composer, bounded: at most MAX_DEPTH levels (before Python's recursion
+    limit) and MAX_VALUES nodes, each reported at the line where it is exceeded."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+        self.nodes = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        line = self.peek_event().start_mark.line + 1
+        self.depth += 1
+        self.nodes += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _BadYaml(
+                    line, (), f"the file nests deeper than {MAX_DEPTH} levels (flatten it)"
+                )
+            if self.nodes > MAX_VALUES:
+                raise _BadYaml(
+                    line, (), f"the file has more than {MAX_VALUES} values (split or shorten it)"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+_LOOKS_LIKE_KEY = re.compile(r"\n[ \t]*-?[ \t]*[A-Za-z_][\w-]*:(\s|$)")
+
+
+def _unclosed_quote(text: str) -> tuple[int, int] | None:
+    """(line where it opens, line where YAML found its end) of a quoted value that swallowed
+    the lines after it (`name: "ha` with the closing quote forgotten), or None."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError([f"{path}:1: (file): not found (check the path)"]) from None
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if (
+                isinstance(token, yaml.ScalarToken)
+                and getattr(token, "style", None) in ('"', "'")
+                and token.end_mark.line > token.start_mark.line
+                and _LOOKS_LIKE_KEY.search(text, token.start_mark.index, token.end_mark.index)
+            ):
+                return token.start_mark.line + 1, token.end_mark.line + 1
+    except yaml.MarkedYAMLError as exc:
+        if "quoted scalar" in (exc.context or "") and exc.context_mark is not None:
+            return exc.context_mark.line + 1, (exc.problem_mark or exc.context_mark).line + 1
+    except (yaml.YAMLError, RecursionError):
+        return None
+    return None
+
+
+def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
+    """Parse a YAML file; return the data and a map from key path to line number. The file is
+    read through a bounded reader: a FIFO, a device or more than MAX_TOPOLOGY_BYTES is refused
+    before it is read."""
+    try:
+        raw = read_bounded(
+            path,
+            MAX_TOPOLOGY_BYTES,
+            "topology file",
+            "a topology is a few KB: move chaos steps to experiments:, or remove what is not needed",
+        )
+    except FileProblem as exc:
+        raise SpecError([_one_line(f"{path}:1: (file): {exc.message}")]) from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
         raise SpecError(
-            [f"{path}:1: (file): not UTF-8 text: {exc.reason} (save it as UTF-8)"]
-        ) from None
-    except OSError as exc:
-        raise SpecError(
-            [
-                f"{path}:1: (file): cannot read: {exc.strerror or exc} (check the path and permissions)"
-            ]
+            [_one_line(f"{path}:{line}: (file): not UTF-8 text: {exc.reason} (save it as UTF-8)")]
         ) from None
     last = max(1, len(text.splitlines()))
 
@@ -147,7 +212,7 @@ def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
 
     builder = _Builder(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
         if node is None:
             raise SpecError([f"{path}:1: (file): the file is empty ({START_FROM})"])
         data = builder.build(node, ())
@@ -160,6 +225,22 @@ def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
         line = mark.line + 1 if mark else 1
         problem = exc.problem or str(exc)
         fix = "indent with spaces, not tabs" if "'\\t'" in problem else "fix the syntax"
+        quote = _unclosed_quote(text)
+        if quote is not None and quote[0] <= line:
+            opens, ends = quote
+            runs = f"runs on to line {ends}" if ends > opens else "is never closed"
+            raise SpecError(
+                [
+                    _one_line(
+                        f"{path}:{at(opens)}: (yaml): invalid YAML: the quoted value that opens on "
+                        f"this line {runs}, swallowing the lines between; YAML then found: "
+                        f"{problem} at line {at(line)} (close the quote on this line)"
+                    )
+                ]
+            ) from None
+        if exc.context and exc.context_mark is not None and exc.context_mark.line + 1 < line:
+            opened = exc.context_mark.line + 1
+            problem += f", {exc.context} opened at line {at(opened)}"
         raise SpecError(
             [_one_line(f"{path}:{at(line)}: (yaml): invalid YAML: {problem} ({fix})")]
         ) from None
@@ -255,8 +336,18 @@ _KINDS = [
 _NAME_FIX = "use lowercase letters, digits and '-', starting with a letter, at most 31 characters"
 _PATTERN_FIXES = {
     r"^[a-z][a-z0-9-]{0,30}$": _NAME_FIX,
+    r"^[a-z][a-z0-9-]{0,40}$": "use lowercase letters, digits and '-', starting with a letter",
     r"^(steady|recovery|calm|run|fault:.+)$": "write run, steady, recovery, calm or fault:<chaos step name>",
-    r"^\d+[kmg]?$": "write e.g. 512m or 1g",
+    r"^[0-9]{1,15}[kmg]?$": "write e.g. 512m or 1g",
+    models.IMAGE_PATTERN: "write an image reference such as debian:bookworm-slim or registry:5000/team/app:1.2",
+    r"^[A-Za-z_][A-Za-z0-9_]*$": "use letters, digits and _, not starting with a digit",
+    r"^[A-Za-z0-9._+-]{1,15}$": "write a process name as ps shows it, e.g. php-fpm8.2 (at most 15 characters)",
+    models.HTTP_CHECK_PATTERN: "write a path such as /health, or :8080/health for another port",
+    r"^/[^\x00-\x1f]*$": "write an absolute path inside the container, e.g. /run/ready",
+    r"^[^\x00-\x1f]*$": "remove the control characters",
+    r'^[^"\\\x00-\x1f]{1,200}$': "write the request name as Locust reports it, e.g. /whoami, without quotes or backslashes",
+    r"\S": 'write a PromQL expression, e.g. up{run="$run"}',
+    r"^https?://[^/\s]+(/\S*)?$": "write e.g. http://lb or http://10.213.7.200:8080/app",
 }
 
 _FIXES = {
@@ -275,7 +366,38 @@ _FIXES = {
     "model_type": "write a mapping, e.g. {key: value}",
     "model_attributes_type": "write a mapping, e.g. {key: value}",
     "list_type": "write a list, e.g. [a, b]",
+    "tuple_type": "write a list of two numbers, e.g. [0, 1]",
+    "bytes_type": "write text",
+    "recursion_loop": "flatten it",
+    "extra_forbidden": "remove it",
 }
+
+_FALLBACK_FIX = "see `harness schema` for what is allowed here"
+# Type errors the strict models raise where a lax parser would have coerced (`"3"`, `true`).
+_STRICT_TYPES = ("int_type", "float_type", "bool_type", "string_type")
+
+
+def _got(value: Any) -> str:
+    """What YAML made of the value, in words: the text '3', the boolean true, the number 3.5."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 30 else value[:27] + "..."
+        return f"the text '{shown}'"
+    if isinstance(value, bytes):
+        return "binary data (!!binary)"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+_HAS_FIX = re.compile(r" \(.*\)$")
 
 _NOISE = re.compile(r" or (instance of \w+|object to extract fields from)")
 
@@ -293,6 +415,26 @@ def _fix(err: Any) -> str | None:
         return f"use {words} {ctx.get(key)}"
     if err["type"] == "string_pattern_mismatch":
         return _PATTERN_FIXES.get(str(ctx.get("pattern")), "see topologies/ha.yaml for the format")
+    given = err.get("input")
+    if err["type"] in ("int_type", "float_type") and isinstance(given, str):
+        try:
+            float(given.strip())
+            return f"write {given.strip()} without quotes"
+        except ValueError:
+            pass
+    if err["type"] == "too_short":
+        n = ctx.get("min_length", 1)
+        return f"add at least {n} item{'s' if n != 1 else ''}"
+    if err["type"] == "too_long":
+        return f"keep at most {ctx.get('max_length')} items"
+    if err["type"] == "string_too_short":
+        return (
+            "write something"
+            if ctx.get("min_length") == 1
+            else f"write at least {ctx.get('min_length')} characters"
+        )
+    if err["type"] == "string_too_long":
+        return f"use at most {ctx.get('max_length')} characters"
     return _FIXES.get(err["type"])
 
 
@@ -300,15 +442,23 @@ def validation_problems(
     file: str, exc: ValidationError, data: Any, lines: dict[Loc, int]
 ) -> list[str]:
     # One line per location: the branches of a union (`str | TargetSpec`) merge into one message.
-    merged: dict[Loc, tuple[list[str], str | None]] = {}
+    merged: dict[Loc, tuple[list[str], str | None, list[str]]] = {}
     for err in exc.errors(include_url=False):
         ctx = err.get("ctx") or {}
         raw = tuple(err["loc"]) + ((ctx["key"],) if err["type"] == "unknown_key" else ())
-        loc = _clean_loc(raw, data, keep_last=err["type"] in ("missing", "unknown_key"))
+        loc = _clean_loc(
+            raw, data, keep_last=err["type"] in ("missing", "unknown_key", "extra_forbidden")
+        )
         msg = _NOISE.sub("", err["msg"].removeprefix("Value error, "))
+        got = _got(err["input"]) if err["type"] in _STRICT_TYPES and "input" in err else None
         fix = _fix(err)
         if err["type"] in ("unknown_key", "value_error") or msg.endswith(")"):
             fix = None  # our own messages carry their fix already
+        if err["type"] == "extra_forbidden":
+            given = err.get("input")
+            key = given.key if isinstance(given, UnknownKey) else str(loc[-1] if loc else "?")
+            msg = f"unknown key '{key}'"
+            fix = given.hint if isinstance(given, UnknownKey) else "remove it"
         if raw and raw[-1] == "[key]":
             msg = f"'{loc[-1] if loc else err.get('input')}' is not a valid name"
             fix = _NAME_FIX
@@ -333,55 +483,97 @@ def validation_problems(
                     f"unknown key '{close[0]}'",
                     "did you mean 'kind'?",
                 )
-        msgs = merged.setdefault(loc, ([], fix))[0]
+        msgs, _, gots = merged.setdefault(loc, ([], fix, []))
         if msg not in msgs:
             msgs.append(msg)
+        if got is not None and got not in gots:
+            gots.append(got)
     problems = []
-    for loc, (msgs, fix) in merged.items():
+    for loc, (msgs, fix, gots) in merged.items():
         if len(msgs) > 1:  # e.g. "Input should be a valid string" + "Input should be a valid list"
             msgs = [msgs[0]] + [m.removeprefix("Input should be ") for m in msgs[1:]]
-        problems.append((loc, " or ".join(msgs) + (f" ({fix})" if fix else "")))
+        text = " or ".join(msgs) + (f", got {gots[0]}" if gots else "")
+        problems.append((loc, text + (f" ({fix})" if fix else "")))
     return _render(file, problems, lines)
 
 
-def _render(file: str, problems: Iterable[tuple[Loc, str]], lines: dict[Loc, int]) -> list[str]:
-    """`file:line: field: problem (fix)`, one line each, in file order."""
+def _render(
+    file: str, problems: Iterable[tuple[Loc, str]], lines: dict[Loc, int], prefix: str = ""
+) -> list[str]:
+    """`file:line: field: problem (fix)`, one line each, in file order; every line has a fix
+    part (a message that somehow has none gets a pointer to the schema rather than nothing)."""
     located = [(line_for(lines, loc), _field_path(loc), msg) for loc, msg in problems]
     return [
-        _one_line(f"{file}:{line}: {field}: {msg}")
+        _one_line(
+            f"{file}:{line}: {field}: {prefix}{msg}"
+            + ("" if _HAS_FIX.search(msg) else f" ({_FALLBACK_FIX})")
+        )
         for line, field, msg in sorted(located, key=lambda p: p[0])
     ]
 
 
 def load_topology(
-    path: str | Path, experiments: list[str] | None = None, *, require_assertions: bool = True
+    path: str | Path,
+    experiments: list[str] | None = None,
+    *,
+    require_assertions: bool = True,
+    warnings: list[str] | None = None,
+    allow_external_target: bool = False,
 ) -> Topology:
     """Read, validate and cross-check a topology file and the experiments it references; raise
     one `SpecError` listing every problem. `experiments` picks experiments by name (default: all
     listed); their steps and assertions join the topology's own. The topology as it will run
     (merged and picked) is checked last: it needs an assertion, and no step may hit a container
-    an earlier step removed. References to a repeated step's later injections (`NAME#2`) come
-    back as the schedule names them (`NAME #2`). `require_assertions=False` is for `harness up`,
-    which judges nothing."""
+    an earlier step removed. Then the run's plan is built once (user templates rendered), so a
+    topology accepted here is one the plan can be built from. References to a repeated step's
+    later injections (`NAME#2`) come back as the schedule names them (`NAME #2`), and
+    `load.locustfile` as the absolute path it was found at. `require_assertions=False` is for
+    `harness up`, which judges nothing; `warnings` (if given) receives the warning lines, each
+    `file:line: field: warning: problem (fix)`; `allow_external_target` lets load.url leave the
+    run's network (harness run --allow-external-target)."""
     path = Path(path)
-    topo, lines, found = _load_one(path)
+    topo, lines, found = _load_one(path, allow_external_target)
     if not topo.experiments:
         if experiments:
             raise SpecError(
                 _render(str(path), found, lines)
                 + [
-                    f"{path}:1: experiments: none declared, cannot pick {', '.join(experiments)} "
-                    "(add experiments: [chaos/<file>.yaml])"
+                    _one_line(
+                        f"{path}:1: experiments: none declared, cannot pick {', '.join(experiments)} "
+                        "(add experiments: [chaos/<file>.yaml])"
+                    )
                 ]
             )
         merged = check_merged(topo, require_assertions=require_assertions)
         problems = _render(str(path), [*found, *merged], lines)
         if problems:
             raise SpecError(problems)
-        return canonical_references(topo)
+        _check_plan(path, topo, lines)
+        if warnings is not None:
+            found_warnings = [*warn_topology(topo, path.parent), *warn_merged(topo)]
+            warnings += _render(str(path), found_warnings, lines, "warning: ")
+        return _resolved(path, canonical_references(topo))
     if found:
         raise SpecError(_render(str(path), found, lines))
-    return _with_experiments(path, topo, lines, experiments, require_assertions)
+    return _resolved(
+        path, _with_experiments(path, topo, lines, experiments, require_assertions, warnings)
+    )
+
+
+def _check_plan(path: Path, topo: Topology, lines: dict[Loc, int]) -> None:
+    problems = _render(str(path), check_plan(topo, path.parent), lines)
+    if problems:
+        raise SpecError(problems)
+
+
+def _resolved(path: Path, topo: Topology) -> Topology:
+    """`load.locustfile` as the absolute path validation found it at, so the run does not
+    depend on the working directory."""
+    found = resolve_locustfile(path.parent, topo.load.locustfile)
+    if found is None:  # checked already; keep the spec as written rather than fail here
+        return topo
+    load = topo.load.model_copy(update={"locustfile": str(found)})
+    return topo.model_copy(update={"load": load})
 
 
 # Where an item of the merged topology came from: (file, its line map, its index in that file).
@@ -394,15 +586,28 @@ def _with_experiments(
     lines: dict[Loc, int],
     pick: list[str] | None,
     require_assertions: bool = True,
+    warnings: list[str] | None = None,
 ) -> Topology:
     problems: list[str] = []
     loaded: list[tuple[Experiment, str, dict[Loc, int]]] = []
     for i, rel in enumerate(topo.experiments):
         file = path.parent / rel
-        if not file.is_file():
+        try:
+            kind = probe(file)
+        except FileProblem as exc:
             problems.append(
-                f"{path}:{line_for(lines, ('experiments', i))}: experiments[{i}]: no file {file} "
-                "(paths are relative to the topology file)"
+                _one_line(
+                    f"{path}:{line_for(lines, ('experiments', i))}: experiments[{i}]: {exc.message}"
+                )
+            )
+            continue
+        if kind != "file":
+            what = f"no file {file}" if kind == "missing" else f"{file} is {kind}, not a file"
+            problems.append(
+                _one_line(
+                    f"{path}:{line_for(lines, ('experiments', i))}: experiments[{i}]: {what} "
+                    "(paths are relative to the topology file)"
+                )
             )
             continue
         try:
@@ -470,6 +675,10 @@ def _with_experiments(
     problems = _render_merged(own, lines, sources, late)
     if problems:
         raise SpecError(problems)
+    _check_plan(path, merged, lines)
+    if warnings is not None:
+        found = [*warn_topology(merged, path.parent), *warn_merged(merged)]
+        warnings += _render_merged(own, lines, sources, found, "warning: ")
     return canonical_references(merged)
 
 
@@ -478,6 +687,7 @@ def _render_merged(
     lines: dict[Loc, int],
     sources: dict[str, list[_Source]],
     found: Iterable[tuple[Loc, str]],
+    prefix: str = "",
 ) -> list[str]:
     """Problems of the merged topology, each in the file (and at the line) its item came from."""
     by_file: dict[str, tuple[dict[Loc, int], list[tuple[Loc, str]]]] = {}
@@ -489,7 +699,7 @@ def _render_merged(
         by_file.setdefault(file, (file_lines, []))[1].append((loc, msg))
     out: list[str] = []
     for file, (file_lines, problems) in by_file.items():
-        out += _render(file, problems, file_lines)
+        out += _render(file, problems, file_lines, prefix)
     return out
 
 
@@ -513,18 +723,23 @@ def canonical_references(topo: Topology) -> Topology:
     return topo.model_copy(update={"assertions": assertions})
 
 
-def _load_one(path: Path) -> tuple[Topology, dict[Loc, int], list[tuple[Loc, str]]]:
+def _load_one(
+    path: Path, allow_external_target: bool = False
+) -> tuple[Topology, dict[Loc, int], list[tuple[Loc, str]]]:
     """The file as a `Topology` (or a SpecError), its line map, and its cross-reference problems."""
     data, lines = read_yaml(path)
     if not isinstance(data, dict):
         got = "a list" if isinstance(data, list) else f"'{_one_line(str(data))[:40]}'"
         raise SpecError(
             [
-                f"{path}:1: (top-level): a topology must be a mapping with 'name' and 'services', got {got} ({START_FROM})"
+                _one_line(
+                    f"{path}:1: (top-level): a topology must be a mapping with 'name' and "
+                    f"'services', got {got} ({START_FROM})"
+                )
             ]
         )
     try:
         topo = Topology.model_validate(data)
     except ValidationError as exc:
         raise SpecError(validation_problems(str(path), exc, data, lines)) from None
-    return topo, lines, list(check_topology(topo, path.parent))
+    return topo, lines, list(check_topology(topo, path.parent, allow_external_target))

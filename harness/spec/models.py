@@ -1,16 +1,24 @@
 """Typed topology model. Loading a file gives a complete, valid `Topology` or a `SpecError`.
 
 Every model forbids unknown keys through `StrictModel`, which reports the offending key
-with a "did you mean" hint (pydantic's own `extra_forbidden` error carries no hint).
+with a "did you mean" hint (pydantic's own `extra_forbidden` error carries no hint), and is
+strict: where the JSON Schema says integer or boolean, `true`, `"3"` or `'yes'` are refused
+rather than coerced. Every value that lands in a rendered config (haproxy.cfg, nginx.conf,
+keepalived.conf, the PHP-FPM pool, prometheus.yml) is checked here for the syntax and range it
+lands in, so a check path cannot write new lines into haproxy.cfg and `inter 0ms` never
+renders.
 """
 
 from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
+import signal as _signal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,15 +32,57 @@ from pydantic_core import PydanticCustomError
 
 from harness.spec.compare import check_tolerance, parse_tolerance
 from harness.spec.durations import JSON_SCHEMA as DURATION_SCHEMA
-from harness.spec.durations import Duration, parse_duration
+from harness.spec.durations import Duration, between, parse_duration, schema_between
+from harness.spec.files import path_problem
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
 
 
+def _duration(low: float, high: float | None = None, whole: bool = False, why: str = "") -> Any:
+    """Metadata for a bounded duration field: `Annotated[float, *_duration(...)]`."""
+    hi = high if high is not None else 7 * 86400.0
+    return (
+        BeforeValidator(parse_duration),
+        AfterValidator(between(low, hi, whole=whole, why=why)),
+        WithJsonSchema(schema_between(low, hi)),
+    )
+
+
+# Durations rendered into configs in milliseconds: 0 would read as "none" or "infinite".
+Millis = Annotated[float, *_duration(0.001, why="it is written to the config in milliseconds")]
+CheckInterval = Annotated[float, *_duration(0.01, 3600, why="a check every 0ms is no check")]
+VrrpSeconds = Annotated[
+    float, *_duration(1, 255, whole=True, why="VRRPv2 advertises whole seconds from 1 to 255")
+]
+WholeSeconds = Annotated[
+    float, *_duration(1, 86400, whole=True, why="the config takes whole seconds")
+]
+ScrapeInterval = Annotated[float, *_duration(0.1, 300)]
+FailTimeout = Annotated[float, *_duration(1, 86400, why="nginx counts fail_timeout in seconds")]
+Positive = Annotated[float, *_duration(0.001, why="0 is no time at all")]
+LoadSeconds = Annotated[float, *_duration(1, why="Locust runs for whole seconds, at least 1")]
+WaitSeconds = Annotated[float, *_duration(1, 3600)]
+
+
+class UnknownKey:
+    """What an unknown key's value becomes before validation: pydantic then reports it as
+    `extra_forbidden` beside every other problem of the same model (not instead of them), and
+    the loader finds the did-you-mean hint here."""
+
+    __slots__ = ("hint", "key", "value")
+
+    def __init__(self, key: str, hint: str, value: Any) -> None:
+        self.key, self.hint, self.value = key, hint, value
+
+    def __repr__(self) -> str:
+        return f"UnknownKey({self.key!r})"
+
+
 class StrictModel(BaseModel):
     # allow_inf_nan=False: `.inf`/`.nan` are valid YAML floats but never a meaningful setting here.
+    # strict: integers are integers and booleans booleans, as the JSON Schema says.
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, frozen=False, allow_inf_nan=False
+        extra="forbid", populate_by_name=True, frozen=False, allow_inf_nan=False, strict=True
     )
 
     @model_validator(mode="before")
@@ -42,18 +92,92 @@ class StrictModel(BaseModel):
             return data
         known = set(cls.model_fields)
         known |= {f.alias for f in cls.model_fields.values() if f.alias}
-        for key in data:
-            if key not in known:
-                close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
-                hint = (
-                    f"did you mean '{close[0]}'?"
-                    if close
-                    else f"known keys: {', '.join(sorted(known))}"
-                )
-                raise PydanticCustomError(
-                    "unknown_key", "unknown key '{key}' ({hint})", {"key": str(key), "hint": hint}
-                )
-        return data
+        unknown = [key for key in data if key not in known]
+        if not unknown:
+            return data
+        out = dict(data)
+        for key in unknown:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"known keys: {', '.join(sorted(known))}"
+            )
+            out[key] = UnknownKey(str(key), hint, data[key])
+        return out
+
+
+def _no_control(value: str, what: str = "it") -> str:
+    bad = next((c for c in value if not c.isprintable()), None)
+    if bad is not None:
+        raise ValueError(
+            f"{what} contains the control character {bad!r} (remove it: this text ends up in a "
+            "config or a query)"
+        )
+    return value
+
+
+def _path(value: str) -> str:
+    problem = path_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# A file or directory named in the topology, relative to the topology file.
+FilePath = Annotated[str, AfterValidator(_path)]
+
+# URL paths HAProxy and the harness send as is: RFC 3986 characters, nothing the HAProxy config
+# parser treats specially (space, #, quotes, backslash, $), no control character.
+_URL_PATH = r"/[A-Za-z0-9._~%!*+,;=:@/-]*(\?[A-Za-z0-9._~%!*+,;=:@/?&-]*)?"
+
+
+def _url_path(value: str) -> str:
+    if not re.fullmatch(_URL_PATH, value, re.ASCII):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        bad = next((c for c in value if not re.fullmatch(r"[A-Za-z0-9._~%!*+,;=:@/?&-]", c)), None)
+        why = (
+            f"{bad!r} cannot appear in it unescaped" if bad is not None else "it must start with /"
+        )
+        raise ValueError(
+            f"'{_one_line(shown)}' is not a URL path: {why} (write e.g. /health; "
+            "percent-encode anything else, e.g. %20 for a space)"
+        )
+    if re.search(r"%(?![0-9A-Fa-f]{2})", value):
+        raise ValueError("a % must start a percent-encoding such as %20 (write %25 for a %)")
+    return value
+
+
+def _one_line(text: str) -> str:
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+UrlPath = Annotated[
+    str,
+    Field(max_length=1024),
+    AfterValidator(_url_path),
+    WithJsonSchema({"type": "string", "pattern": "^" + _URL_PATH + "$", "maxLength": 1024}),
+]
+
+# A Docker image reference (docker/distribution's grammar): [registry[:port]/]name[:tag][@digest].
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?"
+IMAGE_PATTERN = (
+    rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
+Image = Annotated[str, Field(pattern=IMAGE_PATTERN, max_length=255)]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=255)]
+EnvValue = Annotated[str, AfterValidator(lambda v: _no_nul(v))]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("contains a NUL byte, which no process can receive (remove it)")
+    return value
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 # ---------------------------------------------------------------- services
@@ -61,7 +185,7 @@ class StrictModel(BaseModel):
 
 class Keepalived(StrictModel):
     vip: str = "auto"
-    advert_int: Duration = 1.0
+    advert_int: VrrpSeconds = 1.0
     priority: int = Field(150, ge=1, le=254)
     preempt: bool = True
     track_process: bool = True
@@ -114,44 +238,77 @@ class Network(StrictModel):
 
 
 class Check(StrictModel):
-    path: str = "/health"
-    interval: Duration = 2.0
-    timeout: Duration = 1.0
+    path: UrlPath = "/health"  # written into haproxy.cfg: `option httpchk GET <path>`
+    interval: CheckInterval = 2.0
+    timeout: Millis = 1.0
     fall: int = Field(default=3, ge=1, le=100)
     rise: int = Field(default=2, ge=1, le=100)
 
 
+MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+MIN_MEMORY = 6 * 1024**2  # Docker refuses a memory limit below 6 MB
+
+
+def _memory(value: str | None) -> str | None:
+    if value is not None:
+        number, unit = value.rstrip("kmg"), value[len(value.rstrip("kmg")) :]
+        if int(number) * MEMORY_UNITS[unit] < MIN_MEMORY:
+            raise ValueError(f"{value} is below the 6m Docker allows (use at least 6m)")
+    return value
+
+
 class Resources(StrictModel):
-    cpus: float | None = Field(None, gt=0)
-    memory: str | None = Field(None, pattern=r"^\d+[kmg]?$")
+    cpus: float | None = Field(None, ge=0.01, le=1024)
+    memory: Annotated[
+        str | None, Field(pattern=r"^[0-9]{1,15}[kmg]?$"), AfterValidator(_memory)
+    ] = None
+
+
+HTTP_CHECK_PATTERN = r"^(:[0-9]{1,5})?(" + _URL_PATH + r")?$|^[0-9]{1,5}(" + _URL_PATH + r")?$"
 
 
 class HealthCheck(StrictModel):
     """How the harness knows a container is ready (exactly one of http, tcp, exec, file)."""
 
-    http: str | None = None  # a path (`/health`) or `:port/path`, fetched from the container's IP
-    tcp: int | None = Field(None, ge=1, le=65535)
-    exec: str | None = None  # a shell command run inside the container; ready when it exits 0
-    file: str | None = None  # ready when this file exists inside the container
-    timeout: Duration = 90.0
+    # a path (`/health`), `:port` or `:port/path`, fetched from the container's IP
+    http: str | None = Field(None, pattern=HTTP_CHECK_PATTERN, min_length=1, max_length=1024)
+    tcp: Port | None = None
+    exec: str | None = Field(None, min_length=1)  # a shell command run inside; ready on exit 0
+    file: str | None = Field(None, pattern=r"^/[^\x00-\x1f]*$")  # ready when this file exists
+    timeout: WaitSeconds = 90.0
+
+    @field_validator("http")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        port = re.match(r"^:?([0-9]+)", v or "")
+        if port and not 1 <= int(port[1]) <= 65535:
+            raise ValueError(f"port {port[1]} is outside 1-65535 (use a port from 1 to 65535)")
+        return v
 
     @model_validator(mode="after")
     def _one(self) -> HealthCheck:
-        n = sum(v is not None for v in (self.http, self.tcp, self.exec, self.file))
-        if n != 1:
-            raise ValueError("a healthcheck needs exactly one of http, tcp, exec, file")
+        given = [k for k in ("http", "tcp", "exec", "file") if getattr(self, k) is not None]
+        if len(given) != 1:
+            fix = "keep one" if given else "add e.g. http: /health or tcp: 6379"
+            raise ValueError(
+                f"a healthcheck needs exactly one of http, tcp, exec, file, got "
+                f"{', '.join(given) or 'none'} ({fix})"
+            )
         return self
+
+
+ContainerPath = Annotated[str, Field(pattern=r"^[^\x00-\x1f]*$", max_length=4096)]
 
 
 class ServiceBase(StrictModel):
     replicas: int = Field(1, ge=1, le=20)
-    image: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
-    command: list[str] | str | None = None
+    image: Image | None = None
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
+    command: list[EnvValue] | EnvValue | None = None
     depends_on: list[str] = Field(default_factory=list)
     resources: Resources | None = None
     # A file (or Jinja2 template, *.j2) replacing the kind's main config, or {container path: file}.
-    config: str | dict[str, str] | None = None
+    config: FilePath | dict[ContainerPath, FilePath] | None = None
     healthcheck: HealthCheck | None = None
 
 
@@ -163,8 +320,8 @@ class HAProxyService(ServiceBase):
     retries: int = Field(1, ge=0, le=10)
     redispatch: bool = True
     cookie: bool = False
-    timeout_connect: Duration = 1.0
-    timeout_server: Duration = 10.0
+    timeout_connect: Millis = 1.0
+    timeout_server: Millis = 10.0
     keepalived: Keepalived | None = None
 
 
@@ -189,46 +346,62 @@ class NginxLBService(ServiceBase):
     backends: str
     protocol: Literal["http", "fastcgi"] = "http"  # fastcgi: straight to a php-fpm pool on :9000
     balance: Literal["roundrobin", "least_conn", "ip_hash"] = "roundrobin"
-    weights: dict[str, int] = Field(default_factory=dict)  # instance -> weight
+    # instance -> weight (Nginx: `weight=` is a positive number)
+    weights: dict[str, Annotated[int, Field(ge=1, le=1000)]] = Field(default_factory=dict)
     max_fails: int = Field(1, ge=0, le=100)
-    fail_timeout: Duration = 10.0
+    fail_timeout: FailTimeout = 10.0  # whole seconds in nginx.conf: rounded up
     next_upstream: list[NextUpstream] = Field(
-        default_factory=lambda: list[NextUpstream](["error", "timeout"])
+        default_factory=lambda: list[NextUpstream](["error", "timeout"]), min_length=1
     )
-    next_upstream_tries: int = Field(0, ge=0)
-    timeout_connect: Duration = 1.0
-    timeout_read: Duration = 10.0
+    next_upstream_tries: int = Field(0, ge=0, le=100)
+    timeout_connect: Millis = 1.0
+    timeout_read: Millis = 10.0
     keepalived: Keepalived | None = None
+
+    @field_validator("next_upstream")
+    @classmethod
+    def _next_upstream(cls, v: list[str]) -> list[str]:
+        dup = next((x for i, x in enumerate(v) if x in v[:i]), None)
+        if dup is not None:
+            raise ValueError(f"'{dup}' is listed twice (keep one)")
+        if "off" in v and len(v) > 1:
+            raise ValueError(
+                "'off' turns retries off, so it cannot go with other conditions (keep off alone, or remove it)"
+            )
+        return v
 
 
 class WebService(ServiceBase):
     kind: Literal["web"]
-    app: str = "builtin"  # or a directory with the user's PHP app (public/index.php or index.php)
+    app: FilePath = (
+        "builtin"  # or a directory with the user's PHP app (public/index.php or index.php)
+    )
     sessions: Literal["redis", "files"] = "redis"
-    db_timeout: Duration = 5.0
+    db_timeout: WholeSeconds = 5.0
 
 
 class PhpFpmService(ServiceBase):
     """A bare PHP-FPM pool on :9000 (FastCGI), for an Nginx LB with `protocol: fastcgi`."""
 
     kind: Literal["php-fpm"]
-    app: str = "builtin"
+    app: FilePath = "builtin"
     sessions: Literal["redis", "files"] = "redis"
-    db_timeout: Duration = 5.0
+    db_timeout: WholeSeconds = 5.0
     pm: Literal["static", "dynamic", "ondemand"] = "static"
     max_children: int = Field(8, ge=1, le=500)
-    start_servers: int = Field(2, ge=1)
-    min_spare_servers: int = Field(1, ge=1)
-    max_spare_servers: int = Field(3, ge=1)
-    max_requests: int = Field(0, ge=0)
+    # pm: dynamic only; PHP-FPM refuses to start unless min_spare <= start <= max_spare <= max_children
+    start_servers: int = Field(2, ge=1, le=500)
+    min_spare_servers: int = Field(1, ge=1, le=500)
+    max_spare_servers: int = Field(3, ge=1, le=500)
+    max_requests: int = Field(0, ge=0, le=10_000_000)
 
 
 class CustomService(ServiceBase):
     """Any image: the harness only starts it on the run network, labels it and waits for it."""
 
     kind: Literal["custom"]
-    image: str  # required here
-    ports: list[int] = Field(default_factory=list)  # informational; nothing is ever published
+    image: Image  # required here
+    ports: list[Port] = Field(default_factory=list)  # informational; nothing is ever published
 
 
 class RedisService(ServiceBase):
@@ -241,7 +414,7 @@ class MariaDBService(ServiceBase):
 
 class PrometheusService(ServiceBase):
     kind: Literal["prometheus"]
-    scrape_interval: Duration = 1.0
+    scrape_interval: ScrapeInterval = 1.0
 
 
 class ToxiproxyService(ServiceBase):
@@ -266,12 +439,26 @@ Service = Annotated[
 # ---------------------------------------------------------------- load, chaos, assertions
 
 
+def _locustfile(value: str) -> str:
+    if "," in value:
+        raise ValueError(
+            "Locust reads a comma as a separator between locustfiles (rename the file or "
+            "directory without the comma)"
+        )
+    return value
+
+
+LocustfilePath = Annotated[str, AfterValidator(_path), AfterValidator(_locustfile)]
+# A class name in the locustfile; passed to Locust on its command line.
+PyIdentifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
+
+
 class Stage(StrictModel):
     """Hold `users` for `duration` (reached at `spawn_rate` per second): ramps and plateaus."""
 
-    duration: Duration
+    duration: Positive
     users: int = Field(ge=0, le=10000)
-    spawn_rate: float | None = Field(default=None, gt=0)
+    spawn_rate: float | None = Field(default=None, gt=0, le=10000)
 
 
 class UserMix(StrictModel):
@@ -279,14 +466,18 @@ class UserMix(StrictModel):
 
 
 class Load(StrictModel):
-    locustfile: str = "locustfiles/session_user.py"
+    # relative to the topology file (else to the harness's own directory, where the built-in
+    # locustfiles/ live); the loader replaces it with the absolute path it found
+    locustfile: LocustfilePath = "locustfiles/session_user.py"
     users: int = Field(default=20, ge=1, le=10000)
-    spawn_rate: float = Field(default=10, gt=0)
-    duration: Duration = 60.0
+    spawn_rate: float = Field(default=10, gt=0, le=10000)
+    duration: LoadSeconds = 60.0
     target: str | None = None  # a service name; default: the first load balancer (its VIP if any)
-    url: str | None = Field(default=None, pattern=r"^https?://[^/\s]+(/\S*)?$")  # instead of target
+    url: str | None = Field(
+        default=None, pattern=r"^https?://[^/\s]+(/\S*)?$", max_length=2048
+    )  # instead of target
     stages: list[Stage] = Field(default_factory=list)  # a LoadTestShape; the load lasts their sum
-    user_classes: dict[str, UserMix] = Field(
+    user_classes: dict[PyIdentifier, UserMix] = Field(
         default_factory=dict
     )  # class name in the locustfile -> weight
     rate: float | None = Field(
@@ -297,8 +488,28 @@ class Load(StrictModel):
     @model_validator(mode="after")
     def _stages_set_duration(self) -> Load:
         if self.stages:
+            given = [k for k in ("duration", "users", "spawn_rate") if k in self.model_fields_set]
+            if given:
+                raise ValueError(
+                    f"with stages:, the load's {' and '.join(given)} come from the stages, so "
+                    f"this would be ignored (remove {', '.join(given)}: the load lasts the "
+                    "stages' sum and each stage sets its users and spawn_rate)"
+                )
+            if all(s.users == 0 for s in self.stages):
+                raise ValueError(
+                    "every stage has users: 0, so no load would run (give a stage users: 1 or more)"
+                )
             self.duration = sum(s.duration for s in self.stages)
-            self.users = max(1, max(s.users for s in self.stages))
+            if self.duration < 1:
+                raise ValueError(
+                    f"the stages last {self.duration:g}s in all; Locust runs for at least 1s "
+                    "(lengthen a stage)"
+                )
+            self.users = max(s.users for s in self.stages)
+        if self.user_classes and all(m.weight == 0 for m in self.user_classes.values()):
+            raise ValueError(
+                "every user class has weight: 0, so Locust would start no user (give one weight: 1 or more)"
+            )
         return self
 
 
@@ -307,7 +518,7 @@ class TargetSpec(StrictModel):
 
     service: str
     pick: Literal["random", "first", "last", "all"] = "random"
-    count: int | None = Field(None, ge=1)
+    count: int | None = Field(None, ge=1, le=20)
     percent: float | None = Field(None, gt=0, le=100)
 
 
@@ -325,10 +536,28 @@ class KillFault(ContainerFault):
     restore: bool = False
 
 
+def _signal_name(value: str) -> str:
+    name = value.upper()
+    if name.isdigit():
+        if 1 <= int(name) <= 64:
+            return value
+    elif ("SIG" + name.removeprefix("SIG")) in SIGNALS:
+        return value
+    shown = _one_line(value if len(value) <= 20 else value[:17] + "...")
+    raise ValueError(f"'{shown}' is not a signal (use e.g. SIGKILL, SIGTERM, SIGSTOP or SIGHUP)")
+
+
+SIGNALS = sorted(
+    s.name for s in _signal.Signals if s.name.startswith("SIG") and not s.name.startswith("SIG_")
+)
+
+
 class ProcessKillFault(StrictModel):
     target: Target
-    process: str  # e.g. php-fpm8.2, haproxy, keepalived, nginx
-    signal: str = "SIGKILL"
+    # e.g. php-fpm8.2, haproxy, keepalived, nginx: matched against the process name, which
+    # Linux cuts at 15 characters
+    process: str = Field(pattern=r"^[A-Za-z0-9._+-]{1,15}$")
+    signal: Annotated[str, AfterValidator(_signal_name)] = "SIGKILL"
     restore: bool = True  # restart the process when the window ends
 
 
@@ -425,15 +654,29 @@ def injection_name(step: str, k: int) -> str:
     return step if k == 1 else f"{step} #{k}"
 
 
+StepName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_control)]
+
+
 class ChaosStep(StrictModel):
-    name: str
+    name: StepName
     at: Duration
-    for_: Duration | None = Field(None, alias="for")
+    for_: Positive | None = Field(None, alias="for")
     # An instantaneous fault (a kill) is judged over this span after it; `for:` already is a window.
     window: Duration | None = None
     repeat: int = Field(1, ge=1, le=100)  # inject this many times...
-    every: Duration | None = None  # ...this far apart (default: `for` + 5s)
+    every: Positive | None = None  # ...this far apart (default: `for` + 5s)
     fault: Fault
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, v: float | None, info: ValidationInfo) -> float | None:
+        span = info.data.get("for_")
+        if v is not None and span is not None and v < span:
+            raise ValueError(
+                f"every: {v:g}s is shorter than for: {span:g}s, so each injection would start "
+                f"before the previous one is rolled back (use every: {span:g}s or more)"
+            )
+        return v
 
     @field_validator("window")
     @classmethod
@@ -511,8 +754,9 @@ class FailoverTime(StrictModel):
 
 class LatencyBound(StrictModel):
     quantile: float = Field(0.95, gt=0, lt=1)
-    max: Duration
-    request: str | None = None  # a request name (e.g. /whoami); default: all
+    max: Positive
+    # a request name (e.g. /whoami); default: all. Written into a PromQL label matcher.
+    request: str | None = Field(None, pattern=r'^[^"\\\x00-\x1f]{1,200}$')
 
 
 class RecoveryTime(StrictModel):
@@ -528,7 +772,7 @@ class NoLostWrites(StrictModel):
 class TestinfraCheck(StrictModel):
     """A testinfra test module run against a service's containers after the load."""
 
-    module: str
+    module: FilePath
     hosts: str  # a service name: every instance of it is a host
 
 
@@ -546,7 +790,7 @@ ASSERTION_KINDS = (
 
 
 class Assertion(StrictModel):
-    name: str | None = None
+    name: StepName | None = None
     during: Window = "run"
     session_continuity: SessionContinuity | None = None
     ejection_time: EjectionTime | None = None
@@ -556,10 +800,10 @@ class Assertion(StrictModel):
     recovery_time: RecoveryTime | None = None
     no_lost_writes: NoLostWrites | None = None
     testinfra: TestinfraCheck | None = None
-    promql: str | None = None
+    promql: str | None = Field(None, min_length=1, pattern=r"\S")
     below: float | None = None
     above: float | None = None
-    between: tuple[float, float] | None = None
+    between: tuple[float, float] | None = Field(None, strict=False)  # YAML gives a list
 
     @model_validator(mode="after")
     def _one_kind(self) -> Assertion:
@@ -579,7 +823,11 @@ class Assertion(StrictModel):
                 f"'{bounds[0]}' belongs to promql assertions (the other kinds take max:)"
             )
         if self.between is not None and self.between[0] > self.between[1]:
-            raise ValueError("between: [low, high] needs low <= high")
+            low, high = self.between
+            raise ValueError(
+                f"between: [low, high] needs low <= high, got [{low:g}, {high:g}] "
+                f"(write [{high:g}, {low:g}])"
+            )
         return self
 
     @property
@@ -601,7 +849,7 @@ class Link(StrictModel):
     from_: str = Field(alias="from")
     to: str
     via: Literal["toxiproxy"] = "toxiproxy"
-    image: str | None = None  # e.g. a real Toxiproxy image; default: the harness's own proxy
+    image: Image | None = None  # e.g. a real Toxiproxy image; default: the harness's own proxy
 
     @property
     def name(self) -> str:
@@ -627,7 +875,7 @@ class Compare(StrictModel):
     """A regression gate against a previous run: each assertion's figure may be worse than the
     baseline's by at most its tolerance, looked up by assertion name, then kind, then `default`."""
 
-    baseline: str | None = None  # a run directory or its journal.json, relative to this file
+    baseline: FilePath | None = None  # a run directory or its journal.json, relative to this file
     tolerance: dict[str, Tolerance] = Field(default_factory=lambda: {"default": "+10%"})
 
     def tolerance_for(self, kind: str, title: str | None = None) -> tuple[str, float]:
@@ -638,8 +886,17 @@ class Compare(StrictModel):
         return parse_tolerance("+10%")
 
 
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("literal_error", "Input should be 1")
+    return value
+
+
+Version = Annotated[Literal[1], BeforeValidator(_not_bool)]
+
+
 class Topology(StrictModel):
-    version: Literal[1] = 1
+    version: Version = 1
     name: Name
     description: str = ""
     services: dict[Name, Service]
@@ -648,7 +905,7 @@ class Topology(StrictModel):
     load: Load = Field(default_factory=Load)
     seed: int = 0  # picks random targets and toxicity reproducibly
     chaos: list[ChaosStep] = Field(default_factory=list)
-    experiments: list[str] = Field(
+    experiments: list[FilePath] = Field(
         default_factory=list
     )  # files under chaos/, relative to this file
     assertions: list[Assertion] = Field(default_factory=list)
@@ -659,7 +916,7 @@ class Experiment(StrictModel):
     """A reusable chaos experiment (chaos/*.yaml): fault steps and the assertions they call for,
     referenced from a topology's `experiments:` and picked with `harness run --experiment NAME`."""
 
-    version: Literal[1] = 1
+    version: Version = 1
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")
     description: str = ""
     chaos: list[ChaosStep] = Field(min_length=1)

@@ -1,4 +1,12 @@
-"""Cross-reference checks pydantic cannot do alone: dangling names, cycles, kinds that need peers."""
+"""Cross-reference checks pydantic cannot do alone: dangling names, cycles (declared and
+implicit), name and address clashes, the files a run needs, kinds that need peers, and the
+semantic nonsense a schema cannot see (a count above the replicas, overlapping windows on one
+target, a session check against per-node sessions).
+
+`check_topology` and `check_merged` yield errors; `warn_topology` and `warn_merged` yield
+warnings (printed, one line each, never failing validation); `check_plan` builds the run's
+plan once validation has passed, so that what validation accepts the plan can build.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +16,18 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from harness.spec import graph
+from harness.spec.addresses import (
+    EXAMPLE_SUBNET,
+    FIRST_HOST,
+    AddressError,
+    capacity_message,
+    count,
+)
 from harness.spec.compare import is_duration
+from harness.spec.files import FileProblem, probe
 from harness.spec.liveness import instance_names, plan
 from harness.spec.models import ASSERTION_KINDS, ChaosStep, Topology, injection_name
 
@@ -22,6 +40,34 @@ NO_DEFAULT_CONFIG = ("redis", "custom")  # `config:` must name its container pat
 SUBNET_POOL = (
     "10.213.0.0/16"  # where the run's /24 comes from without network.subnet (runtime/stack.py)
 )
+HARNESS_ROOT = Path(__file__).resolve().parents[2]  # where the built-in locustfiles/ live
+SINGLETONS = ("prometheus", "toxiproxy")  # the harness runs one of each, with one container
+# Processes process_kill can start again (harness/chaos/process_kill.py RESTART), and the built-in
+# kinds they run in (images/lb/supervise.sh, images/web/supervise.sh).
+RESTARTABLE = {
+    "haproxy": ("haproxy",),
+    "nginx": ("nginx-lb", "web"),
+    "php-fpm8.2": ("web", "php-fpm"),
+    "keepalived": ("haproxy", "nginx-lb"),
+}
+# Which fields each toxic takes (harness/chaos/toxic.py), the first one required.
+TOXIC_FIELDS = {
+    "latency": ("latency", "jitter"),
+    "bandwidth": ("rate",),
+    "timeout": ("timeout",),
+    "reset_peer": ("timeout",),
+    "slow_close": ("delay",),
+    "slicer": ("average_size", "size_variation", "delay"),
+    "limit_data": ("bytes",),
+    "down": (),
+}
+TOXIC_REQUIRED = {
+    "latency": "latency",
+    "bandwidth": "rate",
+    "slicer": "average_size",
+    "limit_data": "bytes",
+}
+TOXIC_COMMON = ("link", "stream", "toxicity")
 
 
 def _hint(name: str, choices: list[str]) -> str:
@@ -54,12 +100,32 @@ def _check_lb(topo: Topology, name: str, svc: Any, names: list[str]) -> Iterator
             )
         for inst in getattr(svc, "weights", {}):
             if inst not in instance_names(svc.backends, services[svc.backends].replicas):
+                known = instance_names(svc.backends, services[svc.backends].replicas)
                 yield (
                     ("services", name, "weights", inst),
-                    f"'{inst}' is not an instance of {svc.backends}",
+                    f"'{inst}' is not an instance of {svc.backends} (use one of {', '.join(known)})",
                 )
     if svc.keepalived and svc.replicas < 2:
         yield ("services", name, "keepalived"), "a VIP needs at least 2 replicas (set replicas: 2)"
+
+
+def _file_problem(base_dir: Path, rel: str, want: str = "file") -> str | None:
+    """Why `rel` (relative to the topology file) is not a readable `want` ('file' or 'dir')."""
+    path = base_dir / rel
+    try:
+        kind = probe(path)
+    except FileProblem as exc:
+        return exc.message
+    if kind == want:
+        return None
+    if kind == "missing":
+        noun = "directory" if want == "dir" else "file"
+        return f"no {noun} {path} (paths are relative to the topology file)"
+    if want == "dir":
+        return (
+            f"{path} is {'a file' if kind == 'file' else kind}, not a directory (give a directory)"
+        )
+    return f"{path} is {kind}, not a regular file (give the path of a file)"
 
 
 def _check_config(name: str, svc: Any, base_dir: Path) -> Iterator[tuple[Loc, str]]:
@@ -71,11 +137,10 @@ def _check_config(name: str, svc: Any, base_dir: Path) -> Iterator[tuple[Loc, st
                     f"kind {svc.kind} has no default config file (write config: {{/path/in/container: {svc.config}}})"
                 ),
             )
-        elif not (base_dir / svc.config).is_file():
-            yield (
-                ("services", name, "config"),
-                f"no file {base_dir / svc.config} (paths are relative to the topology file)",
-            )
+        else:
+            problem = _file_problem(base_dir, svc.config)
+            if problem:
+                yield ("services", name, "config"), problem
     elif isinstance(svc.config, dict):
         for dest, src in svc.config.items():
             if not dest.startswith("/"):
@@ -83,18 +148,152 @@ def _check_config(name: str, svc: Any, base_dir: Path) -> Iterator[tuple[Loc, st
                     ("services", name, "config", dest),
                     "the container path must be absolute (start it with /)",
                 )
-            if not (base_dir / src).is_file():
+            elif dest.rstrip("/") == "" or dest.endswith("/"):
                 yield (
                     ("services", name, "config", dest),
-                    f"no file {base_dir / src} (paths are relative to the topology file)",
+                    "the container path names a directory; a config is a file (write e.g. /etc/app/app.conf)",
                 )
+            problem = _file_problem(base_dir, src)
+            if problem:
+                yield ("services", name, "config", dest), problem
 
 
-def check_topology(topo: Topology, base_dir: Path = Path(".")) -> Iterator[tuple[Loc, str]]:
+def _check_app(name: str, app: str, base_dir: Path) -> Iterator[tuple[Loc, str]]:
+    problem = _file_problem(base_dir, app, "dir")
+    if problem is not None:
+        if problem.startswith("no directory"):
+            problem = problem.replace(
+                "(paths are relative to the topology file)",
+                "(give the path of your PHP app, relative to the topology file)",
+            )
+        yield ("services", name, "app"), problem
+        return
+    root = base_dir / app
+    for entry in ("public/index.php", "index.php"):
+        try:
+            if probe(root / entry) == "file":
+                return
+        except FileProblem:
+            continue
+    yield (
+        ("services", name, "app"),
+        f"{root} has no index.php or public/index.php, so it is not a PHP app and would be "
+        "copied into every container for nothing (give your app's directory, or app: builtin)",
+    )
+
+
+def _check_names(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    """Service names the harness uses itself, kinds it runs once, and container names twice."""
+    services = topo.services
+    for name, svc in services.items():
+        if name in graph.AUTO_SERVICES and svc.kind != name:
+            yield (
+                ("services", name),
+                f"'{name}' is the name of the {name} the harness adds to every run"
+                + (" with links:" if name == "toxiproxy" else "")
+                + f", so this {svc.kind} service would be replaced or clash with it (rename it)",
+            )
+    for kind in SINGLETONS:
+        of_kind = [n for n, s in services.items() if s.kind == kind]
+        for extra in of_kind[1:]:
+            yield (
+                ("services", extra, "kind"),
+                f"a run has one {kind}, and '{of_kind[0]}' already is it (remove this one)",
+            )
+        for n in of_kind:
+            if services[n].replicas != 1:
+                yield (
+                    ("services", n, "replicas"),
+                    f"the harness runs one {kind} container (remove replicas, or set replicas: 1)",
+                )
+    owner: dict[str, str] = {}
+    for name, svc in services.items():
+        for inst in instance_names(name, svc.replicas):
+            owner.setdefault(inst, name)
+    for name, svc in services.items():
+        clash = next((i for i in instance_names(name, svc.replicas) if owner[i] != name), None)
+        if clash is not None:
+            yield (
+                ("services", name),
+                f"its container '{clash}' would have the name of a container of "
+                f"'{owner[clash]}': two containers cannot share a name and an address "
+                f"(rename '{name}')",
+            )
+        elif name in owner and owner[name] != name:
+            yield (
+                ("services", name),
+                f"'{name}' is also the name of a container of '{owner[name]}', so a fault "
+                f"on '{name}' would be ambiguous (rename '{name}')",
+            )
+
+
+def _check_links(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    services = topo.services
+    seen: dict[tuple[str, str], int] = {}
+    for i, link in enumerate(topo.links):
+        if link.from_ == link.to:
+            yield (
+                ("links", i, "to"),
+                f"a link from '{link.from_}' to itself carries no traffic (point it at the database or redis)",
+            )
+        elif link.from_ in services and services[link.from_].kind not in APP_KINDS:
+            yield (
+                ("links", i, "from"),
+                f"links go from the app's nodes (web or php-fpm), and '{link.from_}' is "
+                f"{services[link.from_].kind}, which never connects to '{link.to}' (use the web service)",
+            )
+        key = (link.from_, link.to)
+        if key in seen:
+            yield (
+                ("links", i),
+                f"a second link {link.from_}->{link.to} would put two proxies on one connection "
+                f"(remove it: links[{seen[key]}] already is {link.from_}->{link.to})",
+            )
+        seen.setdefault(key, i)
+
+
+def _check_cycle(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    full = graph.with_auto_services(topo)
+    cycle = graph.find_cycle(full)
+    if not cycle:
+        return
+    declared = [e for e in cycle if e.index is not None]
+    if declared:  # report it where the user can break it: a depends_on entry
+        k = cycle.index(declared[0])
+        cycle = cycle[k:] + cycle[:k]
+    first = cycle[0]
+    path = " -> ".join([e.service for e in cycle] + [cycle[0].service])
+    implied = [e.why for e in cycle if e.index is None]
+    why = f" ({'; '.join(implied)})" if implied else ""
+    if first.index is not None:
+        loc: Loc = ("services", first.service, "depends_on", first.index)
+        fix = f"remove '{first.needs}' from {first.service}'s depends_on"
+    else:
+        loc, fix = ("services", first.service), "break it"
+    yield loc, f"dependency cycle {path}{why} ({fix})"
+
+
+def _check_addresses(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    full = graph.with_auto_services(topo)
+    subnet = topo.network.subnet or EXAMPLE_SUBNET
+    net = ipaddress.IPv4Network(subnet)
+    containers, vips = count(full)
+    usable = max(0, net.num_addresses - 1 - FIRST_HOST)
+    if containers + vips > usable:
+        loc: Loc = ("network", "subnet") if topo.network.subnet else ("services",)
+        yield loc, capacity_message(containers, vips, net, usable)
+
+
+def check_topology(
+    topo: Topology, base_dir: Path = Path("."), allow_external_target: bool = False
+) -> Iterator[tuple[Loc, str]]:
+    """Every problem of one file's topology; `allow_external_target` lets load.url leave the
+    run's network (harness run --allow-external-target)."""
     services = topo.services
     names = sorted(services)
     instances = sorted(i for n, s in services.items() for i in instance_names(n, s.replicas))
 
+    yield from _check_names(topo)
     for name, svc in services.items():
         for i, dep in enumerate(svc.depends_on):
             if dep not in services:
@@ -107,6 +306,13 @@ def check_topology(topo: Topology, base_dir: Path = Path(".")) -> Iterator[tuple
                     ("services", name, "depends_on", i),
                     "a service cannot depend on itself (remove it)",
                 )
+            elif dep in svc.depends_on[:i]:
+                yield (
+                    ("services", name, "depends_on", i),
+                    f"'{dep}' is listed twice (remove one)",
+                )
+        if svc.kind == "php-fpm":
+            yield from _check_pool(name, svc)
         if svc.kind in LB_KINDS:
             yield from _check_lb(topo, name, svc, names)
         keepalived = getattr(svc, "keepalived", None)  # any load-balancer kind may carry a VIP
@@ -126,13 +332,8 @@ def check_topology(topo: Topology, base_dir: Path = Path(".")) -> Iterator[tuple
                     ("services", name, "kind"),
                     "the PHP app needs a service of kind mariadb or mysql (add one)",
                 )
-            if app_svc.app != "builtin" and not (base_dir / app_svc.app).is_dir():
-                yield (
-                    ("services", name, "app"),
-                    (
-                        f"no directory {base_dir / app_svc.app} (give the path of your PHP app, relative to the topology file)"
-                    ),
-                )
+            if app_svc.app != "builtin":
+                yield from _check_app(name, app_svc.app, base_dir)
         if svc.kind == "mysql" and svc.image is None:
             yield (
                 ("services", name, "image"),
@@ -145,25 +346,32 @@ def check_topology(topo: Topology, base_dir: Path = Path(".")) -> Iterator[tuple
             peer = link.from_ if end == "from" else link.to
             if peer not in services:
                 yield ("links", i, end), f"unknown service '{peer}' ({_hint(peer, names)})"
-        if link.to in services and services[link.to].kind not in ("mariadb", "redis"):
+        if link.to in services and services[link.to].kind not in ("mariadb", "mysql", "redis"):
             yield (
                 ("links", i, "to"),
-                "links can go to a mariadb or redis service (point it at the app's database or redis)",
+                "links can go to a mariadb, mysql or redis service (point it at the app's database or redis)",
             )
-
-    cycle = _find_cycle(topo)
-    if cycle:
-        yield (
-            ("services", cycle[0], "depends_on"),
-            f"dependency cycle {' -> '.join(cycle)} (break it)",
-        )
+    yield from _check_links(topo)
+    yield from _check_cycle(topo)
+    yield from _check_addresses(topo)
+    yield from _check_load(topo, base_dir, instances, allow_external_target)
 
     if topo.load.target is not None and topo.load.target not in services:
         yield (
             ("load", "target"),
             f"unknown service '{topo.load.target}' ({_hint(topo.load.target, names)})",
         )
-    if topo.load.target is None and not any(s.kind in LB_KINDS for s in services.values()):
+    elif topo.load.target is not None and services[topo.load.target].kind in graph.AUTO_SERVICES:
+        yield (
+            ("load", "target"),
+            f"'{topo.load.target}' is the harness's own {services[topo.load.target].kind}, not "
+            "part of the stack under test (target a load balancer or web service)",
+        )
+    if (
+        topo.load.target is None
+        and topo.load.url is None
+        and not any(s.kind in LB_KINDS for s in services.values())
+    ):
         yield (
             ("load",),
             "no load balancer to send load to (add a haproxy or nginx-lb service, or set load.target)",
@@ -205,17 +413,28 @@ def check_topology(topo: Topology, base_dir: Path = Path(".")) -> Iterator[tuple
 
     if topo.compare is not None and topo.compare.baseline is not None:
         baseline = base_dir / topo.compare.baseline
-        if not baseline.exists():
+        try:
+            kind = probe(baseline)
+            journal = probe(baseline / "journal.json") if kind == "dir" else None
+        except FileProblem as exc:
+            yield ("compare", "baseline"), exc.message
+            kind = journal = "file"
+        if kind == "missing":
             yield (
                 ("compare", "baseline"),
                 f"no run directory or journal.json at {baseline} "
                 "(paths are relative to the topology file; runs are under runs/<run-id>/)",
             )
-        elif baseline.is_dir() and not (baseline / "journal.json").is_file():
+        elif kind == "dir" and journal != "file":
             yield (
                 ("compare", "baseline"),
                 f"{baseline} has no journal.json (give a run directory, runs/<run-id>, "
                 "or its journal.json)",
+            )
+        elif kind not in ("dir", "file"):
+            yield (
+                ("compare", "baseline"),
+                f"{baseline} is {kind} (give a run directory, runs/<run-id>, or its journal.json)",
             )
 
 
@@ -312,6 +531,7 @@ def check_merged(
             inj = planned.injection
             prefix = f"injection #{inj.k}: " if inj.k > 1 else ""
             yield ("chaos", inj.index) + where, prefix + message
+    yield from _check_overlaps(topo)
     if topo.compare is not None:
         yield from _check_tolerances(topo, list(titles) or [a.title for a in topo.assertions])
 
@@ -384,13 +604,21 @@ def _check_assertion(
     if a.kind == "testinfra":
         if p.hosts not in topo.services:
             yield loc + ("hosts",), f"unknown service '{p.hosts}' ({_hint(p.hosts, names)})"
-        if not (base_dir / p.module).is_file():
-            yield (
-                loc + ("module",),
-                f"no file {base_dir / p.module} (paths are relative to the topology file)",
-            )
+        problem = _file_problem(base_dir, p.module)
+        if problem:
+            yield loc + ("module",), problem
     if a.kind == "no_lost_writes" and not any(s.kind in DB_KINDS for s in topo.services.values()):
-        yield loc, "no_lost_writes needs a mariadb or mysql service"
+        yield (
+            loc,
+            "no_lost_writes needs a mariadb or mysql service (add one, e.g. mysql: {kind: mariadb})",
+        )
+    if a.kind == "testinfra" and p.hosts in topo.services:
+        kind = topo.services[p.hosts].kind
+        if kind in graph.AUTO_SERVICES:
+            yield (
+                loc + ("hosts",),
+                f"'{p.hosts}' is the harness's own {kind} (name a service of the stack)",
+            )
 
 
 def _check_vip(topo: Topology, name: str, vip: str) -> Iterator[tuple[Loc, str]]:
@@ -417,6 +645,12 @@ def _check_vip(topo: Topology, name: str, vip: str) -> Iterator[tuple[Loc, str]]
             addr, "gateway"
         )
         yield loc, f"{vip} is the {role} address of {net} (pick a host address, e.g. {example})"
+    elif int(addr) < int(net.network_address) + FIRST_HOST:
+        yield (
+            loc,
+            f"{vip} is among .2 to .{FIRST_HOST - 1} of {net}, which the harness keeps for its "
+            f"own use (pick another address, e.g. {example})",
+        )
     else:
         others = [
             n
@@ -467,6 +701,28 @@ def _check_fault(
         links = [lk.name for lk in topo.links]
         if link not in links:
             yield loc + ("link",), f"no link '{link}' in links: ({_hint(link, links)})"
+        yield from _check_toxic(loc, kind, params)
+    yield from _check_target_kind(topo, loc, target)
+    if target is not None and not isinstance(target, str):
+        if target.count is not None and target.percent is not None:
+            yield loc + ("target", "percent"), "count and percent both say how many (keep one)"
+        if target.pick == "all" and (target.count is not None or target.percent is not None):
+            what = "count" if target.count is not None else "percent"
+            yield (
+                loc + ("target", what),
+                f"pick: all takes every instance, so {what} means nothing (remove it, or "
+                "pick: random, first or last)",
+            )
+    if target is not None and not isinstance(target, str) and target.service in topo.services:
+        replicas = topo.services[target.service].replicas
+        if target.count is not None and target.count > replicas:
+            yield (
+                loc + ("target", "count"),
+                f"count: {target.count} but '{target.service}' has {replicas} "
+                f"replica{'s' if replicas > 1 else ''} (use at most {replicas}, or pick: all)",
+            )
+    if kind == "process_kill":
+        yield from _check_process(topo, loc, params)
     if kind == "partition" and isinstance(params.peers, list):
         for j, peer in enumerate(params.peers):
             if peer not in instances and peer not in names:
@@ -476,25 +732,332 @@ def _check_fault(
                 )
 
 
-def _find_cycle(topo: Topology) -> list[str] | None:
-    state: dict[str, int] = {}
-    stack: list[str] = []
+def _check_pool(name: str, svc: Any) -> Iterator[tuple[Loc, str]]:
+    """PHP-FPM refuses to start a dynamic pool unless min_spare <= start <= max_spare <= max_children."""
+    if svc.pm != "dynamic":
+        return
+    loc: Loc = ("services", name)
+    if svc.max_spare_servers > svc.max_children:
+        yield (
+            loc + ("max_spare_servers",),
+            f"max_spare_servers: {svc.max_spare_servers} is above max_children: "
+            f"{svc.max_children}, and PHP-FPM refuses to start (use at most {svc.max_children})",
+        )
+    if svc.min_spare_servers > svc.max_spare_servers:
+        yield (
+            loc + ("min_spare_servers",),
+            f"min_spare_servers: {svc.min_spare_servers} is above max_spare_servers: "
+            f"{svc.max_spare_servers}, and PHP-FPM refuses to start "
+            f"(use at most {svc.max_spare_servers})",
+        )
+    if svc.start_servers > svc.max_children:
+        yield (
+            loc + ("start_servers",),
+            f"start_servers: {svc.start_servers} is above max_children: {svc.max_children}, "
+            f"and PHP-FPM refuses to start (use at most {svc.max_children})",
+        )
+    elif not svc.min_spare_servers <= svc.start_servers <= svc.max_spare_servers:
+        yield (
+            loc + ("start_servers",),
+            f"start_servers: {svc.start_servers} must lie between min_spare_servers "
+            f"({svc.min_spare_servers}) and max_spare_servers ({svc.max_spare_servers}), or "
+            f"PHP-FPM refuses to start (use {svc.min_spare_servers} to {svc.max_spare_servers})",
+        )
 
-    def visit(n: str) -> list[str] | None:
-        state[n] = 1
-        stack.append(n)
-        for dep in topo.services[n].depends_on:
-            if dep not in topo.services or dep == n:
-                continue
-            if state.get(dep) == 1:
-                return stack[stack.index(dep) :] + [dep]
-            if dep not in state and (found := visit(dep)):
-                return found
-        stack.pop()
-        state[n] = 2
-        return None
 
-    for n in topo.services:
-        if n not in state and (found := visit(n)):
-            return found
+def resolve_locustfile(base_dir: Path, locustfile: str) -> Path | None:
+    """Where a locustfile is: relative to the topology file like every other path, else (for
+    the built-in `locustfiles/...` and files named from the harness's own directory, as the
+    shipped topologies do) relative to the harness's directory. Never the working directory."""
+    for root in (base_dir, HARNESS_ROOT):
+        path = root / locustfile
+        try:
+            if probe(path) == "file":
+                return path.resolve()
+        except FileProblem:
+            continue
     return None
+
+
+def _check_load(
+    topo: Topology, base_dir: Path, instances: list[str], allow_external_target: bool
+) -> Iterator[tuple[Loc, str]]:
+    load = topo.load
+    try:
+        kind = probe(base_dir / load.locustfile)
+    except FileProblem as exc:
+        yield ("load", "locustfile"), exc.message
+        kind = "file"
+    if kind not in ("file", "missing"):
+        yield (
+            ("load", "locustfile"),
+            f"{base_dir / load.locustfile} is {kind}, not a locustfile (give a Python file)",
+        )
+    elif resolve_locustfile(base_dir, load.locustfile) is None:
+        yield (
+            ("load", "locustfile"),
+            f"no file {base_dir / load.locustfile} (paths are relative to the topology file; "
+            "the built-in ones are locustfiles/session_user.py and locustfiles/mix.py)",
+        )
+    if load.url is not None and not allow_external_target:
+        yield from _check_url(topo, load.url, instances)
+
+
+def _check_url(topo: Topology, url: str, instances: list[str]) -> Iterator[tuple[Loc, str]]:
+    """The load goes only to the run's own containers or loopback, refused here (not after the
+    network exists) unless `allow_external_target` (harness run --allow-external-target)."""
+    loc: Loc = ("load", "url")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        yield (
+            loc,
+            f"'{url}' is not a URL: {exc} (write e.g. http://lb or http://10.213.7.200:8080/app)",
+        )
+        return
+    host = parts.hostname or ""
+    if host == "localhost" or host in instances:
+        return
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is not None and ip.is_loopback:
+        return
+    fix = (
+        "use load.target with a service name, or a container's name as the host; "
+        "harness run --allow-external-target 'why' allows another host"
+    )
+    subnet = topo.network.subnet
+    if ip is not None and subnet is None:
+        yield (
+            loc,
+            f"{host} is an address, but the run's network is only picked at run time from "
+            f"{SUBNET_POOL}, so it may not be the run's (set network.subnet containing it, or {fix})",
+        )
+    elif ip is None or subnet is None or ip not in ipaddress.ip_network(subnet):
+        where = f"inside network.subnet {subnet}" if subnet else "a container of this topology"
+        yield (
+            loc,
+            f"{host} is neither loopback nor {where}: load goes to the run's own stack only ({fix})",
+        )
+
+
+def _check_toxic(loc: Loc, kind: str, params: Any) -> Iterator[tuple[Loc, str]]:
+    need = TOXIC_REQUIRED.get(kind)
+    if need is not None and getattr(params, need) is None:
+        yield loc + (need,), f"{kind} needs {need} (add e.g. {need}: {_example(need)})"
+    allowed = set(TOXIC_FIELDS[kind]) | set(TOXIC_COMMON)
+    for field in sorted(params.model_fields_set - allowed):
+        uses = ", ".join(TOXIC_FIELDS[kind]) or "no setting but link, stream and toxicity"
+        yield (
+            loc + (field,),
+            f"{kind} takes no {field}, it would be ignored (remove it; {kind} takes {uses})",
+        )
+
+
+def _example(field: str) -> str:
+    return {"latency": "300ms", "rate": "100", "average_size": "64", "bytes": "1024"}.get(
+        field, "1"
+    )
+
+
+def _check_target_kind(topo: Topology, loc: Loc, target: Any) -> Iterator[tuple[Loc, str]]:
+    """Faults on the harness's own Prometheus would leave nothing to judge the run with."""
+    if target is None:
+        return
+    name = target if isinstance(target, str) else target.service
+    services = topo.services
+    owner = next(
+        (n for n, s in services.items() if name == n or name in instance_names(n, s.replicas)),
+        None,
+    )
+    if owner is not None and services[owner].kind == "prometheus":
+        where = loc + (("target",) if isinstance(target, str) else ("target", "service"))
+        yield (
+            where,
+            f"'{name}' is the run's Prometheus, which judges the run: a fault on it leaves "
+            "nothing to judge with (target a service of the stack)",
+        )
+
+
+def _check_process(topo: Topology, loc: Loc, params: Any) -> Iterator[tuple[Loc, str]]:
+    if params.restore and params.process not in RESTARTABLE:
+        yield (
+            loc + ("process",),
+            f"the harness cannot start '{params.process}' again when the window ends "
+            f"(use one of {', '.join(RESTARTABLE)}, or set restore: false to leave it dead)",
+        )
+        return
+    kinds = RESTARTABLE.get(params.process)
+    target = params.target
+    name = target if isinstance(target, str) else target.service
+    owner = next(
+        (
+            n
+            for n, s in topo.services.items()
+            if name in (n, f"vip_holder:{n}") or name in instance_names(n, s.replicas)
+        ),
+        None,
+    )
+    if kinds is None or owner is None:
+        return
+    svc = topo.services[owner]
+    if svc.image is not None or svc.command is not None:
+        return  # the user's image or command: only the run can tell what runs there
+    runs = svc.kind in kinds and (
+        params.process != "keepalived" or getattr(svc, "keepalived", None)
+    )
+    if not runs:
+        yield (
+            loc + ("process",),
+            f"no {params.process} runs in the {svc.kind} containers of '{owner}', so there is "
+            f"nothing to kill (target a service that runs it: {', '.join(kinds)})",
+        )
+
+
+def _spans(topo: Topology) -> list[tuple[Any, float, float, list[str], str | None]]:
+    """(injection, start, end, containers hit, link) of every injection the schedule fires."""
+    out = []
+    for planned in plan(topo):
+        inj = planned.injection
+        step = inj.step
+        end = inj.offset + (step.for_ or 0.0)
+        link = getattr(step.fault.params, "link", None)
+        out.append((inj, inj.offset, end, list(planned.hits or []), link))
+    return out
+
+
+def _check_overlaps(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    """Two faults on one container (or two toxics of a kind, or a cut and a toxic, on one link)
+    at overlapping times: the first one's rollback would undo or break the second."""
+    spans = _spans(topo)
+    for j, (b, b_start, b_end, b_hits, b_link) in enumerate(spans):
+        for a, a_start, a_end, a_hits, a_link in spans[:j]:
+            if a.index == b.index or b_start > a_end or a_start > b_end:
+                continue
+            common = sorted(set(a_hits) & set(b_hits))
+            kinds = (a.step.fault.kind, b.step.fault.kind)
+            same_link = (
+                a_link is not None
+                and a_link == b_link
+                and (kinds[0] == kinds[1] or "down" in kinds)
+            )
+            if not common and not same_link:
+                continue
+            what = f"container {common[0]}" if common else f"link {a_link}"
+            window = f"from {a_start:g}s to {a_end:g}s" if a_end > a_start else f"at {a_start:g}s"
+            yield (
+                ("chaos", b.index, "at"),
+                f"'{b.name}' hits {what} while step '{a.name}' holds it ({kinds[0]} {window}): "
+                "the first rollback would undo or break the other fault (move one outside the "
+                "other's window, or target another instance)",
+            )
+            break
+
+
+def check_plan(topo: Topology, base_dir: Path = Path(".")) -> Iterator[tuple[Loc, str]]:
+    """Build the run's plan from a topology that passed every other check: user templates are
+    rendered (syntax errors and names that do not exist are found here, at their line), and
+    whatever else the plan would trip over is reported rather than left for the run."""
+    from harness.kinds.base import UserFileError
+    from harness.plan.build import make_plan
+
+    subnet = topo.network.subnet or EXAMPLE_SUBNET
+    secrets = {"db_password": "x" * 24, "redis_password": "x" * 24}
+    try:
+        make_plan(topo, "validate", subnet, [], secrets=secrets, base_dir=base_dir)
+    except UserFileError as exc:
+        loc: Loc = ("services", exc.service, "config")
+        if exc.dest is not None and isinstance(topo.services[exc.service].config, dict):
+            loc += (exc.dest,)
+        yield loc, exc.message
+    except AddressError as exc:
+        yield ("network",), str(exc)
+    except RecursionError:
+        yield ("services",), "the topology is too deeply interlinked to plan (simplify depends_on)"
+    except Exception as exc:  # noqa: BLE001 - a bug in the harness: say so, at the top
+        text = f"{type(exc).__name__}: {exc}"
+        yield (
+            ("services",),
+            f"the run's plan cannot be built from this topology: {text[:300]} "
+            "(this is a harness bug: please report it with this file)",
+        )
+
+
+def _outside(base_dir: Path, rel: str) -> Path | None:
+    """The resolved path when `rel` (relative to the topology file) leaves its directory."""
+    try:
+        root = base_dir.resolve()
+        path = (base_dir / rel).resolve()
+    except (OSError, RuntimeError):
+        return None
+    return None if path == root or root in path.parents else path
+
+
+def warn_topology(topo: Topology, base_dir: Path = Path(".")) -> Iterator[tuple[Loc, str]]:
+    """Warnings: printed, one line each, never failing validation."""
+    services = topo.services
+    for name, svc in services.items():
+        sources: list[tuple[Loc, str]] = []
+        if isinstance(svc.config, str):
+            sources.append((("services", name, "config"), svc.config))
+        elif isinstance(svc.config, dict):
+            sources += [(("services", name, "config", d), src) for d, src in svc.config.items()]
+        app = getattr(svc, "app", "builtin")
+        if app != "builtin":
+            sources.append((("services", name, "app"), app))
+        for loc, rel in sources:
+            outside = _outside(base_dir, rel)
+            if outside is not None:
+                yield (
+                    loc,
+                    f"{outside} is outside the topology's directory {base_dir.resolve()}: it is "
+                    "copied into the containers, and the topology will not run from another "
+                    "checkout (copy the file next to the topology file)",
+                )
+        if svc.kind == "php-fpm" and getattr(svc, "pm", "static") != "dynamic":
+            ignored = [
+                f
+                for f in ("start_servers", "min_spare_servers", "max_spare_servers")
+                if f in svc.model_fields_set
+            ]
+            if ignored:
+                yield (
+                    ("services", name, ignored[0]),
+                    f"{', '.join(ignored)} only apply to pm: dynamic, and this pool is pm: "
+                    f"{getattr(svc, 'pm', 'static')} (remove them, or set pm: dynamic)",
+                )
+    yield from _warn_file_sessions(topo)
+
+
+def _warn_file_sessions(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    """A session check against sessions kept in files on each node: expected to fail."""
+    checks = [i for i, a in enumerate(topo.assertions) if a.kind == "session_continuity"]
+    if not checks:
+        return
+    services = topo.services
+    for name, svc in services.items():
+        if svc.kind not in APP_KINDS or getattr(svc, "sessions", "redis") != "files":
+            continue
+        if svc.replicas < 2:
+            continue
+        lbs = [s for s in services.values() if getattr(s, "backends", None) == name]
+        sticky = lbs and all(
+            getattr(lb, "cookie", False) or getattr(lb, "balance", "") in ("source", "ip_hash")
+            for lb in lbs
+        )
+        if sticky:
+            continue
+        yield (
+            ("assertions", checks[0], "session_continuity"),
+            f"'{name}' keeps sessions in files on each of its {svc.replicas} nodes and no LB "
+            "in front is sticky, so sessions are lost whenever a request lands on another node: "
+            "expected to fail (use sessions: redis, or cookie: true on the haproxy)",
+        )
+
+
+def warn_merged(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    """Warnings about the topology as it will run (experiments merged in)."""
+    return iter(())
