@@ -69,8 +69,9 @@ def edges(topo: Topology, name: str) -> list[Edge]:
                 add(n, f"{name} uses {n}")
     if svc.kind == "toxiproxy":
         for link in topo.links:
-            add(link.to, f"{name} proxies to {link.to}")
-    if any(link.from_ == name for link in topo.links):
+            if link.from_ != link.to:  # a self-link is an error of its own, not a cycle
+                add(link.to, f"{name} proxies to {link.to}")
+    if any(link.from_ == name and link.to != name for link in topo.links):
         for n, s in services.items():
             if s.kind == "toxiproxy":
                 add(n, f"{name} reaches {link_targets(topo, name)} through {n}")
@@ -78,7 +79,7 @@ def edges(topo: Topology, name: str) -> list[Edge]:
 
 
 def link_targets(topo: Topology, name: str) -> str:
-    return ", ".join(sorted({lk.to for lk in topo.links if lk.from_ == name}))
+    return ", ".join(sorted({lk.to for lk in topo.links if lk.from_ == name and lk.to != name}))
 
 
 def implicit_deps(topo: Topology, name: str) -> list[str]:

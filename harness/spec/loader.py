@@ -42,7 +42,7 @@ _INT_FIX = f"use at most {2**63 - 1}"
 class _BadYaml(Exception):
     """A problem found while building Python values from the YAML nodes: it has a line and a path."""
 
-    def __init__(self, line: int, path: Loc, message: str) -> None:
+    def __init__(self, line: int, path: Loc | None, message: str) -> None:
         self.line, self.path, self.message = line, path, message
 
 
@@ -151,11 +151,11 @@ class _Loader(yaml.SafeLoader):
         try:
             if self.depth > MAX_DEPTH:
                 raise _BadYaml(
-                    line, (), f"the file nests deeper than {MAX_DEPTH} levels (flatten it)"
+                    line, None, f"the file nests deeper than {MAX_DEPTH} levels (flatten it)"
                 )
             if self.nodes > MAX_VALUES:
                 raise _BadYaml(
-                    line, (), f"the file has more than {MAX_VALUES} values (split or shorten it)"
+                    line, None, f"the file has more than {MAX_VALUES} values (split or shorten it)"
                 )
             return super().compose_node(parent, index)
         finally:
@@ -218,7 +218,12 @@ def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
         data = builder.build(node, ())
     except _BadYaml as bad:
         raise SpecError(
-            [_one_line(f"{path}:{at(bad.line)}: {_field_path(bad.path)}: {bad.message}")]
+            [
+                _one_line(
+                    f"{path}:{at(bad.line)}: "
+                    f"{'(yaml)' if bad.path is None else _field_path(bad.path)}: {bad.message}"
+                )
+            ]
         ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -412,7 +417,8 @@ def _fix(err: Any) -> str | None:
     }
     if err["type"] in bounds:
         key, words = bounds[err["type"]]
-        return f"use {words} {ctx.get(key)}"
+        limit = ctx.get(key)
+        return f"use {words} {limit:g}" if isinstance(limit, float) else f"use {words} {limit}"
     if err["type"] == "string_pattern_mismatch":
         return _PATTERN_FIXES.get(str(ctx.get("pattern")), "see topologies/ha.yaml for the format")
     given = err.get("input")
@@ -461,7 +467,13 @@ def validation_problems(
             fix = given.hint if isinstance(given, UnknownKey) else "remove it"
         if raw and raw[-1] == "[key]":
             msg = f"'{loc[-1] if loc else err.get('input')}' is not a valid name"
-            fix = _NAME_FIX
+            fix = _fix(err) if err["type"] == "string_pattern_mismatch" else _NAME_FIX
+        if err["type"] == "literal_error" and isinstance(err.get("input"), bool):
+            got = _got(err["input"])
+            fix = (
+                f"quote it, e.g. '{'off' if err['input'] is False else 'on'}': YAML reads a bare "
+                "off, on, yes or no as a boolean"
+            )
         if err["type"] == "union_tag_invalid":
             loc = loc + ("kind",)
             tag = ctx.get("tag")

@@ -125,7 +125,8 @@ def _file_problem(base_dir: Path, rel: str, want: str = "file") -> str | None:
         return (
             f"{path} is {'a file' if kind == 'file' else kind}, not a directory (give a directory)"
         )
-    return f"{path} is {kind}, not a regular file (give the path of a file)"
+    what = "a directory" if kind == "dir" else kind
+    return f"{path} is {what}, not a regular file (give the path of a file)"
 
 
 def _check_config(name: str, svc: Any, base_dir: Path) -> Iterator[tuple[Loc, str]]:
@@ -259,18 +260,41 @@ def _check_cycle(topo: Topology) -> Iterator[tuple[Loc, str]]:
         return
     declared = [e for e in cycle if e.index is not None]
     if declared:  # report it where the user can break it: a depends_on entry
-        k = cycle.index(declared[0])
+        # the one that goes against what the kinds imply (a database depending on its LB),
+        # else the last one declared
+        against = [e for e in declared if _implied(full, e.needs, e.service)]
+        order = list(topo.services)
+        pick = against[0] if against else max(declared, key=lambda e: order.index(e.service))
+        k = cycle.index(pick)
         cycle = cycle[k:] + cycle[:k]
     first = cycle[0]
-    path = " -> ".join([e.service for e in cycle] + [cycle[0].service])
-    implied = [e.why for e in cycle if e.index is None]
-    why = f" ({'; '.join(implied)})" if implied else ""
+    names = [e.service for e in cycle] + [cycle[0].service]
+    if len(cycle) > 8:  # a long chain: its ends, and how long it is
+        path = " -> ".join(names[:4] + ["..."] + names[-3:]) + f" ({len(cycle)} services)"
+    else:
+        path = " -> ".join(names)
+    reasons = [e.why for e in cycle[1:]] if first.index is not None else [e.why for e in cycle]
+    why = f" ({'; '.join(reasons)})" if reasons and len(cycle) <= 8 else ""
     if first.index is not None:
         loc: Loc = ("services", first.service, "depends_on", first.index)
         fix = f"remove '{first.needs}' from {first.service}'s depends_on"
     else:
         loc, fix = ("services", first.service), "break it"
     yield loc, f"dependency cycle {path}{why} ({fix})"
+
+
+def _implied(topo: Topology, start: str, goal: str) -> bool:
+    """Whether `start` waits for `goal` through implicit edges alone (no depends_on)."""
+    seen, todo = {start}, [start]
+    while todo:
+        node = todo.pop()
+        for e in graph.edges(topo, node):
+            if e.index is None and e.needs not in seen:
+                if e.needs == goal:
+                    return True
+                seen.add(e.needs)
+                todo.append(e.needs)
+    return False
 
 
 def _check_addresses(topo: Topology) -> Iterator[tuple[Loc, str]]:
@@ -789,9 +813,10 @@ def _check_load(
         yield ("load", "locustfile"), exc.message
         kind = "file"
     if kind not in ("file", "missing"):
+        what = "a directory" if kind == "dir" else kind
         yield (
             ("load", "locustfile"),
-            f"{base_dir / load.locustfile} is {kind}, not a locustfile (give a Python file)",
+            f"{base_dir / load.locustfile} is {what}, not a locustfile (give a Python file)",
         )
     elif resolve_locustfile(base_dir, load.locustfile) is None:
         yield (

@@ -94,7 +94,7 @@ CASES = [
     Case("backends-typo", edit("backends: web", "backends: wbe"), 8, "services.lb.backends", "did you mean 'web'?"),
     Case("depends-on-unknown", edit("[redis, mysql]", "[redis, mysql, mysq]"), 14, "services.web.depends_on[2]", "unknown service 'mysq' (did you mean 'mysql'?)"),
     Case("depends-on-self", edit("[redis, mysql]", "[web, redis, mysql]"), 14, "services.web.depends_on[0]", "cannot depend on itself (remove it)"),
-    Case("depends-on-cycle-3", edit("  redis: {kind: redis}", THREE_CYCLE), 15, "services.redis.depends_on[0]", "dependency cycle redis -> a -> b -> redis (remove 'a' from redis's depends_on)"),
+    Case("depends-on-cycle-3", edit("  redis: {kind: redis}", THREE_CYCLE), 17, "services.b.depends_on[0]", "dependency cycle b -> redis -> a -> b (redis depends_on a; a depends_on b) (remove 'redis' from b's depends_on)"),
     Case("load-target-unknown", edit("  users: 20", "  users: 20\n  target: lbb"), 19, "load.target", "unknown service 'lbb' (did you mean 'lb'?)"),
     # ---- wrong types and out-of-range values
     Case("replicas-0", edit("replicas: 3", "replicas: 0"), 12, "services.web.replicas", "(use at least 1)"),
