@@ -26,7 +26,22 @@ def check_load_url(plan: RunPlan, allow_reason: str | None, source: str) -> str 
         return f"load target {plan.load_url} is outside the run's network; allowed because: {allow_reason}"
     raise SpecError(
         [
-            f"{source}:1: load.url: {plan.load_url} is neither loopback nor inside the run's network {plan.subnet} "
+            f"{source}:{_line(source)}: load.url: {plan.load_url} is neither loopback nor inside "
+            f"the run's network {plan.subnet} "
             "(use a service name as load.target, or pass --allow-external-target 'why')"
         ]
     )
+
+
+def _line(source: str) -> int:
+    """The line of `load.url` in the topology file (validation refuses an outside URL first,
+    at its line; this is the run's own last check, and says where too)."""
+    from pathlib import Path
+
+    from harness.spec.loader import line_for, read_yaml
+
+    try:
+        _, lines = read_yaml(Path(source))
+    except SpecError:
+        return 1
+    return line_for(lines, ("load", "url"))

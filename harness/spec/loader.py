@@ -27,13 +27,15 @@ from harness.spec.semantic import (
     check_topology,
     resolve_fault_ref,
     resolve_locustfile,
-    warn_merged,
     warn_topology,
 )
 
 Loc = tuple[Any, ...]
 
 MAX_VALUES = 100_000  # aliases can expand a small file exponentially ("billion laughs")
+FILE = {
+    "file": True
+}  # validation context: the data comes from a file, keys as the schema spells them
 MAX_DEPTH = 64  # a topology nests 6 levels deep; the YAML composer recurses once per level
 START_FROM = "start from topologies/ha.yaml"
 _INT_FIX = f"use at most {2**63 - 1}"
@@ -402,7 +404,7 @@ def _got(value: Any) -> str:
     return type(value).__name__
 
 
-_HAS_FIX = re.compile(r" \(.*\)$")
+_HAS_FIX = re.compile(r" \(.*\)$", re.DOTALL)
 
 _NOISE = re.compile(r" or (instance of \w+|object to extract fields from)")
 
@@ -448,7 +450,8 @@ def validation_problems(
     file: str, exc: ValidationError, data: Any, lines: dict[Loc, int]
 ) -> list[str]:
     # One line per location: the branches of a union (`str | TargetSpec`) merge into one message.
-    merged: dict[Loc, tuple[list[str], str | None, list[str]]] = {}
+    # loc -> [(message, fix, is a type mismatch, what was given)]
+    merged: dict[Loc, list[tuple[str, str | None, bool, str | None]]] = {}
     for err in exc.errors(include_url=False):
         ctx = err.get("ctx") or {}
         raw = tuple(err["loc"]) + ((ctx["key"],) if err["type"] == "unknown_key" else ())
@@ -463,11 +466,18 @@ def validation_problems(
         if err["type"] == "extra_forbidden":
             given = err.get("input")
             key = given.key if isinstance(given, UnknownKey) else str(loc[-1] if loc else "?")
+            if isinstance(given, UnknownKey) and loc and loc[-1] != key:
+                loc = _clean_loc(tuple(err["loc"][:-1]) + (key,), data, keep_last=True)
             msg = f"unknown key '{key}'"
             fix = given.hint if isinstance(given, UnknownKey) else "remove it"
         if raw and raw[-1] == "[key]":
             msg = f"'{loc[-1] if loc else err.get('input')}' is not a valid name"
             fix = _fix(err) if err["type"] == "string_pattern_mismatch" else _NAME_FIX
+        if err["type"] == "invalid_key" or (
+            raw and raw[-1] == "[key]" and err["type"] == "string_type"
+        ):
+            msg, got = f"a key must be text, got {_got(err.get('input'))}", None
+            fix = "write a name; quote it if it looks like a number, null or a boolean, e.g. '5'"
         if err["type"] == "literal_error" and isinstance(err.get("input"), bool):
             got = _got(err["input"])
             fix = (
@@ -495,16 +505,22 @@ def validation_problems(
                     f"unknown key '{close[0]}'",
                     "did you mean 'kind'?",
                 )
-        msgs, _, gots = merged.setdefault(loc, ([], fix, []))
-        if msg not in msgs:
-            msgs.append(msg)
-        if got is not None and got not in gots:
-            gots.append(got)
+        mismatch = err["type"].endswith("_type") or err["type"] == "model_attributes_type"
+        entries = merged.setdefault(loc, [])
+        if all(e[0] != msg for e in entries):
+            entries.append((msg, fix, mismatch, got))
     problems = []
-    for loc, (msgs, fix, gots) in merged.items():
+    for loc, entries in merged.items():
+        # `str | dict` given a bad string: the string's own problem, not "or a valid dictionary"
+        if any(not e[2] for e in entries):
+            entries = [e for e in entries if not e[2]]
+        msgs = [e[0] for e in entries]
         if len(msgs) > 1:  # e.g. "Input should be a valid string" + "Input should be a valid list"
             msgs = [msgs[0]] + [m.removeprefix("Input should be ") for m in msgs[1:]]
-        text = " or ".join(msgs) + (f", got {gots[0]}" if gots else "")
+        gots = [e[3] for e in entries if e[3] is not None]
+        fix = entries[0][1]
+        text = "; ".join(msgs) if any(_HAS_FIX.search(m) for m in msgs) else " or ".join(msgs)
+        text += f", got {gots[0]}" if gots else ""
         problems.append((loc, text + (f" ({fix})" if fix else "")))
     return _render(file, problems, lines)
 
@@ -562,7 +578,7 @@ def load_topology(
             raise SpecError(problems)
         _check_plan(path, topo, lines)
         if warnings is not None:
-            found_warnings = [*warn_topology(topo, path.parent), *warn_merged(topo)]
+            found_warnings = list(warn_topology(topo, path.parent))
             warnings += _render(str(path), found_warnings, lines, "warning: ")
         return _resolved(path, canonical_references(topo))
     if found:
@@ -624,7 +640,7 @@ def _with_experiments(
             continue
         try:
             data, exp_lines = read_yaml(file)
-            exp = Experiment.model_validate(data)
+            exp = Experiment.model_validate(data, context=FILE)
         except SpecError as exc:
             problems += exc.problems
             continue
@@ -689,7 +705,7 @@ def _with_experiments(
         raise SpecError(problems)
     _check_plan(path, merged, lines)
     if warnings is not None:
-        found = [*warn_topology(merged, path.parent), *warn_merged(merged)]
+        found = list(warn_topology(merged, path.parent))
         warnings += _render_merged(own, lines, sources, found, "warning: ")
     return canonical_references(merged)
 
@@ -751,7 +767,7 @@ def _load_one(
             ]
         )
     try:
-        topo = Topology.model_validate(data)
+        topo = Topology.model_validate(data, context=FILE)
     except ValidationError as exc:
         raise SpecError(validation_problems(str(path), exc, data, lines)) from None
     return topo, lines, list(check_topology(topo, path.parent, allow_external_target))

@@ -87,23 +87,32 @@ class StrictModel(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _unknown_keys(cls, data: Any) -> Any:
+    def _unknown_keys(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict):
             return data
-        known = set(cls.model_fields)
-        known |= {f.alias for f in cls.model_fields.values() if f.alias}
+        # In a file, a field is written as the schema spells it (`for`, `from`); Python code
+        # may also use the attribute name (`for_`).
+        in_file = bool(info.context and info.context.get("file"))
+        known = {f.alias or n for n, f in cls.model_fields.items()}
+        if not in_file:
+            known |= set(cls.model_fields)
         unknown = [key for key in data if key not in known]
         if not unknown:
             return data
         out = dict(data)
         for key in unknown:
+            if key in cls.model_fields:  # `for_` in a file: hide it from populate_by_name
+                del out[key]
+                key_out = f"{key}\x00"
+            else:
+                key_out = key
             close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
             hint = (
                 f"did you mean '{close[0]}'?"
                 if close
                 else f"known keys: {', '.join(sorted(known))}"
             )
-            out[key] = UnknownKey(str(key), hint, data[key])
+            out[key_out] = UnknownKey(str(key), hint, data[key])
         return out
 
 

@@ -3,7 +3,7 @@ implicit), name and address clashes, the files a run needs, kinds that need peer
 semantic nonsense a schema cannot see (a count above the replicas, overlapping windows on one
 target, a session check against per-node sessions).
 
-`check_topology` and `check_merged` yield errors; `warn_topology` and `warn_merged` yield
+`check_topology` and `check_merged` yield errors; `warn_topology` yields
 warnings (printed, one line each, never failing validation); `check_plan` builds the run's
 plan once validation has passed, so that what validation accepts the plan can build.
 """
@@ -87,16 +87,26 @@ def _check_lb(topo: Topology, name: str, svc: Any, names: list[str]) -> Iterator
     else:
         backend_kind = services[svc.backends].kind
         fastcgi = getattr(svc, "protocol", "http") == "fastcgi"
+        fpm = [n for n, s in services.items() if s.kind == "php-fpm"]
+        http = [n for n, s in services.items() if s.kind in ("web", "custom") and n != name]
         if fastcgi and backend_kind != "php-fpm":
+            fix = (
+                f"use {' or '.join(fpm)}" if fpm else "add a php-fpm service, or use protocol: http"
+            )
             yield (
                 ("services", name, "backends"),
-                f"protocol: fastcgi needs a php-fpm service, '{svc.backends}' is {backend_kind}",
+                f"protocol: fastcgi needs a php-fpm service, '{svc.backends}' is {backend_kind} ({fix})",
             )
         elif not fastcgi and backend_kind not in ("web", "custom"):
-            hint = " (use an nginx-lb with protocol: fastcgi)" if backend_kind == "php-fpm" else ""
+            if backend_kind == "php-fpm":
+                fix = "use an nginx-lb with protocol: fastcgi"
+            elif http:
+                fix = f"name the web service, e.g. backends: {http[0]}"
+            else:
+                fix = "add a web service and name it here"
             yield (
                 ("services", name, "backends"),
-                f"HTTP backends must be web or custom, '{svc.backends}' is {backend_kind}{hint}",
+                f"HTTP backends must be web or custom, '{svc.backends}' is {backend_kind} ({fix})",
             )
         for inst in getattr(svc, "weights", {}):
             if inst not in instance_names(svc.backends, services[svc.backends].replicas):
@@ -1081,8 +1091,3 @@ def _warn_file_sessions(topo: Topology) -> Iterator[tuple[Loc, str]]:
             "in front is sticky, so sessions are lost whenever a request lands on another node: "
             "expected to fail (use sessions: redis, or cookie: true on the haproxy)",
         )
-
-
-def warn_merged(topo: Topology) -> Iterator[tuple[Loc, str]]:
-    """Warnings about the topology as it will run (experiments merged in)."""
-    return iter(())

@@ -176,3 +176,65 @@ def test_compare_is_in_the_schema(validator: Any) -> None:
         data["compare"] = bad
         problems = errors(validator, data)  # `compare` may be null: one anyOf error for it
         assert problems and all(p.startswith("compare: ") for p in problems), (bad, problems)
+
+
+# ---------------------------------------------------------------- issue 11: schema and validator agree
+
+INTEGRATION = sorted((ROOT / "tests" / "integration" / "topologies").rglob("*.yaml"))
+CORPUS = SHIPPED + sorted((ROOT / "topologies" / "examples").glob("*.yaml")) + INTEGRATION
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[str(p.relative_to(ROOT)) for p in CORPUS])
+def test_every_file_validate_accepts_passes_the_schema(validator: Any, path: Path) -> None:
+    """The accepted corpus (shipped, examples, the Docker tests' topologies): what the
+    validator accepts, the schema accepts. Mutants of it: tests/unit/test_spec_property.py."""
+    from harness.spec.loader import load_topology
+
+    load_topology(path, require_assertions=False)
+    assert errors(validator, yaml.safe_load(path.read_text())) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda d: d["services"]["web"].update({"replicas": True}), "True"),
+        (lambda d: d["services"]["web"].update({"replicas": "3"}), "'3'"),
+        (lambda d: d["load"].update({"users": True}), "True"),
+        (lambda d: d["services"]["lb"].update({"cookie": "yes"}), "'yes'"),
+        (lambda d: d["load"].update({"duration": "1 0s"}), "1 0s"),
+        (lambda d: d["load"].update({"duration": 0}), "0"),
+        (lambda d: d["services"]["lb"]["check"].update({"interval": 0}), "0"),
+        (lambda d: d["services"]["lb"]["keepalived"].update({"advert_int": 3600}), "3600"),
+        (lambda d: d["services"]["lb"]["check"].update({"path": "/a b"}), "/a b"),
+        (lambda d: d["services"]["web"].update({"image": "not an image"}), "not an image"),
+        (lambda d: d["assertions"].append({"promql": "", "below": 1}), "''"),
+    ],
+    ids=[
+        "replicas-true",
+        "replicas-text",
+        "users-true",
+        "cookie-yes",
+        "duration-with-a-space-inside",
+        "load-of-0",
+        "interval-0",
+        "advert-int-1h",
+        "path-with-space",
+        "image-with-spaces",
+        "empty-promql",
+    ],
+)
+def test_schema_and_validator_both_refuse(
+    tmp_path: Path, validator: Any, edit: Any, expected: str
+) -> None:
+    from harness.errors import SpecError
+    from harness.spec.loader import load_topology
+
+    data = copy.deepcopy(shipped("ha.yaml"))
+    edit(data)
+    assert any(expected in p for p in errors(validator, data)), errors(validator, data)
+    path = tmp_path / "ha.yaml"
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "web_node.py").write_text("")
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(SpecError):
+        load_topology(path)
