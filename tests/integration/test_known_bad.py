@@ -36,14 +36,13 @@ def beyond_bound(a: dict[str, Any]) -> bool:
     return measured > bound
 
 
-# figure=False: the run fails for want of a figure, which proves less. slow-health-check.yaml
-# (`fall 20`: 20 failed checks 1 s apart, each against a dead address taking up to its 1 s
-# timeout) ejects web-1 20-40 s after the kill, after its load (15 s left) has ended, so HAProxy
-# never marks it DOWN within the run: its `fall` should come down (5: ~10 s) or its load grow.
+# figure=False: the run fails for want of a figure ("never"), which is the defect itself:
+# an Nginx whose `max_fails: 0` never ejects anything has no ejection instant to measure.
 @pytest.mark.parametrize(
     ("topology", "breaks", "auto", "figure"),
     [
-        ("topologies/examples/slow-health-check.yaml", "ejection_time", False, False),
+        ("topologies/examples/slow-health-check.yaml", "ejection_time", False, True),
+        ("topologies/examples/nginx-never-ejects.yaml", "ejection_time", False, False),
         ("topologies/examples/no-track-script.yaml", "failover_time", False, True),
         ("topologies/examples/db-timeout.yaml", "error_budget", False, True),
         ("topologies/examples/slow-rise.yaml", "recovery_time", False, True),
