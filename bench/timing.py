@@ -463,10 +463,9 @@ class Bench:
             self.vip,
             {lb: self.containers[lb] for lb in self.lbs},
             self.exporter,
-            self.args.timeout,
+            # The sampling loop inside each LB ends by itself after this: only this trial's.
+            self.args.settle + self.args.timeout + 10,
         )
-        # The sampling loop inside each LB ends by itself after max_seconds: only this trial's.
-        vips.max_seconds = int(self.args.settle + self.args.timeout + 10)
         vips.start()
         deadline = time.monotonic() + 10
         while vips.holder() != self.lbs[0]:
@@ -495,7 +494,7 @@ class Bench:
                 self.exporter,
                 "harness_keepalived_state_timestamp_seconds",
                 t,
-                instance=new,
+                lb=new,
                 state="MASTER",
             )
 
@@ -505,7 +504,7 @@ class Bench:
                 "harness_vip_acquired_timestamp_seconds",
                 t,
                 service=self.lb_service,
-                instance=new,
+                lb=new,
             )
 
         def client() -> float | None:
