@@ -42,7 +42,6 @@ def _say(msg: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.report import console
-    from harness.report.writers import write_reports
     from harness.runner import Run
 
     run = Run(
@@ -58,7 +57,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     _say(f"run {run.run_id}: topology {run.topo.name} ({args.topology})")
     with _load_progress(run):
         result = run.execute()
-    write_reports(run.journal.data, run.run_dir)
     console.print_summary(out, run.journal.data)
     console.print_verdict(out, result.status, result.exit_code, str(result.run_dir), result.error)
     return result.exit_code

@@ -22,7 +22,9 @@ from harness.errors import (
     EXIT_INCONCLUSIVE,
     EXIT_OK,
     HarnessError,
+    Inconclusive,
     InfrastructureError,
+    Interrupted,
 )
 from harness.grafana import GrafanaAnnotator
 from harness.load.process import LocustProcess
@@ -34,6 +36,7 @@ from harness.plan.model import RunPlan, ScrapeTarget
 from harness.plan.targets import check_load_url
 from harness.report import collect
 from harness.report.journal import Journal
+from harness.report.writers import write_reports
 from harness.runtime import images
 from harness.runtime.signals import exit_signals, shielded
 from harness.runtime.stack import Stack, create_network, teardown
@@ -476,8 +479,8 @@ class Run:
                 result.exit_code = exc.exit_code
                 result.status = (
                     "interrupted"
-                    if exc.__class__.__name__ == "Interrupted"
-                    else ("inconclusive" if exc.__class__.__name__ == "Inconclusive" else "error")
+                    if isinstance(exc, Interrupted)
+                    else ("inconclusive" if isinstance(exc, Inconclusive) else "error")
                 )
                 self.journal.data["error"] = result.error
             except (
@@ -496,6 +499,9 @@ class Run:
             status=result.status, exit_code=result.exit_code, ended_at=time.time()
         )
         self.journal.save()
+        # Report is a phase of the run: whoever calls execute() (the CLI, Python, pytest) gets
+        # journal.json, junit.xml and report.html.
+        write_reports(self.journal.data, self.run_dir)
         return result
 
     def _abandon(self) -> None:
