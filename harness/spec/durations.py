@@ -73,11 +73,14 @@ Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(JSON
 
 def show(seconds: float) -> str:
     """A duration as the user would write it: 500ms, 2s, 1m30s."""
+    if seconds == 0:
+        return "0s"
     if seconds < 1:
         return f"{seconds * 1000:g}ms"
     if seconds >= 60 and seconds == int(seconds):
-        m, sec = divmod(int(seconds), 60)
-        return f"{m}m{sec}s" if sec else f"{m}m"
+        h, rest = divmod(int(seconds), 3600)
+        m, sec = divmod(rest, 60)
+        return (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{sec}s" if sec else "")
     return f"{seconds:g}s"
 
 

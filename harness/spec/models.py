@@ -798,6 +798,14 @@ ASSERTION_KINDS = (
 )
 
 
+def _promql(value: str) -> str:
+    if not value.strip():
+        raise ValueError(
+            'an empty PromQL expression measures nothing (write one, e.g. up{run="$run"})'
+        )
+    return value
+
+
 class Assertion(StrictModel):
     name: StepName | None = None
     during: Window = "run"
@@ -809,7 +817,14 @@ class Assertion(StrictModel):
     recovery_time: RecoveryTime | None = None
     no_lost_writes: NoLostWrites | None = None
     testinfra: TestinfraCheck | None = None
-    promql: str | None = Field(None, min_length=1, pattern=r"\S")
+    promql: (
+        Annotated[
+            str,
+            AfterValidator(_promql),
+            WithJsonSchema({"type": "string", "pattern": r"\S"}),
+        ]
+        | None
+    ) = None
     below: float | None = None
     above: float | None = None
     between: tuple[float, float] | None = Field(None, strict=False)  # YAML gives a list

@@ -958,7 +958,9 @@ def _spans(topo: Topology) -> list[tuple[Any, float, float, list[str], str | Non
     for planned in plan(topo):
         inj = planned.injection
         step = inj.step
-        end = inj.offset + (step.for_ or 0.0)
+        # A window holds its target until its rollback; a step without one is an instant here
+        # (issue 9: pause, restart, process_kill and kill of one node in a row are valid).
+        end = inj.offset + step.for_ if step.for_ is not None else inj.offset
         link = getattr(step.fault.params, "link", None)
         out.append((inj, inj.offset, end, list(planned.hits or []), link))
     return out

@@ -388,16 +388,16 @@ def test_6_replicas_true_is_reported_at_its_line_only(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "line", "field", "phrase"),
     [
-        ("interval: 500ms", "interval: 0s", 9, "services.lb.check.interval", "0ms is too short: a check every 0ms is no check (use at least 10ms)"),
+        ("interval: 500ms", "interval: 0s", 9, "services.lb.check.interval", "0s is too short: a check every 0ms is no check (use at least 10ms)"),
         ("advert_int: 1s", "advert_int: 0s", 7, "services.lb.keepalived.advert_int", "(use at least 1s)"),
-        ("advert_int: 1s", "advert_int: 1h", 7, "services.lb.keepalived.advert_int", "too long: VRRPv2 advertises whole seconds from 1 to 255 (use at most 4m15s)"),
+        ("advert_int: 1s", "advert_int: 1h", 7, "services.lb.keepalived.advert_int", "1h is too long: VRRPv2 advertises whole seconds from 1 to 255 (use at most 4m15s)"),
         ("advert_int: 1s", "advert_int: 1500ms", 7, "services.lb.keepalived.advert_int", "not a whole number of seconds"),
         ("  redis: {kind: redis}", "  redis: {kind: custom, image: 'r:1', ports: [0]}", 15, "services.redis.ports[0]", "(use at least 1)"),
         ("  redis: {kind: redis}", "  redis: {kind: custom, image: 'r:1', ports: [70000]}", 15, "services.redis.ports[0]", "(use at most 65535)"),
         ("  redis: {kind: redis}", "  redis: {kind: redis, healthcheck: {tcp: 0}}", 15, "services.redis.healthcheck.tcp", "(use at least 1)"),
         ("{kill: web-1}", "{process_kill: {target: web-1, process: nginx, signal: SIGFOO}}", 22, "chaos[0].fault.process_kill.signal", "'SIGFOO' is not a signal (use e.g. SIGKILL"),
-        ("  - error_budget: {max_error_ratio: 0.01}", "  - {promql: '', below: 1}", 25, "assertions[1].promql", "(write something)"),
-        ("  - error_budget: {max_error_ratio: 0.01}", "  - {promql: '  ', below: 1}", 25, "assertions[1].promql", "write a PromQL expression"),
+        ("  - error_budget: {max_error_ratio: 0.01}", "  - {promql: '', below: 1}", 25, "assertions[1].promql", "an empty PromQL expression measures nothing (write one"),
+        ("  - error_budget: {max_error_ratio: 0.01}", "  - {promql: '  ', below: 1}", 25, "assertions[1].promql", "an empty PromQL expression measures nothing (write one"),
         ("duration: 30s", "duration: 0s", 20, "load.duration", "(use at least 1s)"),
         ("max_error_ratio: 0.01", "max_error_ratio: 2", 25, "assertions[1].error_budget.max_error_ratio", "(use at most 1)"),
     ],
@@ -879,3 +879,4 @@ def test_every_accepted_input_of_this_file_builds_a_plan(tmp_path: Path) -> None
     """The valid variants above, together: make_plan never fails on what validate accepted."""
     for text in (BASE, service("  prom: {kind: prometheus}"), _many(10)):
         plan_of(tmp_path, valid(tmp_path, text))
+
