@@ -106,11 +106,14 @@ def between(
     return check
 
 
-def schema_between(low: float, high: float = MAX_SECONDS) -> dict[str, object]:
+def schema_between(low: float, high: float = MAX_SECONDS, whole: bool = False) -> dict[str, object]:
     """The JSON Schema of a bounded duration: numbers are bounded, text keeps the pattern."""
+    number: dict[str, object] = {"type": "number", "minimum": low, "maximum": high}
+    if whole:
+        number["multipleOf"] = 1
     return {
         "anyOf": [
-            {"type": "number", "minimum": low, "maximum": high},
+            number,
             {"type": "string", "pattern": PATTERN},
         ],
         "description": JSON_SCHEMA["description"],

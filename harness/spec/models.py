@@ -44,7 +44,7 @@ def _duration(low: float, high: float | None = None, whole: bool = False, why: s
     return (
         BeforeValidator(parse_duration),
         AfterValidator(between(low, hi, whole=whole, why=why)),
-        WithJsonSchema(schema_between(low, hi)),
+        WithJsonSchema(schema_between(low, hi, whole)),
     )
 
 

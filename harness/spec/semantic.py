@@ -41,6 +41,7 @@ SUBNET_POOL = (
     "10.213.0.0/16"  # where the run's /24 comes from without network.subnet (runtime/stack.py)
 )
 HARNESS_ROOT = Path(__file__).resolve().parents[2]  # where the built-in locustfiles/ live
+MAX_VRRP_GROUPS = 205  # keepalived.conf: virtual_router_id 51, 52, ... up to 255
 SINGLETONS = ("prometheus", "toxiproxy")  # the harness runs one of each, with one container
 # Processes process_kill can start again (harness/chaos/process_kill.py RESTART), and the built-in
 # kinds they run in (images/lb/supervise.sh, images/web/supervise.sh).
@@ -316,6 +317,12 @@ def _check_addresses(topo: Topology) -> Iterator[tuple[Loc, str]]:
     if containers + vips > usable:
         loc: Loc = ("network", "subnet") if topo.network.subnet else ("services",)
         yield loc, capacity_message(containers, vips, net, usable)
+    if vips > MAX_VRRP_GROUPS:
+        yield (
+            ("services",),
+            f"{vips} services have a VIP, but VRRP router ids 51 to 255 give room for "
+            f"{MAX_VRRP_GROUPS} (give at most {MAX_VRRP_GROUPS} services a keepalived:)",
+        )
 
 
 def check_topology(

@@ -880,3 +880,52 @@ def test_every_accepted_input_of_this_file_builds_a_plan(tmp_path: Path) -> None
     for text in (BASE, service("  prom: {kind: prometheus}"), _many(10)):
         plan_of(tmp_path, valid(tmp_path, text))
 
+
+
+def test_8_the_run_s_own_check_names_the_line_of_load_url(tmp_path: Path) -> None:
+    """Behind validation, the run checks the URL again against the network it got (with
+    --allow-external-target it may pass validation): the line is load.url's, not 1."""
+    from dataclasses import replace
+
+    from harness.plan.targets import check_load_url
+
+    path = write(tmp_path, edit("  users: 20", "  url: 'http://8.8.8.8'\n  users: 20"))
+    topo = load_topology(path, allow_external_target=True)
+    plan = replace(plan_of(tmp_path, topo), load_url="http://8.8.8.8")
+    with pytest.raises(SpecError) as info:
+        check_load_url(plan, None, str(path))
+    assert info.value.problems[0].startswith(f"{path}:18: load.url: http://8.8.8.8 is neither")
+
+
+def test_the_spec_knows_what_the_chaos_code_can_restart_and_needs() -> None:
+    """semantic.py mirrors two tables of harness/chaos (which it must not import)."""
+    from harness.chaos.process_kill import RESTART
+    from harness.chaos.toxic import REQUIRED
+    from harness.spec.semantic import RESTARTABLE, TOXIC_REQUIRED
+
+    assert set(RESTARTABLE) == set(RESTART)
+    assert TOXIC_REQUIRED == REQUIRED
+
+
+@pytest.mark.parametrize(
+    ("fault", "field", "phrase"),
+    [
+        ("{process_kill: {target: web-1, process: redis-server}}", "process", "cannot start 'redis-server' again"),
+        ("{process_kill: {target: web-1, process: haproxy}}", "process", "no haproxy runs in the web containers of 'web'"),
+        ("{latency: {link: web->mysql}}", "latency", "latency needs latency (add e.g. latency: 300ms)"),
+        ("{latency: {link: web->mysql, latency: 1s, rate: 5}}", "rate", "latency takes no rate"),
+        ("{pause: {target: {service: web, pick: all, count: 2}}}", "target.count", "pick: all takes every instance"),
+        ("{pause: {target: {service: web, count: 1, percent: 50}}}", "target.percent", "count and percent both say how many"),
+    ],
+)
+def test_faults_the_run_would_refuse_after_the_stack_is_up(
+    tmp_path: Path, fault: str, field: str, phrase: str
+) -> None:
+    text = edit("{kill: web-1}", fault) + "links:\n  - {from: web, to: mysql}\n"
+    kind = fault[1:].split(":")[0]
+    one(tmp_path, text, 22, f"chaos[0].fault.{kind}.{field}", phrase)
+
+
+def test_a_fault_on_the_run_s_prometheus_is_an_error(tmp_path: Path) -> None:
+    text = service("  prometheus: {kind: prometheus}").replace("{kill: web-1}", "{pause: prometheus}")
+    one(tmp_path, text, 23, "chaos[0].fault.pause.target", "is the run's Prometheus")
