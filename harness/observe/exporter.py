@@ -35,12 +35,6 @@ class HarnessExporter:
             ["fault", "kind", "target"],
             registry=self.registry,
         )
-        self.phase = Gauge(
-            "harness_phase_started_timestamp_seconds",
-            "Phase starts.",
-            ["phase"],
-            registry=self.registry,
-        )
 
         def g(name: str, doc: str, labels: list[str]) -> Gauge:
             return Gauge(name, doc, labels, registry=self.registry)
