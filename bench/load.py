@@ -57,6 +57,7 @@ from rich.table import Table
 
 from harness.errors import HarnessError
 from harness.load.process import LocustProcess
+from harness.observe import metrics
 from harness.observe.exporter import free_port
 from harness.spec.models import Load
 
@@ -126,11 +127,11 @@ def scrape(addr: str) -> dict[str, float]:
     out = {"requests": 0.0, "started": 0.0, "finished": 0.0}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            if s.name == "harness_requests_total":
+            if s.name == metrics.REQUESTS.total:
                 out["requests"] += s.value
-            elif s.name == "harness_load_started_timestamp_seconds":
+            elif s.name == metrics.LOAD_STARTED.name:
                 out["started"] = s.value
-            elif s.name == "harness_load_finished_timestamp_seconds":
+            elif s.name == metrics.LOAD_FINISHED.name:
                 out["finished"] = s.value
     return out
 

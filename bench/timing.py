@@ -63,6 +63,7 @@ from harness.chaos.container import start_if_stopped
 from harness.errors import HarnessError
 from harness.kinds.haproxy import ejection_bound
 from harness.kinds.keepalived import STATE_LOG, failover_bound
+from harness.observe import metrics
 from harness.observe.exporter import HarnessExporter
 from harness.runtime.docker import client
 from harness.spec.models import HAProxyService, KillFault, VipFailoverFault
@@ -424,7 +425,7 @@ class Bench:
         def seen(lb: str) -> float | None:
             return gauge(
                 self.exporter,
-                "harness_backend_state_timestamp_seconds",
+                metrics.BACKEND_STATE.name,
                 t,
                 lb=lb,
                 server=target,
@@ -492,7 +493,7 @@ class Bench:
         def keepalived() -> float | None:
             return gauge(
                 self.exporter,
-                "harness_keepalived_state_timestamp_seconds",
+                metrics.KEEPALIVED_STATE.name,
                 t,
                 lb=new,
                 state="MASTER",
@@ -501,7 +502,7 @@ class Bench:
         def vip() -> float | None:
             return gauge(
                 self.exporter,
-                "harness_vip_acquired_timestamp_seconds",
+                metrics.VIP_ACQUIRED.name,
                 t,
                 service=self.lb_service,
                 lb=new,

@@ -34,6 +34,8 @@ from grafanalib.core import (
     TimeSeries,
 )
 
+from harness.observe import metrics
+
 HERE = Path(__file__).resolve().parent
 OUTPUT = HERE / "harness-overview.json"
 
@@ -46,17 +48,17 @@ RUN = 'run=~"$run"'
 BASE_THRESHOLDS = [{"color": "green", "value": None}]
 
 QUERIES = {
-    "rps": f"sum(rate(harness_requests_total{{{RUN}}}[10s]))",
-    "errors": f"sum(rate(harness_request_failures_total{{{RUN}}}[10s]))",
+    "rps": f"sum(rate({metrics.REQUESTS.total}{{{RUN}}}[10s]))",
+    "errors": f"sum(rate({metrics.REQUEST_FAILURES.total}{{{RUN}}}[10s]))",
     "p95": (
         "histogram_quantile(0.95, sum by (le) "
-        f"(rate(harness_request_duration_seconds_bucket{{{RUN}}}[10s])))"
+        f"(rate({metrics.REQUEST_DURATION.bucket}{{{RUN}}}[10s])))"
     ),
-    "backends": f"sum by (served_by) (rate(harness_requests_total{{{RUN}}}[10s]))",
-    "vip": f"harness_vip_holder{{{RUN}}}",
+    "backends": f"sum by (served_by) (rate({metrics.REQUESTS.total}{{{RUN}}}[10s]))",
+    "vip": f"{metrics.VIP_HOLDER.name}{{{RUN}}}",
     # HAProxy's own exporter: one series per proxy/server/state, 1 for the current state
     "haproxy": 'min by (proxy, server) (haproxy_server_status{state="UP"})',
-    "sessions_lost": f"sum by (run) (harness_sessions_lost_total{{{RUN}}})",
+    "sessions_lost": f"sum by (run) ({metrics.SESSIONS_LOST.total}{{{RUN}}})",
 }
 
 
@@ -179,7 +181,7 @@ def build_dashboard() -> Dashboard:
             Template(
                 name="run",
                 label="Run",
-                query="label_values(harness_requests_total, run)",
+                query=f"label_values({metrics.REQUESTS.total}, run)",
                 dataSource=DATASOURCE,
                 includeAll=True,
                 multi=True,

@@ -28,7 +28,7 @@ from harness.errors import (
 )
 from harness.grafana import GrafanaAnnotator
 from harness.load.process import LocustProcess
-from harness.observe import hostcheck, writes
+from harness.observe import hostcheck, metrics, writes
 from harness.observe.exporter import HarnessExporter, free_port
 from harness.observe.prom import Prometheus
 from harness.plan.build import make_plan, with_prometheus
@@ -286,7 +286,7 @@ class Run:
         instant too, so each window's closing sample exists for every process."""
         assert self.prom and self.locust
         processes = 1 + workers
-        gauge = f'harness_load_finished_timestamp_seconds{{run="{self.run_id}"}}'
+        gauge = f'{metrics.LOAD_FINISHED.name}{{run="{self.run_id}"}}'
         finished = f"{gauge} > 0"
         seen = self.prom.wait_for(
             f"count({finished})", 30.0, lambda v: v is not None and v >= processes
@@ -388,19 +388,15 @@ class Run:
                     }
             stamp = round(time.time(), 3)
             self.exporter.post_run.set(stamp)
+            posted = f'{metrics.POST_RUN.name}{{run="{self.run_id}"}}'
             seen = self.prom.wait_for(
-                f'harness_post_run_timestamp_seconds{{run="{self.run_id}"}}',
+                posted,
                 30.0,
                 lambda v: v is not None and abs(v - stamp) < 0.01,
             )
             if seen is None:
                 raise InfrastructureError("post-run measurements never reached Prometheus")
-            self.timeline.post_at = (
-                self.prom.scalar(
-                    f'timestamp(harness_post_run_timestamp_seconds{{run="{self.run_id}"}})'
-                )
-                or time.time()
-            )
+            self.timeline.post_at = self.prom.scalar(f"timestamp({posted})") or time.time()
 
     def _verdict(self) -> list[Result]:
         assert self.prom and self.timeline

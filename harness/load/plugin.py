@@ -53,6 +53,7 @@ from locust import events
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from harness.load.requeststats import ClientState, RequestStats
+from harness.observe import metrics
 
 ADDR = os.environ.get("HARNESS_METRICS_ADDR", "")
 ROLE = os.environ.get("HARNESS_LOCUST_ROLE", "local")  # local | master | worker
@@ -69,27 +70,22 @@ STATS = RequestStats()  # requests, failures, latency, last response per node: t
 REGISTRY.register(STATS)
 CLIENTS = ClientState()  # per user: LB switches, served again after a failure, last failure
 REGISTRY.register(CLIENTS)
-SESSIONS_STARTED = Counter(
-    "harness_sessions_started", "Logins that created a session.", registry=REGISTRY
-)
-SESSIONS_LOST = Counter(
-    "harness_sessions_lost",
-    "Sessions whose user changed or vanished.",
-    ["reason"],
-    registry=REGISTRY,
-)
-WRITES_ACKED = Counter(
-    "harness_writes_acked", "Writes the app acknowledged (200 after commit).", registry=REGISTRY
-)
-USERS = Gauge(
-    "harness_users", "Current simulated users in this Locust process.", ["role"], registry=REGISTRY
-)
-STARTED = Gauge(
-    "harness_load_started_timestamp_seconds", "When the load test started.", registry=REGISTRY
-)
-FINISHED = Gauge(
-    "harness_load_finished_timestamp_seconds", "When the load test stopped.", registry=REGISTRY
-)
+
+
+def _counter(m: metrics.Metric) -> Counter:
+    return Counter(m.name, m.help, m.labels, registry=REGISTRY)
+
+
+def _gauge(m: metrics.Metric) -> Gauge:
+    return Gauge(m.name, m.help, m.labels, registry=REGISTRY)
+
+
+SESSIONS_STARTED = _counter(metrics.SESSIONS_STARTED)
+SESSIONS_LOST = _counter(metrics.SESSIONS_LOST)
+WRITES_ACKED = _counter(metrics.WRITES_ACKED)
+USERS = _gauge(metrics.USERS)
+STARTED = _gauge(metrics.LOAD_STARTED)
+FINISHED = _gauge(metrics.LOAD_FINISHED)
 
 _log_lock = threading.Lock()
 _log_fh: Any = None

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from harness.errors import InfrastructureError
+from harness.observe import metrics
 from harness.spec.models import Load
 
 SHAPE = Path(__file__).with_name("shape.py")
@@ -141,7 +142,7 @@ class LocustProcess:
                     )
             try:
                 for line in httpx.get(url, timeout=1.0).text.splitlines():
-                    if line.startswith("harness_load_started_timestamp_seconds "):
+                    if line.startswith(f"{metrics.LOAD_STARTED.name} "):
                         value = float(line.split()[1])
                         if value > 0:
                             self.started_at = value

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Hashable, Iterator
+from typing import TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+
+from harness.observe import metrics
 
 BUCKETS = (
     0.005,
@@ -48,16 +51,20 @@ BUCKETS = (
     120,
 )
 INF = float("inf")
+F = TypeVar("F", CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily)
+
+
+def _family(cls: type[F], metric: metrics.Metric) -> F:
+    """An empty labelled family of the catalogue's `metric`."""
+    return cls(metric.name, metric.help, labels=metric.labels)
 
 
 def _histogram(
-    name: str,
-    doc: str,
-    labels: list[str],
+    metric: metrics.Metric,
     buckets: tuple[float, ...],
     data: dict[tuple[str, ...], list[float]],
 ) -> HistogramMetricFamily:
-    family = HistogramMetricFamily(name, doc, labels=labels)
+    family = _family(HistogramMetricFamily, metric)
     for key, h in list(data.items()):
         cumulative, out = 0.0, []
         for bound, count in zip((*buckets, INF), h[:-1], strict=True):
@@ -112,40 +119,17 @@ class RequestStats(Collector):
         self.last[(served_by, outcome)] = now
 
     def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily | GaugeMetricFamily]:
-        labels = ["name", "method", "status", "served_by"]
-        requests = CounterMetricFamily(
-            "harness_requests", "Requests sent by the load.", labels=labels
-        )
-        failures = CounterMetricFamily(
-            "harness_request_failures", "Requests that failed (by Locust's rules).", labels=labels
-        )
+        requests = _family(CounterMetricFamily, metrics.REQUESTS)
+        failures = _family(CounterMetricFamily, metrics.REQUEST_FAILURES)
         for ckey, (n, failed) in list(self.counts.items()):
             requests.add_metric(list(ckey), n)
             if failed:
                 failures.add_metric(list(ckey), failed)
         yield requests
         yield failures
-        yield _histogram(
-            "harness_request_duration_seconds",
-            "Response time, by outcome (ok: the request succeeded; error: it failed).",
-            ["name", "status", "served_by", "outcome"],
-            self.buckets,
-            self.hist,
-        )
-        yield _histogram(
-            "harness_request_corrected_duration_seconds",
-            "Response time from the intended send time (fixed arrival rate): slow answers delay "
-            "later sends, and this counts that delay instead of hiding it (coordinated omission).",
-            ["name", "outcome"],
-            self.buckets,
-            self.corrected,
-        )
-        last = GaugeMetricFamily(
-            "harness_last_response_timestamp_seconds",
-            "Last response seen from a node (served_by; 'none' = no node named it: LB or connection "
-            "errors), by outcome.",
-            labels=["served_by", "outcome"],
-        )
+        yield _histogram(metrics.REQUEST_DURATION, self.buckets, self.hist)
+        yield _histogram(metrics.REQUEST_CORRECTED_DURATION, self.buckets, self.corrected)
+        last = _family(GaugeMetricFamily, metrics.LAST_RESPONSE)
         for lkey, ts in list(self.last.items()):
             last.add_metric(list(lkey), ts)
         yield last
@@ -210,23 +194,11 @@ class ClientState(Collector):
         return max(max(self.served_again.values(), default=0.0), self.retired_served_again)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        switch = GaugeMetricFamily(
-            "harness_lb_switch_timestamp_seconds",
-            "Latest time a user got a successful answer through this LB after its previous "
-            "success had come through another LB.",
-            labels=["lb"],
-        )
+        switch = _family(GaugeMetricFamily, metrics.LB_SWITCH)
         for lb, ts in list(self.lb_switch.items()):
             switch.add_metric([lb], ts)
         yield switch
-        yield GaugeMetricFamily(
-            "harness_clients_served_again_timestamp_seconds",
-            "Latest first success after a user's last failure, over users; +Inf while any user's "
-            "most recent request failed; 0 if no user ever failed.",
-            value=self.served_again_at(),
-        )
-        yield GaugeMetricFamily(
-            "harness_last_failure_timestamp_seconds",
-            "Completion time of the most recent failed request in this Locust process (0: none).",
-            value=self.last_failure,
-        )
+        served = metrics.CLIENTS_SERVED_AGAIN
+        yield GaugeMetricFamily(served.name, served.help, value=self.served_again_at())
+        failure = metrics.LAST_FAILURE
+        yield GaugeMetricFamily(failure.name, failure.help, value=self.last_failure)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.observe import metrics
 from harness.observe.prom import Prometheus
 from harness.verdict.assertions import delta
 from harness.verdict.windows import Timeline
@@ -13,18 +14,18 @@ def summary(prom: Prometheus, run_id: str, tl: Timeline) -> dict[str, Any]:
     span = tl.window("run")
     out: dict[str, Any] = {}
     for key, metric in (
-        ("requests", "harness_requests_total"),
-        ("failures", "harness_request_failures_total"),
-        ("sessions_started", "harness_sessions_started_total"),
-        ("sessions_lost", "harness_sessions_lost_total"),
-        ("writes_acked", "harness_writes_acked_total"),
+        ("requests", metrics.REQUESTS.total),
+        ("failures", metrics.REQUEST_FAILURES.total),
+        ("sessions_started", metrics.SESSIONS_STARTED.total),
+        ("sessions_lost", metrics.SESSIONS_LOST.total),
+        ("writes_acked", metrics.WRITES_ACKED.total),
     ):
         v = prom.scalar(delta(metric, run_id, span))
         out[key] = int(v) if v is not None else None
     req, fail = out.get("requests") or 0, out.get("failures") or 0
     out["error_ratio"] = (fail / req) if req else None
     by_process = prom.query(
-        f'sum by (instance) (harness_requests_total{{run="{run_id}"}} @ {span.end:.3f})'
+        f'sum by (instance) ({metrics.REQUESTS.total}{{run="{run_id}"}} @ {span.end:.3f})'
     )
     out["requests_by_process"] = {
         r["metric"].get("instance", "?"): int(float(r["value"][1])) for r in by_process
@@ -43,14 +44,14 @@ def series(prom: Prometheus, run_id: str, tl: Timeline, step: float = 1.0) -> di
     sel = f'{{run="{run_id}"}}'
     ok = f'{{run="{run_id}",outcome="ok"}}'  # latency of answered requests; failures are errors
     q = {
-        "rps": f"sum(rate(harness_requests_total{sel}[3s]))",
-        "error_rps": f"sum(rate(harness_request_failures_total{sel}[3s])) or vector(0)",
-        "p95_seconds": f"histogram_quantile(0.95, sum by (le) (rate(harness_request_duration_seconds_bucket{ok}[3s])))",
+        "rps": f"sum(rate({metrics.REQUESTS.total}{sel}[3s]))",
+        "error_rps": f"sum(rate({metrics.REQUEST_FAILURES.total}{sel}[3s])) or vector(0)",
+        "p95_seconds": f"histogram_quantile(0.95, sum by (le) (rate({metrics.REQUEST_DURATION.bucket}{ok}[3s])))",
     }
-    q["users"] = f'sum(harness_users{{run="{run_id}",role!="worker"}})'
+    q["users"] = f'sum({metrics.USERS.name}{{run="{run_id}",role!="worker"}})'
     out: dict[str, Any] = {k: _points(prom.range(expr, start, end, step)) for k, expr in q.items()}
     backends = prom.range(
-        f"sum by (served_by) (rate(harness_requests_total{sel}[3s]))", start, end, step
+        f"sum by (served_by) (rate({metrics.REQUESTS.total}{sel}[3s]))", start, end, step
     )
     out["backend_rps"] = {
         r["metric"].get("served_by", "?"): [[float(t), float(v)] for t, v in r["values"]]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import InfrastructureError
+from harness.observe import metrics
 from harness.observe.prom import Prometheus
 from harness.spec.models import Assertion, Topology
 from harness.spec.semantic import instance_names
@@ -133,7 +134,7 @@ class Compiler:
 
     def requests_guard(self, span: Span) -> Guard:
         return Guard(
-            self.change("harness_requests_total", span),
+            self.change(metrics.REQUESTS.total, span),
             "no request completed in this window: nothing to measure",
         )
 
@@ -147,9 +148,9 @@ class Compiler:
             return _nothing_to_measure(span, f"the window {a.during} is empty")
         inward = a.during in ("steady", "recovery", "calm")
         if k == "session_continuity":
-            started = f"sum(harness_sessions_started_total{sel(self.run_id)} @ {span.end:.3f})"
+            started = f"sum({metrics.SESSIONS_STARTED.total}{sel(self.run_id)} @ {span.end:.3f})"
             return Query(
-                self.change("harness_sessions_lost_total", parts, inward=inward),
+                self.change(metrics.SESSIONS_LOST.total, parts, inward=inward),
                 float(p.max_lost),
                 "<=",
                 "sessions",
@@ -159,8 +160,8 @@ class Compiler:
                 also={"sessions_started": started},
             )
         if k == "error_budget":
-            failures = self.change("harness_request_failures_total", parts, inward=inward)
-            requests = self.change("harness_requests_total", parts, inward=inward)
+            failures = self.change(metrics.REQUEST_FAILURES.total, parts, inward=inward)
+            requests = self.change(metrics.REQUESTS.total, parts, inward=inward)
             return Query(
                 f"{failures} / {requests}",
                 p.max_error_ratio,
@@ -182,9 +183,9 @@ class Compiler:
         at = self.tl.post_at or self.tl.load_end
         post = Span(at - self.edge, at)
         if k == "no_lost_writes":
-            checked = f"harness_writes_checked{sel(self.run_id)} @ {at:.3f}"
+            checked = f"{metrics.WRITES_CHECKED.name}{sel(self.run_id)} @ {at:.3f}"
             return Query(
-                f"harness_writes_missing{sel(self.run_id)} @ {at:.3f}",
+                f"{metrics.WRITES_MISSING.name}{sel(self.run_id)} @ {at:.3f}",
                 float(p.max_missing),
                 "<=",
                 "writes",
@@ -196,8 +197,8 @@ class Compiler:
             )
         if k == "testinfra":
             mod = f'module="{p.module}"'
-            failed = f"harness_testinfra_failed{sel(self.run_id, mod)} @ {at:.3f}"
-            passed = f"harness_testinfra_passed{sel(self.run_id, mod)} @ {at:.3f}"
+            failed = f"{metrics.TESTINFRA_FAILED.name}{sel(self.run_id, mod)} @ {at:.3f}"
+            passed = f"{metrics.TESTINFRA_PASSED.name}{sel(self.run_id, mod)} @ {at:.3f}"
             return Query(
                 failed,
                 0.0,
@@ -211,7 +212,7 @@ class Compiler:
             )
         assert a.promql is not None
         expr = a.promql.replace("$run", self.run_id)
-        reads = [self.locust, self.harness] if "harness_" in expr else []
+        reads = [self.locust, self.harness] if metrics.PREFIX in expr else []
         q = Query(expr, 0.0, "<", "", span, at=span.end, reads=reads, per_series=True)
         q.none_means = "the query returned no series: nothing to measure"
         if a.between is not None:
@@ -227,9 +228,9 @@ class Compiler:
         counts from the intended send time under a fixed `rate:`."""
         p = a.params
         metric = (
-            "harness_request_corrected_duration_seconds_bucket"
+            metrics.REQUEST_CORRECTED_DURATION.bucket
             if self.topo.load.rate
-            else "harness_request_duration_seconds_bucket"
+            else metrics.REQUEST_DURATION.bucket
         )
         selector = 'outcome="ok"' + (f',name="{p.request}"' if p.request else "")
         buckets = change_by(metric, "le", self.run_id, span, self.edge, selector)
@@ -288,11 +289,11 @@ class Compiler:
         down = sel(self.run_id, m(server="=~" + servers, lb="=~" + "|".join(lbs), state="DOWN"))
         # Per (LB, server): the first DOWN that LB logged after the fault; then the slowest.
         lb_side = (
-            f"min_over_time((harness_backend_state_timestamp_seconds{down} "
+            f"min_over_time(({metrics.BACKEND_STATE.name}{down} "
             f">= {f.start:.3f}){rng}) - {f.start:.3f}"
         )
         client_side = (
-            f"clamp_min(max(harness_last_response_timestamp_seconds"
+            f"clamp_min(max({metrics.LAST_RESPONSE.name}"
             f"{sel(self.run_id, m(served_by='=~' + servers))} @ {w.end:.3f}) - {f.start:.3f}, 0)"
         )
         side = p.side or "lb"
@@ -348,15 +349,15 @@ class Compiler:
         w = self.tl.fault_window(name)
         old = dict(f.vip_holders).get(p.service) or ""
         served = (
-            f"clamp_min(max(harness_clients_served_again_timestamp_seconds{sel(self.run_id)} "
+            f"clamp_min(max({metrics.CLIENTS_SERVED_AGAIN.name}{sel(self.run_id)} "
             f"@ {w.end:.3f}) - {f.start:.3f}, 0)"
         )
         first = (
-            f"(min_over_time((harness_lb_switch_timestamp_seconds{sel(self.run_id, m(lb='!=' + old))} "
+            f"(min_over_time(({metrics.LB_SWITCH.name}{sel(self.run_id, m(lb='!=' + old))} "
             f">= {f.start:.3f})[{dur(w.seconds)}:100ms] @ {w.end:.3f}) - {f.start:.3f})"
         )
         ka = (
-            f"(min(min_over_time((harness_keepalived_state_timestamp_seconds"
+            f"(min(min_over_time(({metrics.KEEPALIVED_STATE.name}"
             f"{sel(self.run_id, m(state='MASTER', lb='!=' + old))} >= {f.start:.3f})"
             f"[{dur(self.tl.load_end - f.start)}:100ms] @ {self.tl.load_end:.3f})) - {f.start:.3f})"
         )
@@ -384,10 +385,8 @@ class Compiler:
         if span.seconds <= 0:
             return _nothing_to_measure(span, "the last fault ends with the load")
         s = sel(self.run_id)
-        expr = f"clamp_min((harness_recovered_timestamp_seconds{s} @ {span.end:.3f} > 0) - {last:.3f}, 0)"
-        relapse = (
-            f"(harness_relapse_timestamp_seconds{s} @ {span.end:.3f} >= {last:.3f}) - {last:.3f}"
-        )
+        expr = f"clamp_min(({metrics.RECOVERED.name}{s} @ {span.end:.3f} > 0) - {last:.3f}, 0)"
+        relapse = f"({metrics.RELAPSE.name}{s} @ {span.end:.3f} >= {last:.3f}) - {last:.3f}"
 
         def relapsed(prom: Prometheus, measured: float) -> tuple[float, str]:
             r = prom.scalar(relapse)
@@ -468,7 +467,7 @@ def _evaluate(a: Assertion, prom: Prometheus, run_id: str, tl: Timeline, topo: T
         return result(ERROR, None, f"inconclusive: {stale}")
     if any(t.instance == fresh.LOCUST for t in q.reads):
         edge = fresh.edge(scrape_interval(topo))
-        if prom.scalar(resets("harness_requests_total", run_id, q.window, edge)):
+        if prom.scalar(resets(metrics.REQUESTS.total, run_id, q.window, edge)):
             return result(
                 ERROR,
                 None,

@@ -22,9 +22,10 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.observe import metrics
 from harness.plan.model import RunPlan
 
-FAILURES = "harness_request_failures_total"
+FAILURES = metrics.REQUEST_FAILURES.total
 IDLE = 30.0  # seconds without a tick after which the background sampler ends
 
 
