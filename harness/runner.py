@@ -27,6 +27,7 @@ from harness.errors import (
     Interrupted,
 )
 from harness.grafana import GrafanaAnnotator
+from harness.journal import Journal
 from harness.load.process import LocustProcess
 from harness.observe import hostcheck, metrics, writes
 from harness.observe.exporter import HarnessExporter, free_port
@@ -35,7 +36,6 @@ from harness.plan.build import make_plan, with_prometheus
 from harness.plan.model import RunPlan, ScrapeTarget
 from harness.plan.targets import check_load_url
 from harness.report import collect
-from harness.report.journal import Journal
 from harness.report.writers import write_reports
 from harness.runtime import images
 from harness.runtime.signals import exit_signals, shielded

@@ -10,7 +10,7 @@ from typing import Any
 
 from harness import chaos
 from harness.chaos.base import FaultContext
-from harness.report.journal import Journal
+from harness.journal import Journal
 from harness.spec.models import ChaosStep
 
 Notify = Callable[[str, dict[str, Any]], None]

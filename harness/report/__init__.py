@@ -1,1 +1,2 @@
-"""Reports: the run journal, console summary, JUnit XML and the self-contained HTML report."""
+"""Reports: console summary, JUnit XML and the self-contained HTML report, rendered from the run
+journal (harness/journal.py)."""

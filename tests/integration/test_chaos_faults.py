@@ -22,9 +22,9 @@ from harness import chaos
 from harness.chaos import partition
 from harness.chaos.base import FaultContext
 from harness.chaos.recover import recover
+from harness.journal import Journal
 from harness.plan.build import make_plan
 from harness.plan.model import RunPlan
-from harness.report.journal import Journal
 from harness.runner import build_images
 from harness.runtime import labels
 from harness.runtime.docker import client

@@ -11,7 +11,7 @@ import pytest
 
 from harness import chaos
 from harness.chaos.schedule import Schedule, occurrences
-from harness.report.journal import Journal
+from harness.journal import Journal
 from harness.spec.models import ChaosStep
 
 CALLS: list[tuple[str, str, float]] = []
