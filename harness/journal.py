@@ -12,16 +12,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from harness import __version__
 from harness.errors import Interrupted
-
-VERSION = "0.1.0"
 
 
 class Journal:
     def __init__(self, run_dir: Path, run_id: str, topology: str, topology_file: str) -> None:
         self.path = run_dir / "journal.json"
         self.data: dict[str, Any] = {
-            "harness_version": VERSION,
+            "harness_version": __version__,
             "run_id": run_id,
             "topology": topology,
             "topology_file": topology_file,
