@@ -16,9 +16,9 @@ from docker.errors import APIError, NotFound
 
 from harness.chaos.base import FaultContext
 from harness.errors import InfrastructureError
+from harness.runtime.probe import vip_holder
 from harness.spec import liveness
 from harness.spec.models import Target, TargetSpec, Topology
-from harness.watch.state import vip_holder
 
 VIP_HOLDER = "vip_holder:"
 DOWN = ("exited", "created", "dead", "removing")

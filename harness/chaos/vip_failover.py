@@ -18,8 +18,8 @@ from harness.chaos import process_kill as pk
 from harness.chaos.base import FaultContext
 from harness.errors import InfrastructureError
 from harness.runtime.docker import client
+from harness.runtime.probe import vip_holder
 from harness.spec.models import VipFailoverFault
-from harness.watch.state import vip_holder
 
 
 def lb_process(kind: str) -> str:

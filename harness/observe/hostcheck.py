@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harness.errors import InfrastructureError
 from harness.plan.model import RunPlan
-from harness.runtime.stack import container_name
+from harness.runtime.labels import container_name
 
 
 def run_module(

@@ -1,4 +1,5 @@
-"""The labels every resource the harness creates carries; teardown and gc find things by them."""
+"""The labels every resource the harness creates carries (teardown and gc find things by them),
+and the names its containers get."""
 
 from __future__ import annotations
 
@@ -23,3 +24,7 @@ def for_run(
 
 def run_filter(run_id: str | None = None) -> dict[str, list[str]]:
     return {"label": [f"{RUN}={run_id}" if run_id else RUN]}
+
+
+def container_name(run_id: str, instance: str) -> str:
+    return f"harness-{run_id}-{instance}"

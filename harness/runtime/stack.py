@@ -114,10 +114,6 @@ def _world_readable(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def container_name(run_id: str, instance: str) -> str:
-    return f"harness-{run_id}-{instance}"
-
-
 class Stack:
     def __init__(self, plan: RunPlan, network: Network, progress: Progress = print) -> None:
         self.plan, self.network, self.progress = plan, network, progress
@@ -151,7 +147,7 @@ class Stack:
         try:
             created = api.create_container(
                 image=image,
-                name=container_name(self.plan.run_id, c.instance),
+                name=labels.container_name(self.plan.run_id, c.instance),
                 hostname=c.instance,
                 command=c.command,
                 environment=c.env,

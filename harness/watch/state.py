@@ -1,36 +1,27 @@
-"""Point-in-time views of the stack: who holds a VIP, whether the system is steady."""
+"""Whether the system is steady before the first fault: the baseline's check."""
 
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 import httpx
 from docker.models.containers import Container
 
 from harness.errors import Inconclusive
-from harness.observe.prom import Prometheus
 from harness.plan.model import RunPlan
+from harness.runtime.probe import vip_holder
 
 
-def vip_holder(containers: dict[str, Container], plan: RunPlan, service: str) -> str | None:
-    vip = plan.vips.get(service)
-    if vip is None:
-        return None
-    for c in plan.instances(service):
-        container = containers.get(c.instance)
-        if container is None:
-            continue
-        try:
-            code, out = container.exec_run(["ip", "-4", "-o", "addr", "show", "dev", "eth0"])
-        except Exception:  # noqa: BLE001 - a dead or paused LB holds nothing
-            continue
-        if code == 0 and f" {vip}/" in out.decode():
-            return c.instance
-    return None
+class Scalars(Protocol):
+    """What the check asks of Prometheus (harness.observe.prom.Prometheus is one): watch/ sits
+    before observe/ in the layers, so it names the capability, not the class."""
+
+    def scalar(self, expr: str, at: float | None = None) -> float | None: ...
 
 
 def wait_steady(
-    plan: RunPlan, prom: Prometheus, containers: dict[str, Container], timeout: float = 45.0
+    plan: RunPlan, prom: Scalars, containers: dict[str, Container], timeout: float = 45.0
 ) -> dict[str, object]:
     """Before any fault: every LB sees all its backends UP, the VIP is on its intended master,
     and requests through the load URL succeed. Otherwise the run is inconclusive."""
