@@ -61,7 +61,7 @@ def kept_stack(topology: Path, runs_dir: Path) -> Iterator[Any]:
     from harness.runtime.signals import shielded
     from harness.runtime.stack import teardown
 
-    run = Run(topology, runs_dir=runs_dir, keep=True, say=lambda m: say(f"[dim]{m}[/]"))
+    run = Run(topology, runs_dir=runs_dir, keep=True, say=lambda m: say(f"[dim]{m}[/]"), judged=False)
     run_id = run.run_id
     if not run_id:  # teardown(None) would remove every harness run on the machine
         raise BenchError("the harness gave no run id")

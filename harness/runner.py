@@ -86,7 +86,7 @@ def build_images(topo: Topology, say: Say, base_dir: Path = Path(".")) -> dict[s
     names = {
         c.image
         for c in make_plan(
-            with_prometheus(topo), "x", "10.0.0.0/24", [], base_dir=base_dir
+            with_prometheus(topo), "x", topo.network.subnet or "10.0.0.0/24", [], base_dir=base_dir
         ).containers
         if c.builtin_image
     }
@@ -112,7 +112,16 @@ class Run:
         self.topology_file = str(topology_file)
         # Validate: nothing is started before this passes. `harness up` judges nothing, so a
         # topology without assertions is fine there.
-        self.topo = load_topology(topology_file, experiments, require_assertions=judged)
+        warnings: list[str] = []
+        self.topo = load_topology(
+            topology_file,
+            experiments,
+            require_assertions=judged,
+            warnings=warnings,
+            allow_external_target=allow_external_target is not None,
+        )
+        for warning in warnings:
+            say(warning)
         # The regression baseline (`compare:` or --compare) is read now: bad input starts nothing.
         self.baseline: dict[str, Any] | None = None
         spec_cmp = getattr(self.topo, "compare", None)
