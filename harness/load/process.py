@@ -127,9 +127,6 @@ class LocustProcess:
                     )
                 )
 
-    def event_logs(self) -> list[Path]:
-        return sorted(self.run_dir.glob("events*.jsonl"))
-
     def wait_started(self, timeout: float = 45.0) -> float:
         """Block until the plugin reports the test start; return that instant (unix time)."""
         deadline = time.monotonic() + timeout

@@ -1,7 +1,8 @@
 """Bring a RunPlan up on Docker and take it down again, finding everything by its run label.
 
-`Stack` is a context manager: `__exit__` tears down whatever was created, whether bring-up
-finished, failed half-way or was interrupted (testcontainers' rule: a failed start cleans up).
+`teardown(run_id)` removes whatever carries the run's label, whether bring-up finished, failed
+half-way or was interrupted: the runner calls it from its `finally` (testcontainers' rule: a
+failed start cleans up).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import tarfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
@@ -21,7 +21,7 @@ from docker.types import IPAMConfig, IPAMPool
 
 from harness.errors import InfrastructureError
 from harness.plan.model import ContainerPlan, RunPlan
-from harness.runtime import images, labels
+from harness.runtime import labels
 from harness.runtime.docker import client
 from harness.runtime.waits import wait_ready
 
@@ -119,17 +119,6 @@ class Stack:
         self.plan, self.network, self.progress = plan, network, progress
         self.containers: dict[str, Container] = {}
         self.image_tags: dict[str, str] = {}
-
-    def __enter__(self) -> Stack:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        teardown(self.plan.run_id)
-
-    def build_images(self) -> None:
-        names = sorted({c.image for c in self.plan.containers if c.builtin_image})
-        for name in names:
-            self.image_tags[name] = images.build(name, self.progress)
 
     def _create(self, c: ContainerPlan) -> Container:
         api = client().api

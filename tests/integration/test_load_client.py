@@ -191,7 +191,7 @@ def run_locust(tmp_path: Path, url: str, users: int, spawn_rate: float, seconds:
         proc.stop()
     events = [
         json.loads(line)
-        for path in proc.event_logs()
+        for path in sorted(proc.run_dir.glob("events*.jsonl"))
         for line in path.read_text().splitlines()
         if line.strip()
     ]
