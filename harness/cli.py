@@ -15,8 +15,8 @@ from rich.text import Text
 
 from harness.errors import EXIT_INCONCLUSIVE, HarnessError, SpecError
 
-out = Console()
-err = Console(stderr=True)
+out = Console(emoji=False)  # user text (step, service, file names) is never turned into emoji
+err = Console(stderr=True, emoji=False)
 
 
 _say_console = err
