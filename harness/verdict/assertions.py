@@ -156,7 +156,13 @@ class Compiler:
                 "sessions",
                 span,
                 reads=[self.locust],
-                guards=[Guard(started, "no session was started: nothing to measure")],
+                guards=[
+                    Guard(started, "no session was started: nothing to measure"),
+                    Guard(
+                        self.change(metrics.REQUESTS.total, parts, inward=inward),
+                        "no request completed in this window: nothing to measure",
+                    ),
+                ],
                 also={"sessions_started": started},
             )
         if k == "error_budget":
