@@ -25,8 +25,9 @@ lands in a judged window. In detail:
 
 Per user (every user class's `context()` is wrapped, so each request event carries the user's
 key, `harness_user`):
-- `harness_lb_switch_timestamp_seconds{lb}`: set when a user's success comes through another LB
-  than that user's previous success;
+- `harness_lb_switch_timestamp_seconds{lb}`: the first success of a wave of users moving onto
+  `lb` (a user's success through another LB than its previous success); users following the
+  same failover keep it, and a later wave back and forth starts a new one;
 - `harness_clients_served_again_timestamp_seconds`: the latest instant a user was first served
   after its last failure, +Inf while any user's most recent request failed (0 if none ever
   failed): failover is complete when every user has been served again;

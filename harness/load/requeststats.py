@@ -155,7 +155,8 @@ class ClientState(Collector):
             Hashable, float
         ] = {}  # user -> first success after its last failure
         self.retired_served_again = 0.0
-        self.lb_switch: dict[str, float] = {}  # lb -> latest switch of a user onto it
+        self.lb_switch: dict[str, float] = {}  # lb -> first switch onto it of the latest wave
+        self.last_switch: dict[str, float] = {}  # lb -> latest switch of a user onto it
         self.last_failure = 0.0
 
     def record(self, user: Hashable | None, ok: bool, lb: str, now: float) -> str | None:
@@ -177,7 +178,14 @@ class ClientState(Collector):
             if previous != lb:
                 self.lb[user] = lb
                 if previous:
-                    self.lb_switch[lb] = now
+                    # The first switch of a wave onto `lb`: later users following the same
+                    # failover keep it; a new wave starts once some user switched elsewhere since.
+                    elsewhere = max(
+                        (t for other, t in self.last_switch.items() if other != lb), default=0.0
+                    )
+                    if self.lb_switch.get(lb, 0.0) <= elsewhere:
+                        self.lb_switch[lb] = now
+                    self.last_switch[lb] = now
                     return previous
         return None
 

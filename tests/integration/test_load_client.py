@@ -310,9 +310,10 @@ def test_lb_switch_and_served_again_are_per_user(
     assert not res.has("harness_lb_switch_timestamp_seconds", lb="lb-1")
     switch = res.total("harness_lb_switch_timestamp_seconds", lb="lb-2")
     served = res.value("harness_clients_served_again_timestamp_seconds")
-    # the last user to be served again after its failures sets both instants
+    # the last user to be served again after its failures sets served-again; the first user
+    # to move onto lb-2 sets the switch (the others follow the same failover)
     assert max(recovered) <= served < max(recovered) + 1.0
-    assert max(recovered) <= switch < max(recovered) + 1.0
+    assert min(recovered) <= switch < min(recovered) + 1.0 and switch < max(recovered)
     assert served < res.value("harness_load_finished_timestamp_seconds")
     assert res.value("harness_last_failure_timestamp_seconds") < served
     assert res.total("harness_request_failures_total", status="503") == 3 * users
