@@ -127,3 +127,19 @@ def test_a_retired_user_keeps_its_recovery_but_not_its_pending_failure() -> None
     c.record(3, False, "", 14.0)
     c.record(3, True, "lb-1", 14.5)
     assert _gauge(c, "harness_clients_served_again_timestamp_seconds") == 14.5
+
+
+def test_the_lb_switch_is_the_first_of_each_wave() -> None:
+    c = ClientState()
+    for user in ("a", "b", "c"):
+        c.record(user, True, "lb-1", 1.0)
+    c.record("a", True, "lb-2", 10.0)  # the failover: a moves first, the others follow
+    c.record("b", True, "lb-2", 10.4)
+    c.record("c", True, "lb-2", 11.2)
+    assert c.lb_switch == {"lb-2": 10.0}
+    c.record("a", True, "lb-1", 20.0)  # fail back: a new wave onto lb-1
+    c.record("b", True, "lb-1", 20.3)
+    assert c.lb_switch == {"lb-2": 10.0, "lb-1": 20.0}
+    c.record("a", True, "lb-2", 30.0)  # and over again: a new wave onto lb-2
+    c.record("b", True, "lb-2", 30.5)
+    assert c.lb_switch["lb-2"] == 30.0
