@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from docker.models.containers import Container
 
+from harness.errors import InfrastructureError
 from harness.plan.model import RunPlan
 
 
@@ -32,3 +34,30 @@ class FaultLike(Protocol):
     def inject(self) -> None: ...
 
     def rollback(self) -> None: ...
+
+
+def undo_each(
+    kind: str,
+    tried: list[str],
+    undo: Callable[[str], object],
+    *,
+    gone: tuple[type[BaseException], ...],
+    failed: tuple[type[BaseException], ...],
+    reason: Callable[[Any], str] = str,
+) -> None:
+    """The per-target rollback every multi-target fault shares: `undo` each instance the fault
+    was tried on, in order. An instance whose container (or namespace) is `gone` has nothing left
+    to undo; one whose undo `failed` stays in `tried`, so a later rollback tries it again, and
+    after the others are done one InfrastructureError names every failure (`reason(exc)`)."""
+    errors = []
+    for inst in list(tried):
+        try:
+            undo(inst)
+        except gone:
+            pass
+        except failed as exc:
+            errors.append(f"{inst}: {reason(exc)}")
+            continue
+        tried.remove(inst)
+    if errors:
+        raise InfrastructureError(f"rollback of {kind} failed: {'; '.join(errors)}")

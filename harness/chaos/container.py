@@ -13,7 +13,7 @@ from typing import Any
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from harness.chaos.base import FaultContext
+from harness.chaos.base import FaultContext, undo_each
 from harness.chaos.targets import describe, resolve
 from harness.errors import InfrastructureError
 from harness.runtime.docker import client
@@ -85,18 +85,14 @@ class ContainerFault:
     def rollback(self) -> None:
         if not self.params.restore:
             return
-        errors = []
-        for inst in list(self.tried):
-            try:
-                self._undo(self.ctx.containers[inst])
-            except NotFound:
-                pass  # removed meanwhile: nothing left to undo
-            except APIError as exc:
-                errors.append(f"{inst}: {exc.explanation}")
-                continue
-            self.tried.remove(inst)
-        if errors:
-            raise InfrastructureError(f"rollback of {self.kind} failed: {'; '.join(errors)}")
+        undo_each(
+            self.kind,
+            self.tried,
+            lambda inst: self._undo(self.ctx.containers[inst]),
+            gone=(NotFound,),  # removed meanwhile: nothing left to undo
+            failed=(APIError,),
+            reason=lambda exc: str(exc.explanation),
+        )
 
 
 class Stop(ContainerFault):

@@ -22,7 +22,7 @@ from typing import Any
 from docker.errors import APIError, ContainerError, NotFound
 from docker.models.containers import Container
 
-from harness.chaos.base import FaultContext
+from harness.chaos.base import FaultContext, undo_each
 from harness.chaos.container import container_detail
 from harness.chaos.targets import describe, resolve
 from harness.errors import InfrastructureError
@@ -171,18 +171,13 @@ class Fault:
             )
 
     def rollback(self) -> None:
-        errors = []
-        for inst in list(self.tried):
-            try:
-                in_netns(self.ctx.containers[inst], REMOVE_SCRIPT)
-            except (NotFound, NotRunning):
-                pass  # the container or its namespace is gone, and the rules with it
-            except (APIError, InfrastructureError) as exc:
-                errors.append(f"{inst}: {exc}")
-                continue
-            self.tried.remove(inst)
-        if errors:
-            raise InfrastructureError(f"rollback of partition failed: {'; '.join(errors)}")
+        undo_each(
+            self.kind,
+            self.tried,
+            lambda inst: in_netns(self.ctx.containers[inst], REMOVE_SCRIPT),
+            gone=(NotFound, NotRunning),  # the container or its namespace, and the rules with it
+            failed=(APIError, InfrastructureError),
+        )
 
 
 def recover(kind: str, detail: dict[str, Any], restart_stopped: bool = False) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from harness.chaos.base import FaultContext
+from harness.chaos.base import FaultContext, undo_each
 from harness.chaos.container import container_detail, status
 from harness.chaos.targets import describe, resolve
 from harness.errors import InfrastructureError
@@ -115,18 +115,15 @@ class Fault:
     def rollback(self) -> None:
         if not self.params.restore:
             return
-        errors = []
-        for inst in list(self.tried):
-            try:
-                start_process(self.ctx.containers[inst], self.params.process, settle=SETTLE)
-            except NotFound:
-                pass
-            except (APIError, InfrastructureError) as exc:
-                errors.append(f"{inst}: {exc}")
-                continue
-            self.tried.remove(inst)
-        if errors:
-            raise InfrastructureError(f"rollback of process_kill failed: {'; '.join(errors)}")
+        undo_each(
+            self.kind,
+            self.tried,
+            lambda inst: start_process(
+                self.ctx.containers[inst], self.params.process, settle=SETTLE
+            ),
+            gone=(NotFound,),
+            failed=(APIError, InfrastructureError),
+        )
 
 
 def recover(kind: str, detail: dict[str, Any], restart_stopped: bool = False) -> list[str]:

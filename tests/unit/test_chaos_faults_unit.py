@@ -19,7 +19,7 @@ from docker.errors import APIError
 from harness import chaos
 from harness.chaos import container as container_mod
 from harness.chaos import partition, process_kill
-from harness.chaos.base import FaultContext
+from harness.chaos.base import FaultContext, undo_each
 from harness.chaos.recover import recover, recover_all
 from harness.errors import InfrastructureError
 from harness.plan.build import make_plan
@@ -168,6 +168,39 @@ def test_partial_inject_is_rolled_back_where_it_was_tried(ctx: FaultContext) -> 
     assert ctx.containers["web-1"].status == "running" and ctx.containers["web-1"].named("unpause")
     assert not ctx.containers["web-2"].named("unpause")  # never got paused
     assert ctx.containers["web-3"].calls == []  # never tried
+
+
+def test_a_failed_undo_is_kept_for_the_next_rollback_and_the_others_are_undone(
+    ctx: FaultContext,
+) -> None:
+    fault = make(ctx, {"pause": {"target": {"service": "web", "pick": "all"}}})
+    fault.inject()
+    ctx.containers["web-2"].fail.add("unpause")
+    with pytest.raises(InfrastructureError, match=r"^rollback of pause failed: web-2: unpause refused$"):
+        fault.rollback()
+    assert [ctx.containers[i].status for i in ("web-1", "web-2", "web-3")] == [
+        "running",
+        "paused",
+        "running",
+    ]
+    assert fault.tried == ["web-2"]
+    ctx.containers["web-2"].fail.clear()
+    fault.rollback()
+    assert ctx.containers["web-2"].status == "running" and fault.tried == []
+
+
+def test_undo_each_skips_what_is_gone_and_names_every_failure() -> None:
+    tried = ["a", "b", "c", "d"]
+
+    def undo(inst: str) -> None:
+        if inst == "b":
+            raise KeyError(inst)  # gone
+        if inst in ("c", "d"):
+            raise ValueError(f"{inst} refused")
+
+    with pytest.raises(InfrastructureError, match=r"^rollback of x failed: c: c refused; d: d refused$"):
+        undo_each("x", tried, undo, gone=(KeyError,), failed=(ValueError,))
+    assert tried == ["c", "d"]
 
 
 def test_rollback_without_inject_does_nothing(ctx: FaultContext) -> None:
