@@ -1,0 +1,197 @@
+"""Imports run one way. Every module of the package sits on a floor, in the order a run flows
+(spec → plan → runtime → load/chaos/watch → observe → verdict → report, with the entry points
+on top); a module may import from its own floor or below, never from a later one, and no two
+modules import each other, however indirectly. Imports are read from the source (ast), at
+module level or inside functions alike: a lazy import is still a dependency.
+
+A new module goes into LAYERS; an import that has to run upwards is a design question, not an
+entry in KNOWN_EXCEPTIONS, which only lists what harness/spec, harness/plan and harness/kinds
+still do (those packages are being reworked in another issue)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "harness"
+
+# Module (or package prefix) -> floor. The longest matching prefix wins.
+LAYERS: dict[str, int] = {
+    # 0, the ground floor: what every phase may use.
+    "harness": 0,  # the package itself: lazy public API (importlib strings), __version__
+    "harness.errors": 0,
+    "harness.journal": 0,  # the run's record: schedule, runner, gc and report all write or read it
+    "harness.observe.metrics": 0,  # the metric catalogue: names only, stdlib only
+    "harness.toxiproxy": 0,  # the self-contained proxy and its client
+    # 1..8: the flow of a run.
+    "harness.spec": 1,
+    "harness.plan": 2,
+    "harness.kinds": 2,  # each kind turns a service into container plans, beside plan/
+    "harness.runtime": 3,
+    "harness.hosts": 3,  # testinfra hosts for a run's containers
+    "harness.load": 4,
+    "harness.chaos": 4,
+    "harness.watch": 4,
+    "harness.observe": 5,
+    "harness.verdict": 6,
+    "harness.report": 7,
+    "harness.grafana": 7,  # annotations and dashboards: a report that lives in Grafana
+    "harness.runner": 8,
+    "harness.cli": 8,
+    "harness.doctor": 8,
+    "harness.pytest_plugin": 8,
+}
+
+# (importer, imported): edges of harness/spec, harness/plan and harness/kinds that cannot be fixed
+# from outside those packages yet (both checks skip them; one that disappears needs no edit here).
+KNOWN_EXCEPTIONS: set[tuple[str, str]] = {
+    # Semantic checks build the plan to validate a topology: spec imports a later floor (lazily),
+    # and with plan/build → spec/semantic that closes a circle.
+    ("harness.spec.semantic", "harness.plan.build"),
+    ("harness.spec.semantic", "harness.kinds.base"),
+    # The base kind renders the Toxiproxy sidecar (lazily), whose kind module builds on the base:
+    # a two-file circle inside kinds/.
+    ("harness.kinds.base", "harness.kinds.toxiproxy"),
+}
+EXEMPT_PACKAGES = ("harness.spec", "harness.plan", "harness.kinds")
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """The package's modules `name` imports (absolute and relative, anywhere in the file)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            # `from a import b`: the module a.b if there is one, else a itself
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                for alias in node.names
+            ]
+        else:
+            continue
+        for target in targets:
+            while target and target not in known:  # `import a.b.c` of a function-less path
+                target = target.rpartition(".")[0]
+            if target.startswith("harness") and target != name:
+                found.add(target)
+    return found
+
+
+def floor(name: str) -> int:
+    matches = [p for p in LAYERS if name == p or name.startswith(p + ".")]
+    assert matches, f"{name} is on no floor: add it to LAYERS"
+    return LAYERS[max(matches, key=len)]
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    return {name: imports(name, path, set(mods)) for name, path in mods.items()}
+
+
+def test_every_module_is_on_a_floor() -> None:
+    unplaced = []
+    for name in modules():
+        try:
+            floor(name)
+        except AssertionError:
+            unplaced.append(name)
+    assert not unplaced, f"add to LAYERS: {unplaced}"
+
+
+def test_no_module_imports_from_a_later_floor() -> None:
+    upward = sorted(
+        f"{a} (floor {floor(a)}) imports {b} (floor {floor(b)})"
+        for a, deps in graph().items()
+        for b in deps
+        if floor(b) > floor(a) and (a, b) not in KNOWN_EXCEPTIONS
+    )
+    assert not upward, "imports running back up:\n" + "\n".join(upward)
+
+
+# Beside each other on one floor, run side by side while the load runs: none imports another
+# (chaos asks the runtime who holds a VIP, not the VIP watcher).
+SIBLINGS = ("harness.load", "harness.chaos", "harness.watch")
+
+
+def test_load_chaos_and_watch_do_not_import_each_other() -> None:
+    def side(name: str) -> str | None:
+        return next((p for p in SIBLINGS if name == p or name.startswith(p + ".")), None)
+
+    crossing = sorted(
+        f"{a} imports {b}"
+        for a, deps in graph().items()
+        for b in deps
+        if side(a) and side(b) and side(a) != side(b)
+    )
+    assert not crossing, "\n".join(crossing)
+
+
+def test_known_exceptions_are_only_spec_plan_and_kinds() -> None:
+    assert all(a.startswith(EXEMPT_PACKAGES) for a, _ in KNOWN_EXCEPTIONS)
+
+
+def cycles(g: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(g.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(g):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycle() -> None:
+    g = {a: {b for b in deps if (a, b) not in KNOWN_EXCEPTIONS} for a, deps in graph().items()}
+    assert not cycles(g), f"import cycles: {cycles(g)}"
+
+
+def test_the_checker_sees_what_it_must() -> None:
+    """The checker itself: relative imports, `from package import module`, lazy imports, and
+    a cycle or a back edge are found."""
+    g = graph()
+    assert "harness.toxiproxy.server" in g["harness.toxiproxy"]  # `from .server import …`
+    assert "harness.chaos" in g["harness.chaos.schedule"]  # `from harness import chaos`
+    assert "harness.runner" in g["harness.cli"]  # inside a function
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert floor("harness.observe.metrics") < floor("harness.load.plugin") < floor("harness.observe.prom")
