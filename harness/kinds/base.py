@@ -80,7 +80,14 @@ class Context:
                 proxy = self.first_of_kind("toxiproxy")
                 assert proxy is not None
                 return self.ips[self.instances(proxy)[0]], toxiproxy.proxy_port(self, link)
-        return self.ips[self.instances(server)[0]], port
+        return self.upstream(client, server), port
+
+    def upstream(self, client: str, server: str) -> str:
+        """The address that answers for `server`: its VIP (a replicated database's primary),
+        else its first instance; a service reaching itself (replication) gets the first."""
+        if client != server and server in self.vips:
+            return self.vips[server]
+        return self.ips[self.instances(server)[0]]
 
     def first_of_kind(self, *kinds: str) -> str | None:
         return next((n for n, s in self.topology.services.items() if s.kind in kinds), None)

@@ -30,7 +30,7 @@ def containers(ctx: Context, name: str, svc: ToxiproxyService) -> list[Container
     proxies = []
     for link in ctx.topology.links:
         to_kind = ctx.topology.services[link.to].kind
-        upstream = f"{ctx.ips[ctx.instances(link.to)[0]]}:{UPSTREAM_PORTS[to_kind]}"
+        upstream = f"{ctx.upstream(link.from_, link.to)}:{UPSTREAM_PORTS[to_kind]}"
         proxies.append(
             {
                 "name": proxy_name(link),

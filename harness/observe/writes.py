@@ -10,6 +10,7 @@ from docker.models.containers import Container
 
 from harness.errors import InfrastructureError
 from harness.plan.model import RunPlan
+from harness.runtime.probe import vip_holder
 
 
 def acked_ids(run_dir: Path) -> set[str]:
@@ -30,6 +31,14 @@ def stored_ids(plan: RunPlan, containers: dict[str, Container]) -> set[str]:
     db = next((c for c in plan.containers if c.kind in ("mariadb", "mysql")), None)
     if db is None:
         raise InfrastructureError("no database service to check writes against")
+    if db.service in plan.vips:  # a replicated database: the primary is who holds the VIP now
+        holder = vip_holder(containers, plan, db.service)
+        if holder is None:
+            raise InfrastructureError(
+                f"no instance of {db.service} holds its VIP {plan.vips[db.service]} after the run, "
+                "so there is no primary to check writes against"
+            )
+        db = next(c for c in plan.containers if c.instance == holder)
     pw = plan.secrets["db_password"]
     code, out = containers[db.instance].exec_run(
         [

@@ -417,8 +417,22 @@ class RedisService(ServiceBase):
     kind: Literal["redis"]
 
 
+class Replication(StrictModel):
+    """GTID replication from the first instance to the others (kind: mariadb, replicas >= 2)."""
+
+    mode: Literal["async", "semi_sync"] = "async"
+    # semi_sync only: when the primary waits for a replica's acknowledgement (MariaDB's
+    # rpl_semi_sync_master_wait_point), and how long before it falls back to async
+    wait_point: Literal["after_sync", "after_commit"] = "after_sync"
+    timeout: Millis = 10.0
+
+
 class MariaDBService(ServiceBase):
     kind: Literal["mariadb", "mysql"]  # mysql: bring an image (MYSQL_* env is set for it)
+    # replicas >= 2: the first instance is the primary, the others replicate from it
+    replication: Replication | None = None
+    # a VIP the app connects to; its holder is the primary (a replica is promoted on takeover)
+    keepalived: Keepalived | None = None
 
 
 class PrometheusService(ServiceBase):

@@ -120,6 +120,28 @@ def _check_lb(topo: Topology, name: str, svc: Any, names: list[str]) -> Iterator
         yield ("services", name, "keepalived"), "a VIP needs at least 2 replicas (set replicas: 2)"
 
 
+def _check_db(name: str, svc: Any) -> Iterator[tuple[Loc, str]]:
+    """Replication and a database VIP (the built-in MariaDB image sets both up)."""
+    repl = svc.replication
+    if svc.kind == "mysql" and (svc.replicas > 1 or repl is not None):
+        yield (
+            ("services", name, "replication" if repl is not None else "replicas"),
+            "replication is set up by the built-in MariaDB image (use kind: mariadb, "
+            "or replicas: 1 without replication:)",
+        )
+    elif repl is not None and repl.mode == "semi_sync" and svc.replicas < 2:
+        yield (
+            ("services", name, "replication", "mode"),
+            f"semi_sync makes the primary wait for a replica's acknowledgement, and '{name}' has "
+            "no replica (set replicas: 2, or mode: async)",
+        )
+    if svc.keepalived is not None and svc.replicas < 2:
+        yield (
+            ("services", name, "keepalived"),
+            "a database VIP moves to a replica, and there is none (set replicas: 2)",
+        )
+
+
 def _file_problem(base_dir: Path, rel: str, want: str = "file") -> str | None:
     """Why `rel` (relative to the topology file) is not a readable `want` ('file' or 'dir')."""
     path = base_dir / rel
@@ -244,10 +266,15 @@ def _check_links(topo: Topology) -> Iterator[tuple[Loc, str]]:
     seen: dict[tuple[str, str], int] = {}
     for i, link in enumerate(topo.links):
         if link.from_ == link.to:
-            yield (
-                ("links", i, "to"),
-                f"a link from '{link.from_}' to itself carries no traffic (point it at the database or redis)",
-            )
+            # mariadb -> itself is the replication channel: replicas reach the primary through it
+            svc = services.get(link.to)
+            if svc is None or svc.kind != "mariadb" or svc.replicas < 2:
+                yield (
+                    ("links", i, "to"),
+                    f"a link from '{link.from_}' to itself carries no traffic (point it at the "
+                    "database or redis; only a replicated mariadb links to itself, for its "
+                    "replication channel)",
+                )
         elif link.from_ in services and services[link.from_].kind not in APP_KINDS:
             yield (
                 ("links", i, "from"),
@@ -356,6 +383,8 @@ def check_topology(
             yield from _check_pool(name, svc)
         if svc.kind in LB_KINDS:
             yield from _check_lb(topo, name, svc, names)
+        if svc.kind in DB_KINDS:
+            yield from _check_db(name, svc)
         keepalived = getattr(svc, "keepalived", None)  # any load-balancer kind may carry a VIP
         if keepalived is not None and keepalived.vip != "auto":
             yield from _check_vip(topo, name, keepalived.vip)

@@ -1,21 +1,53 @@
 #!/bin/bash
 # MariaDB with the app's schema. Debian's package already initialised the data directory;
 # the app user gets the run's generated password. /run/harness-ready marks the end of init.
+# Replication (DB_SERVER_ID set): GTID, binlog on every instance (any of them can become the
+# primary); DB_PRIMARY_HOST set makes this instance a read-only replica of it. DB_REPL_MODE
+# semi_sync turns on MariaDB's built-in semi-synchronous replication on both sides.
+# With /etc/keepalived/keepalived.conf, Keepalived carries the database VIP (started on a replica
+# only once it replicates, so a late primary is never mistaken for a dead one).
 set -eu
-mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
-mysqld --user=mysql --bind-address=0.0.0.0 --skip-name-resolve --innodb-flush-log-at-trx-commit=1 &
+mkdir -p /run/mysqld /var/log/harness && chown mysql:mysql /run/mysqld
+repl=()
+if [ -n "${DB_SERVER_ID:-}" ]; then
+  repl+=(--server-id="$DB_SERVER_ID" --log-bin=mysql-bin --binlog-format=ROW --log-slave-updates=ON
+         --gtid-strict-mode=ON --sync-binlog=1 --slave-net-timeout=5)
+  if [ "${DB_REPL_MODE:-async}" = semi_sync ]; then
+    repl+=(--rpl-semi-sync-master-enabled=ON --rpl-semi-sync-slave-enabled=ON
+           --rpl-semi-sync-master-wait-point="${DB_SEMI_SYNC_WAIT_POINT:-AFTER_SYNC}"
+           --rpl-semi-sync-master-timeout="${DB_SEMI_SYNC_TIMEOUT_MS:-10000}")
+  fi
+  [ -n "${DB_PRIMARY_HOST:-}" ] && repl+=(--read-only=ON)
+fi
+mysqld --user=mysql --bind-address=0.0.0.0 --skip-name-resolve --innodb-flush-log-at-trx-commit=1 "${repl[@]}" &
 pid=$!
 trap 'kill $pid; wait $pid; exit 0' TERM INT
 for _ in $(seq 100); do mysqladmin --silent ping >/dev/null 2>&1 && break; sleep 0.2; done
+# Local setup stays out of the binlog: every instance makes the same, and replicas start from
+# the primary's first transaction.
 mysql <<SQL
+SET sql_log_bin=0;
 CREATE DATABASE IF NOT EXISTS ${DB_NAME:-app};
 CREATE USER IF NOT EXISTS '${DB_USER:-app}'@'%' IDENTIFIED BY '${DB_PASSWORD}';
 GRANT ALL ON ${DB_NAME:-app}.* TO '${DB_USER:-app}'@'%';
+GRANT REPLICATION CLIENT, SLAVE MONITOR ON *.* TO '${DB_USER:-app}'@'%';
+CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY '${DB_PASSWORD}';
+GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';
 CREATE TABLE IF NOT EXISTS ${DB_NAME:-app}.orders (
   id VARCHAR(64) PRIMARY KEY, item VARCHAR(255), node VARCHAR(64),
   created_at TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3)) ENGINE=InnoDB;
+CREATE TABLE IF NOT EXISTS ${DB_NAME:-app}.heartbeat (
+  id TINYINT PRIMARY KEY, ts DECIMAL(17,6) NOT NULL) ENGINE=InnoDB;
 FLUSH PRIVILEGES;
 SQL
+if [ -n "${DB_PRIMARY_HOST:-}" ]; then
+  mysql <<SQL
+CHANGE MASTER TO MASTER_HOST='${DB_PRIMARY_HOST}', MASTER_PORT=${DB_PRIMARY_PORT:-3306},
+  MASTER_USER='repl', MASTER_PASSWORD='${DB_PASSWORD}', MASTER_USE_GTID=slave_pos,
+  MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1;
+START SLAVE;
+SQL
+fi
 cat > /run/exporter.cnf <<CNF
 [client]
 user=${DB_USER:-app}
@@ -23,5 +55,15 @@ password=${DB_PASSWORD}
 host=127.0.0.1
 CNF
 prometheus-mysqld-exporter --config.my-cnf=/run/exporter.cnf --web.listen-address=:9104 >/var/log/mysqld-exporter.log 2>&1 &
+if [ -f /etc/keepalived/keepalived.conf ]; then
+  (
+    if [ -n "${DB_PRIMARY_HOST:-}" ]; then
+      until mysql -e 'SHOW SLAVE STATUS\G' | grep -q 'Slave_IO_Running: Yes'; do sleep 0.5; done
+    fi
+    rm -f /run/keepalived.pid /run/vrrp.pid /run/checkers.pid
+    exec keepalived --dont-fork --log-console --log-detail -f /etc/keepalived/keepalived.conf \
+      >/var/log/harness/keepalived-daemon.log 2>&1
+  ) &
+fi
 touch /run/harness-ready
 wait $pid

@@ -1,0 +1,10 @@
+#!/bin/sh
+# Keepalived calls this on every state change: TYPE NAME STATE PRIORITY.
+# One line per transition, with a wall-clock timestamp (read back by the harness's watchers);
+# on a database instance that becomes MASTER, the replica is promoted (db-promote.sh).
+mkdir -p /var/log/harness
+echo "$(date +%s.%N) $1 $2 $3 $4" >> /var/log/harness/keepalived.log
+if [ "$3" = MASTER ] && [ -x /usr/local/bin/db-promote.sh ] && pgrep -x mysqld >/dev/null; then
+  /usr/local/bin/db-promote.sh >> /var/log/harness/promote.log 2>&1
+fi
+exit 0
