@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from docker.errors import APIError
 
 from harness import chaos
 from harness.chaos import container as container_mod
@@ -27,6 +26,7 @@ from harness.spec.models import Fault as FaultSpec
 from harness.spec.models import Topology
 from harness.toxiproxy import ToxiproxyServer
 from harness.toxiproxy.client import ToxiproxyClient
+from tests.fakes import FakeContainer, FakeDocker
 
 TOPO = {
     "version": 1,
@@ -39,76 +39,6 @@ TOPO = {
     },
     "links": [{"from": "web", "to": "mysql"}],
 }
-PROCS = {"haproxy": ["haproxy", "keepalived"], "web": ["php-fpm8.2", "nginx"]}
-
-
-class FakeContainer:
-    """Records every call; runs just enough of `ip`, `pkill`, `pgrep` and `sh -c 'exec …'`."""
-
-    def __init__(self, instance: str, ip: str, kind: str) -> None:
-        self.name, self.id = f"harness-r1-{instance}", f"id-{instance}"
-        self.addrs, self.status = [ip], "running"
-        self.procs = set(PROCS.get(kind, []))
-        self.calls: list[tuple[Any, ...]] = []
-        self.fail: set[str] = set()  # method names that raise APIError
-        self.dying: dict[str, int] = {}  # process -> pgreps it still shows up in (SIGTERMed)
-
-    def _call(self, *call: Any) -> None:
-        self.calls.append(call)
-        if call[0] in self.fail:
-            raise APIError(call[0], explanation=f"{call[0]} refused")
-
-    def reload(self) -> None:
-        pass
-
-    def kill(self, signal: str = "SIGKILL") -> None:
-        self._call("kill", signal)
-        self.status = "exited"
-
-    def stop(self, timeout: int = 10) -> None:
-        self._call("stop", timeout)
-        self.status = "exited"
-
-    def start(self) -> None:
-        self._call("start")
-        self.status = "running"
-
-    def restart(self, timeout: int = 10) -> None:
-        self._call("restart", timeout)
-
-    def pause(self) -> None:
-        self._call("pause")
-        self.status = "paused"
-
-    def unpause(self) -> None:
-        self._call("unpause")
-        self.status = "running"
-
-    def exec_run(self, cmd: list[str], detach: bool = False) -> tuple[int, bytes]:
-        self._call("exec", tuple(cmd), detach)
-        if cmd[0] == "ip":
-            return 0, " ".join(f"inet {a}/24" for a in self.addrs).encode()
-        if cmd[0] in ("pkill", "pgrep"):
-            name = cmd[cmd.index("-x") + 1]
-            found = name in self.procs
-            if cmd[0] == "pkill" and cmd[2] == "KILL":
-                self.procs.discard(name)
-            elif cmd[0] == "pkill":
-                self.dying[name] = 3
-            elif name in self.dying:
-                self.dying[name] -= 1
-                if self.dying[name] < 0:
-                    self.procs.discard(name)
-                    del self.dying[name]
-            return (0 if found else 1), b""
-        if cmd[:2] == ["sh", "-c"]:
-            self.procs.add(cmd[2].split("exec ", 1)[1].split()[0])  # "…; exec <name> …"
-            return 0, b""
-        raise AssertionError(f"unexpected exec {cmd}")
-
-    def named(self, what: str) -> list[tuple[Any, ...]]:
-        return [c for c in self.calls if c[0] == what]
-
 
 @pytest.fixture
 def ctx() -> FaultContext:
@@ -480,15 +410,6 @@ def test_partition_scripts_in_a_scratch_namespace() -> None:
 # ------------------------------------------------------------------ recover
 
 
-class FakeClient:
-    def __init__(self, conts: dict[str, FakeContainer]) -> None:
-        self.containers = self
-        self.by_id = {c.id: c for c in conts.values()}
-
-    def get(self, cid: str) -> FakeContainer:
-        return self.by_id[cid]
-
-
 def write_journal(
     path: Path, entries: list[dict[str, Any]], status: str = "running", **extra: Any
 ) -> Path:
@@ -511,7 +432,7 @@ def entry(fault: Any, status: str = "injected") -> dict[str, Any]:
 def test_recover_undoes_what_a_killed_harness_left(
     ctx: FaultContext, toxi: ToxiproxyClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(container_mod, "client", lambda: FakeClient(ctx.containers))
+    monkeypatch.setattr(container_mod, "client", lambda: FakeDocker(ctx.containers.values()))
     paused, toxic, stopped = (
         make(ctx, s)
         for s in (
@@ -548,7 +469,7 @@ def test_recover_undoes_what_a_killed_harness_left(
 def test_recover_can_start_stopped_nodes(
     ctx: FaultContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(container_mod, "client", lambda: FakeClient(ctx.containers))
+    monkeypatch.setattr(container_mod, "client", lambda: FakeDocker(ctx.containers.values()))
     stopped = make(ctx, {"kill": "web-3"})
     stopped.inject()
     lines = recover(
@@ -560,7 +481,7 @@ def test_recover_can_start_stopped_nodes(
 def test_recover_all_picks_runs_still_marked_running_whose_harness_is_gone(
     ctx: FaultContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(container_mod, "client", lambda: FakeClient(ctx.containers))
+    monkeypatch.setattr(container_mod, "client", lambda: FakeDocker(ctx.containers.values()))
     faults = {i: make(ctx, {"pause": f"web-{i}"}) for i in (1, 2, 3)}
     for f in faults.values():
         f.inject()

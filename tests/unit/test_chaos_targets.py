@@ -13,6 +13,7 @@ from harness.errors import InfrastructureError
 from harness.plan.build import make_plan
 from harness.plan.model import RunPlan
 from harness.spec.models import TargetSpec, Topology
+from tests.fakes import FakeContainer
 
 TOPO = {
     "version": 1,
@@ -26,23 +27,6 @@ TOPO = {
 }
 
 
-class IpContainer:
-    """Answers `ip -4 -o addr show dev eth0` like a real node, holding `addrs`; `status` is
-    Docker's (`reload()` is how a real container refreshes it)."""
-
-    def __init__(self, addrs: list[str], alive: bool = True) -> None:
-        self.addrs, self.alive, self.status = addrs, alive, "running"
-
-    def reload(self) -> None:
-        pass
-
-    def exec_run(self, cmd: list[str], **_: Any) -> tuple[int, bytes]:
-        if not self.alive:
-            raise RuntimeError("container is paused")
-        lines = [f"2: eth0    inet {a}/24 brd x scope global eth0" for a in self.addrs]
-        return 0, "\n".join(lines).encode()
-
-
 def plan() -> RunPlan:
     return make_plan(Topology.model_validate(TOPO), "r1", "10.99.0.0/24", [])
 
@@ -51,8 +35,9 @@ def ctx(seed: int = 0, holder: str | None = "lb-1", p: RunPlan | None = None) ->
     p = p or plan()
     conts: dict[str, Any] = {}
     for c in p.containers:
-        addrs = [c.ip] + ([p.vips["lb"]] if c.instance == holder else [])
-        conts[c.instance] = IpContainer(addrs)
+        conts[c.instance] = FakeContainer(c.instance, c.ip, c.kind)
+        if c.instance == holder:
+            conts[c.instance].addrs.append(p.vips["lb"])
     return FaultContext(conts, "r1", p, random.Random(seed))
 
 

@@ -1,11 +1,5 @@
-"""Grafana push/annotations against a fake Grafana on 127.0.0.1, and dashboard drift.
-
-The fake checks request shapes against Grafana's documented HTTP API:
-``POST /api/dashboards/db`` ({dashboard, overwrite, folderUid?, message?}),
-``POST /api/annotations`` ({time (ms), timeEnd?, tags, text, dashboardUID?, panelId?}),
-``PATCH /api/annotations/{id}`` ({time?, timeEnd?, tags?, text?}), ``GET /api/health``;
-Bearer token auth on every call.
-"""
+"""Grafana push/annotations against a fake Grafana on 127.0.0.1 (tests/fakes.py: it checks
+request shapes against Grafana's documented HTTP API), and dashboard drift."""
 
 from __future__ import annotations
 
@@ -13,14 +7,11 @@ import importlib.util
 import json
 import logging
 import os
-import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -34,149 +25,12 @@ from harness.grafana import (
     push_dashboard,
     update_annotation_end,
 )
+from tests.fakes import GRAFANA_TOKEN as TOKEN
+from tests.fakes import FakeGrafana
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "dashboards" / "harness-overview.json"
 BUILD = ROOT / "dashboards" / "build.py"
-TOKEN = "glsa_test_token_123"
-
-ANNOTATION_KEYS = {"time", "timeEnd", "tags", "text", "dashboardUID", "dashboardId", "panelId"}
-DASHBOARD_KEYS = {"dashboard", "overwrite", "folderUid", "folderId", "message"}
-
-
-class FakeGrafana:
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.annotations: dict[int, dict[str, Any]] = {}
-        self.dashboards: dict[str, dict[str, Any]] = {}
-        self.problems: list[str] = []
-        self.delay = 0.0
-        self._next_id = 1
-        self._lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _reply(self, code: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _handle(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
-                with fake._lock:
-                    fake.requests.append(
-                        {
-                            "method": method,
-                            "path": self.path,
-                            "headers": dict(self.headers),
-                            "body": body,
-                        }
-                    )
-                if fake.delay:
-                    time.sleep(fake.delay)
-                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                    return self._reply(401, {"message": "Unauthorized"})
-                if method in ("POST", "PATCH") and not (
-                    self.headers.get("Content-Type", "").startswith("application/json")
-                ):
-                    fake.problems.append(f"{method} {self.path}: not JSON")
-                    return self._reply(400, {"message": "bad content type"})
-                try:
-                    code, reply = fake.route(method, self.path, body)
-                except AssertionError as exc:
-                    fake.problems.append(f"{method} {self.path}: {exc}")
-                    code, reply = 400, {"message": f"bad request: {exc}"}
-                self._reply(code, reply)
-
-            def do_GET(self) -> None:
-                self._handle("GET")
-
-            def do_POST(self) -> None:
-                self._handle("POST")
-
-            def do_PATCH(self) -> None:
-                self._handle("PATCH")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def route(self, method: str, path: str, body: Any) -> tuple[int, Any]:
-        if method == "GET" and path == "/api/health":
-            return 200, {"commit": "abc", "database": "ok", "version": "10.4.2"}
-        if method == "POST" and path == "/api/dashboards/db":
-            assert isinstance(body, dict), "body must be an object"
-            assert set(body) <= DASHBOARD_KEYS, f"unknown keys {set(body) - DASHBOARD_KEYS}"
-            dash = body.get("dashboard")
-            assert isinstance(dash, dict) and dash.get("title"), "dashboard with a title required"
-            assert isinstance(body.get("overwrite"), bool), "overwrite must be a bool"
-            assert dash.get("id") is None, "id must be null to create/overwrite by uid"
-            if "folderUid" in body:
-                assert isinstance(body["folderUid"], str)
-            uid = dash.get("uid") or "generated"
-            version = self.dashboards.get(uid, {}).get("version", 0) + 1
-            self.dashboards[uid] = {"dashboard": dash, "version": version, "body": body}
-            return 200, {
-                "id": 1,
-                "uid": uid,
-                "url": f"/d/{uid}/slug",
-                "status": "success",
-                "version": version,
-                "slug": "slug",
-            }
-        if method == "POST" and path == "/api/annotations":
-            self._check_annotation(body, create=True)
-            with self._lock:
-                ann_id = self._next_id
-                self._next_id += 1
-                self.annotations[ann_id] = dict(body)
-            return 200, {"message": "Annotation added", "id": ann_id}
-        m = re.fullmatch(r"/api/annotations/(\d+)", path)
-        if method == "PATCH" and m:
-            self._check_annotation(body, create=False)
-            ann_id = int(m.group(1))
-            if ann_id not in self.annotations:
-                return 404, {"message": "Could not find annotation to update"}
-            self.annotations[ann_id].update(body)
-            return 200, {"message": "Annotation patched"}
-        return 404, {"message": "Not found"}
-
-    @staticmethod
-    def _check_annotation(body: Any, *, create: bool) -> None:
-        assert isinstance(body, dict), "body must be an object"
-        assert set(body) <= ANNOTATION_KEYS, f"unknown keys {set(body) - ANNOTATION_KEYS}"
-        for key in ("time", "timeEnd"):
-            if key in body:
-                assert type(body[key]) is int, f"{key} must be an integer (epoch ms)"
-                assert body[key] > 10**12, f"{key} must be epoch milliseconds"
-        if "time" in body and "timeEnd" in body:
-            assert body["timeEnd"] >= body["time"]
-        if "tags" in body:
-            assert isinstance(body["tags"], list) and all(isinstance(t, str) for t in body["tags"])
-        if create:
-            assert isinstance(body.get("text"), str) and body["text"], "text required"
-            assert "time" in body
-        else:
-            assert body, "empty patch"
-            assert body.get("tags", ["x"]) != [], "a patch must not wipe the tags"
-
-    def start(self) -> FakeGrafana:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from harness.load.process import LocustProcess
 from harness.report.collect import step_series
 from harness.spec.models import Load
 from harness.watch.logs import LogWatcher, parse_ts
+from tests.fakes import FakeExporter
 
 
 def proc(tmp_path: Path, **load: Any) -> LocustProcess:
@@ -57,22 +57,8 @@ def test_one_metrics_address_per_process_is_required(tmp_path: Path) -> None:
         LocustProcess(Load(workers=2), "http://x", "r1", tmp_path, ["a:1"])
 
 
-class Gauges:
-    def __init__(self) -> None:
-        self.sets: list[tuple[str, tuple[str, ...], float]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        sets = self.sets
-
-        class G:
-            def labels(self, *labels: str) -> Any:
-                return SimpleNamespace(set=lambda v: sets.append((name, labels, v)))
-
-        return G()
-
-
 def test_haproxy_and_keepalived_lines_become_timestamped_gauges() -> None:
-    g = Gauges()
+    g = FakeExporter()
     w = LogWatcher(None, "lb-1", g, 0)  # type: ignore[arg-type]
     w.handle("2026-11-22T02:16:56.123456789Z [WARNING]  (8) : Server app/web-1 is DOWN, reason: Layer4 timeout")
     w.handle("2026-11-22T02:16:56.200000000Z <134>Nov 22 02:16:56 haproxy[8]: Server app/web-1 is DOWN, reason: x")

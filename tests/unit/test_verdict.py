@@ -17,6 +17,7 @@ from harness.spec.models import Assertion, Topology
 from harness.verdict.assertions import ERROR, FAILED, PASSED, Result, evaluate
 from harness.verdict.compare import compare
 from harness.verdict.windows import FaultSpan, Span, Timeline
+from tests.fakes import FakeProm
 from tests.promlab import BASE as T0
 from tests.promlab import PromLab, missing_binaries
 
@@ -323,12 +324,8 @@ def test_links_are_not_services_and_process_faults_match_their_container() -> No
 
 
 def test_prometheus_unreachable_makes_one_assertion_an_error() -> None:
-    class Broken:
-        def query(self, *a: Any) -> Any:
-            raise InfrastructureError("Prometheus at http://x unreachable")
-        scalar = query
-
-    r = evaluate(Assertion.model_validate({"session_continuity": {}}), Broken(), RUN, TL, TOPO)  # type: ignore[arg-type]
+    broken = FakeProm(error=InfrastructureError("Prometheus at http://x unreachable"))
+    r = evaluate(Assertion.model_validate({"session_continuity": {}}), broken, RUN, TL, TOPO)  # type: ignore[arg-type]
     assert r.status == ERROR and "unreachable" in r.message
 
 

@@ -3,34 +3,19 @@ container lookup, the VIP watcher's re-attach, and the events that wake them."""
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
-from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
-
-from docker.errors import NotFound
 
 from harness.runtime import labels
 from harness.watch import follow as follow_mod
 from harness.watch.follow import Follow
 from harness.watch.vip import VipWatcher
-
-
-class Fake:
-    def __init__(self, name: str, status: str = "running", created: str = "2026-01-01") -> None:
-        self.name, self.status, self.gone = name, status, False
-        self.labels = {labels.RUN: "r1", labels.INSTANCE: "lb-1"}
-        self.attrs: dict[str, Any] = {"Created": created}
-
-    def reload(self) -> None:
-        if self.gone:
-            raise NotFound("gone")
+from tests.fakes import FakeContainer, FakeDocker, FakeExporter
 
 
 def test_a_removed_container_is_found_again_in_the_live_map() -> None:
-    old, new = Fake("old"), Fake("new")
+    old, new = FakeContainer("lb-1", name="old"), FakeContainer("lb-1", name="new")
     live = {"lb-1": old}
     f = Follow("lb-1", old, live)
     assert f.current() is old
@@ -40,28 +25,23 @@ def test_a_removed_container_is_found_again_in_the_live_map() -> None:
 
 
 def test_a_removed_container_is_found_again_by_its_labels(monkeypatch: Any) -> None:
-    old = Fake("old")
+    old = FakeContainer("lb-1", name="old")
     old.gone = True
     older, newer = (
-        Fake("a", created="2026-01-01T00:00:01Z"),
-        Fake("b", created="2026-01-01T00:00:09Z"),
+        FakeContainer("lb-1", name="a", created="2026-01-01T00:00:01Z"),
+        FakeContainer("lb-1", name="b", created="2026-01-01T00:00:09Z"),
     )
-    seen: list[Any] = []
-
-    def listing(**kw: Any) -> list[Fake]:
-        seen.append(kw)
-        return [older, newer]
-
-    monkeypatch.setattr(
-        follow_mod, "client", lambda: SimpleNamespace(containers=SimpleNamespace(list=listing))
-    )
+    docker = FakeDocker([older, newer])
+    monkeypatch.setattr(follow_mod, "client", lambda: docker)
     f = Follow("lb-1", old)
     assert f.current() is newer
-    assert seen[0]["filters"] == {"label": [f"{labels.RUN}=r1", f"{labels.INSTANCE}=lb-1"]}
+    assert docker.listed[0]["filters"] == {
+        "label": [f"{labels.RUN}=r1", f"{labels.INSTANCE}=lb-1"]
+    }
 
 
 def test_wait_for_returns_once_woken_and_running() -> None:
-    c = Fake("c", status="exited")
+    c = FakeContainer("lb-1", name="c", status="exited")
     f = Follow("lb-1", c)
     got: list[Any] = []
     t = threading.Thread(target=lambda: got.append(f.wait_for(("running",))))
@@ -76,29 +56,6 @@ def test_wait_for_returns_once_woken_and_running() -> None:
     assert f.wait_for(("running",)) is None
 
 
-class ExecContainer(Fake):
-    """exec_run streams what the test puts in a queue; None ends the exec (the container died)."""
-
-    def __init__(self) -> None:
-        super().__init__("lb-1")
-        self.lines: queue.Queue[bytes | None] = queue.Queue()
-        self.execs = 0
-
-    def exec_run(self, cmd: list[str], stream: bool = False) -> tuple[None, Iterator[bytes]]:
-        self.execs += 1
-
-        def gen() -> Iterator[bytes]:
-            while (line := self.lines.get()) is not None:
-                yield line
-
-        return None, gen()
-
-
-class Gauges:
-    def __getattr__(self, name: str) -> Any:
-        return SimpleNamespace(labels=lambda *a: SimpleNamespace(set=lambda v: None))
-
-
 def until(cond: Any, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -107,8 +64,8 @@ def until(cond: Any, timeout: float = 5.0) -> None:
 
 
 def test_the_vip_watcher_reattaches_to_a_restarted_lb_and_ignores_a_paused_one() -> None:
-    c = ExecContainer()
-    v = VipWatcher("lb", "10.0.0.200", {"lb-1": c}, Gauges(), 60)
+    c = FakeContainer("lb-1")
+    v = VipWatcher("lb", "10.0.0.200", {"lb-1": c}, FakeExporter(), 60)
     v.start()
     try:
         c.lines.put(b"1\n")

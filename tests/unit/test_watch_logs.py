@@ -4,11 +4,8 @@ restarts, and following a container that stops and runs again without handling a
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,26 +17,7 @@ from harness.spec.loader import load_topology
 from harness.spec.models import NginxLBService
 from harness.watch import Watchers, nginx_upstreams
 from harness.watch.logs import LogWatcher, parse_ts
-
-
-class Gauges:
-    """A stand-in for the exporter: every `.labels(...).set(v)` is recorded."""
-
-    def __init__(self) -> None:
-        self.sets: list[tuple[str, tuple[str, ...], float]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        sets = self.sets
-
-        class G:
-            def labels(self, *labels: str) -> Any:
-                return SimpleNamespace(set=lambda v: sets.append((name, labels, v)))
-
-        return G()
-
-    def of(self, name: str) -> list[tuple[tuple[str, ...], float]]:
-        return [(labels, v) for n, labels, v in self.sets if n == name]
-
+from tests.fakes import FakeContainer, FakeExporter
 
 T0 = "2026-11-22T02:16:56.123456789Z"
 UPSTREAMS = {"10.213.5.4": "web-1", "10.213.5.5": "web-2"}
@@ -58,7 +36,7 @@ def disabled(ts: str, upstream: str = "http://10.213.5.4:80/whoami") -> str:
 
 
 def test_nginx_disabled_line_is_the_lb_ejecting_the_backend() -> None:
-    g = Gauges()
+    g = FakeExporter()
     w = LogWatcher(None, "lb-1", g, 0, upstreams=UPSTREAMS, fail_timeout=3)
     w.handle(
         nginx(T0, "error", "connect() failed (111: Connection refused)", "http://10.213.5.4:80/x")
@@ -73,7 +51,7 @@ def test_nginx_disabled_line_is_the_lb_ejecting_the_backend() -> None:
 
 
 def test_nginx_backend_is_up_again_when_fail_timeout_has_passed_since_its_last_ejection() -> None:
-    g = Gauges()
+    g = FakeExporter()
     w = LogWatcher(None, "lb-1", g, 0, upstreams=UPSTREAMS, fail_timeout=3)
     first, again = parse_ts(T0), parse_ts("2026-11-22T02:16:57.400000000Z")
     w.handle(disabled(T0))
@@ -91,7 +69,7 @@ def test_nginx_backend_is_up_again_when_fail_timeout_has_passed_since_its_last_e
 
 
 def test_a_later_line_also_brings_the_backend_back_and_a_new_ejection_counts_again() -> None:
-    g = Gauges()
+    g = FakeExporter()
     w = LogWatcher(None, "lb-1", g, 0, upstreams=UPSTREAMS, fail_timeout={"web-1": 2})
     w.handle(disabled(T0))
     up_at = math.floor(parse_ts(T0)) + 3
@@ -105,7 +83,7 @@ def test_a_later_line_also_brings_the_backend_back_and_a_new_ejection_counts_aga
 
 
 def test_fastcgi_and_unknown_upstreams() -> None:
-    g = Gauges()
+    g = FakeExporter()
     w = LogWatcher(None, "lb-1", g, 0, upstreams=UPSTREAMS)
     w.handle(disabled(T0, "fastcgi://10.213.5.5:9000"))
     w.handle(disabled(T0.replace("56.1", "56.2"), "http://10.9.9.9:8080/x"))
@@ -113,7 +91,7 @@ def test_fastcgi_and_unknown_upstreams() -> None:
 
 
 def test_a_restarted_lb_process_sees_every_server_up_again() -> None:
-    g = Gauges()
+    g = FakeExporter()
     w = LogWatcher(None, "lb-1", g, 0, upstreams=UPSTREAMS, fail_timeout=30)
     w.handle(disabled(T0))
     w.handle(
@@ -126,7 +104,7 @@ def test_a_restarted_lb_process_sees_every_server_up_again() -> None:
     )
     w.expire(parse_ts(T0) + 60)  # the old ejection's return does not come back
     assert len(g.of("backend_state")) == 2
-    h = LogWatcher(None, "lb-2", Gauges(), 0)
+    h = LogWatcher(None, "lb-2", FakeExporter(), 0)
     h.handle(f"{T0} [WARNING]  (9) : Server app/web-3 is DOWN, reason: Layer4 connection problem")
     h.handle("2026-11-22T02:17:00Z [NOTICE]   (6) : New worker (31) forked")
     assert h.states() == {"web-3": "UP"}
@@ -134,7 +112,7 @@ def test_a_restarted_lb_process_sees_every_server_up_again() -> None:
 
 
 def test_a_line_handled_once_is_not_handled_again() -> None:
-    g = Gauges()
+    g = FakeExporter()
     w = LogWatcher(None, "lb-1", g, 0)
     line = "2026-11-22T02:16:57.5Z Sun Nov 22 02:16:57 2026: (VI_1) Entering MASTER STATE"
     w.handle(line)
@@ -170,7 +148,7 @@ def test_watchers_give_each_nginx_lb_its_upstreams_and_fail_timeout(tmp_path: Pa
     web1 = plan.container("web-1")
     assert upstreams[web1.ip] == "web-1" and upstreams[f"{web1.ip}:80"] == "web-1"
     assert fail_timeout == {"web-1": 4.0, "web-2": 4.0}
-    w = Watchers(plan, {}, Gauges(), 0, 60)
+    w = Watchers(plan, {}, FakeExporter(), 0, 60)
     [nginx_watcher] = [x for x in w.logs if x.instance == "lb-1"]
     assert (
         nginx_watcher.upstreams[web1.ip] == "web-1" and nginx_watcher.fail_timeout == fail_timeout
@@ -178,33 +156,6 @@ def test_watchers_give_each_nginx_lb_its_upstreams_and_fail_timeout(tmp_path: Pa
 
 
 # ------------------------------------------------------------------ following a container
-
-
-class FakeContainer:
-    """Logs are a queue of streams; the end of one stream is the container stopping."""
-
-    def __init__(self, started: str) -> None:
-        self.status = "running"
-        self.attrs: dict[str, Any] = {"State": {"StartedAt": started}}
-        self.labels: dict[str, str] = {}
-        self.streams: list[list[str]] = []
-        self.calls: list[dict[str, Any]] = []
-        self.ended = threading.Event()
-
-    def reload(self) -> None:
-        pass
-
-    def logs(self, **kw: Any) -> Iterator[bytes]:
-        self.calls.append(kw)
-        lines = self.streams.pop(0)
-
-        def gen() -> Iterator[bytes]:
-            for line in lines:
-                yield (line + "\n").encode()
-            self.status = "exited"
-            self.ended.set()
-
-        return gen()
 
 
 def wait(cond: Any, timeout: float = 5.0) -> None:
@@ -215,8 +166,8 @@ def wait(cond: Any, timeout: float = 5.0) -> None:
 
 
 def test_the_watcher_follows_the_container_through_a_restart_without_repeating_lines() -> None:
-    g = Gauges()
-    c = FakeContainer("2026-11-22T02:16:00Z")
+    g = FakeExporter()
+    c = FakeContainer("lb-1", started="2026-11-22T02:16:00Z")
     a = f"{T0} [WARNING]  (9) : Server app/web-1 is DOWN, reason: x"
     b = "2026-11-22T02:16:57.000000000Z (VI_1) Entering BACKUP STATE"
     c.streams.append([a, b])
@@ -236,8 +187,8 @@ def test_the_watcher_follows_the_container_through_a_restart_without_repeating_l
         wait(lambda: any(e[3] == "MASTER" for e in w.events))
     finally:
         w.stop()
-    assert c.calls[0]["since"] == pytest.approx(parse_ts("2026-11-22T02:16:50Z"))
-    assert c.calls[1]["since"] == pytest.approx(parse_ts(b[:30]) - 1.0)
+    assert c.log_calls[0]["since"] == pytest.approx(parse_ts("2026-11-22T02:16:50Z"))
+    assert c.log_calls[1]["since"] == pytest.approx(parse_ts(b[:30]) - 1.0)
     assert [e[3] for e in w.events if e[1] == "keepalived"] == ["BACKUP", "MASTER"]
     # the container started afresh: its HAProxy sees web-1 UP from that instant
     assert (("lb-1", "web-1", "UP"), pytest.approx(parse_ts("2026-11-22T02:17:10Z"))) in g.of(

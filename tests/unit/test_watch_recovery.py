@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from harness.watch.recovery import RecoveryWatcher, failures_total
+from tests.fakes import FakeExporter
 
 MASTER_PAGE = """\
 # HELP harness_users Users.
@@ -81,14 +82,6 @@ def dead_url() -> str:
     return url
 
 
-class Gauge:
-    def __init__(self) -> None:
-        self.values: list[float] = []
-
-    def set(self, v: float) -> None:
-        self.values.append(v)
-
-
 class Stack:
     """What the recovery watcher reads from the other watchers."""
 
@@ -109,7 +102,7 @@ class Stack:
 
 def watcher(urls: list[str], relapse_gauge: bool = True) -> tuple[RecoveryWatcher, Stack, Any]:
     stack = Stack()
-    exporter = SimpleNamespace(recovered=Gauge(), **({"relapse": Gauge()} if relapse_gauge else {}))
+    exporter = FakeExporter(only=None if relapse_gauge else {"recovered"})
     plan = SimpleNamespace(
         instances=lambda service: [
             SimpleNamespace(instance="lb-1"),
