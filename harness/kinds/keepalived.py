@@ -10,7 +10,16 @@ CAPS = ["NET_ADMIN", "NET_BROADCAST", "NET_RAW"]
 STATE_LOG = "/var/log/harness/keepalived.log"
 
 
-def files(ctx: Context, service: str, ka: Keepalived, index: int, process: str) -> dict[str, str]:
+def files(
+    ctx: Context,
+    service: str,
+    ka: Keepalived,
+    index: int,
+    process: str,
+    track_script: str | None = None,
+) -> dict[str, str]:
+    """`track_script` replaces `pgrep -x <process>` as the tracking script (e.g. a Redis role
+    check: only the instance Sentinel made master passes it, so the VIP follows the master)."""
     peers = [ctx.ips[i] for i in ctx.instances(service)]
     me = peers[index]
     # One VRRP router id per VIP service (51, 52, ...): two VIPs never answer for each other.
@@ -27,6 +36,7 @@ def files(ctx: Context, service: str, ka: Keepalived, index: int, process: str) 
         peers=[p for p in peers if p != me],
         preempt=ka.preempt,
         track_process=process if ka.track_process else None,
+        track_script=track_script or f"/usr/bin/pgrep -x {process}",
         vrid=51 + with_vip.index(service) if service in with_vip else 51,
     )
     return {"/etc/keepalived/keepalived.conf": conf}

@@ -413,8 +413,21 @@ class CustomService(ServiceBase):
     ports: list[Port] = Field(default_factory=list)  # informational; nothing is ever published
 
 
+class Sentinel(StrictModel):
+    """Redis Sentinel beside every instance (one Sentinel per instance, so replicas >= 3)."""
+
+    quorum: int = Field(2, ge=1, le=20)  # Sentinels that must agree the master is down
+    down_after: Millis = 1.0  # sentinel down-after-milliseconds
+    failover_timeout: Millis = 10.0  # sentinel failover-timeout
+
+
 class RedisService(ServiceBase):
     kind: Literal["redis"]
+    # replicas >= 2: the first instance is the master, the others replicate from it
+    sentinel: Sentinel | None = None
+    # a VIP that follows the master: Keepalived's tracking script passes only where
+    # `ROLE` says master, so the app's sessions follow Sentinel's failover
+    keepalived: Keepalived | None = None
 
 
 class Replication(StrictModel):
@@ -792,6 +805,14 @@ class NoLostWrites(StrictModel):
     max_missing: int = Field(0, ge=0)
 
 
+class ReplicationLag(StrictModel):
+    """How far a replica may trail its primary, from the heartbeat the primary writes every
+    100 ms (exact to the microsecond; the figure includes up to one heartbeat period)."""
+
+    max: Positive
+    service: str | None = None  # a replicated mariadb; default: the only one
+
+
 class TestinfraCheck(StrictModel):
     """A testinfra test module run against a service's containers after the load."""
 
@@ -809,6 +830,7 @@ ASSERTION_KINDS = (
     "no_lost_writes",
     "promql",
     "testinfra",
+    "replication_lag",
 )
 
 
@@ -831,6 +853,7 @@ class Assertion(StrictModel):
     recovery_time: RecoveryTime | None = None
     no_lost_writes: NoLostWrites | None = None
     testinfra: TestinfraCheck | None = None
+    replication_lag: ReplicationLag | None = None
     promql: (
         Annotated[
             str,

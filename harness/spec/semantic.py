@@ -142,6 +142,34 @@ def _check_db(name: str, svc: Any) -> Iterator[tuple[Loc, str]]:
         )
 
 
+def _check_redis(name: str, svc: Any) -> Iterator[tuple[Loc, str]]:
+    """Sentinel runs one per instance and needs a majority that survives a dead master."""
+    if svc.sentinel is not None:
+        if svc.replicas < 3:
+            yield (
+                ("services", name, "sentinel"),
+                f"Sentinel runs beside each instance, so '{name}' would have {svc.replicas} "
+                "Sentinel(s), and fewer than 3 cannot outvote a dead master's (set replicas: 3)",
+            )
+        elif svc.sentinel.quorum > svc.replicas:
+            yield (
+                ("services", name, "sentinel", "quorum"),
+                f"a quorum of {svc.sentinel.quorum} needs more Sentinels than the {svc.replicas} "
+                f"'{name}' runs (set quorum: {svc.replicas // 2 + 1})",
+            )
+        if svc.keepalived is None:
+            yield (
+                ("services", name, "sentinel"),
+                "the app reaches the master through a VIP that follows it "
+                "(add keepalived: {vip: auto})",
+            )
+    elif svc.keepalived is not None:
+        yield (
+            ("services", name, "keepalived"),
+            "a Redis VIP follows the master Sentinel elects (add sentinel: {quorum: 2})",
+        )
+
+
 def _file_problem(base_dir: Path, rel: str, want: str = "file") -> str | None:
     """Why `rel` (relative to the topology file) is not a readable `want` ('file' or 'dir')."""
     path = base_dir / rel
@@ -385,6 +413,8 @@ def check_topology(
             yield from _check_lb(topo, name, svc, names)
         if svc.kind in DB_KINDS:
             yield from _check_db(name, svc)
+        if svc.kind == "redis":
+            yield from _check_redis(name, svc)
         keepalived = getattr(svc, "keepalived", None)  # any load-balancer kind may carry a VIP
         if keepalived is not None and keepalived.vip != "auto":
             yield from _check_vip(topo, name, keepalived.vip)
@@ -682,6 +712,8 @@ def _check_assertion(
             loc,
             "no_lost_writes needs a mariadb or mysql service (add one, e.g. mysql: {kind: mariadb})",
         )
+    if a.kind == "replication_lag":
+        yield from _check_replication_lag(topo, loc, p)
     if a.kind == "testinfra" and p.hosts in topo.services:
         kind = topo.services[p.hosts].kind
         if kind in graph.AUTO_SERVICES:
@@ -689,6 +721,32 @@ def _check_assertion(
                 loc + ("hosts",),
                 f"'{p.hosts}' is the harness's own {kind} (name a service of the stack)",
             )
+
+
+def _check_replication_lag(topo: Topology, loc: Loc, p: Any) -> Iterator[tuple[Loc, str]]:
+    """replication_lag reads the heartbeat of a replicated (built-in) MariaDB."""
+    replicated = [
+        n
+        for n, s in topo.services.items()
+        if s.kind == "mariadb" and s.image is None and s.replicas > 1
+    ]
+    if p.service is None:
+        if not replicated:
+            yield (
+                loc,
+                "replication_lag needs a replicated database (give a mariadb service replicas: 2)",
+            )
+        elif len(replicated) > 1:
+            yield (
+                loc + ("service",),
+                f"{len(replicated)} databases replicate (name one: service: {replicated[0]})",
+            )
+    elif p.service not in replicated:
+        yield (
+            loc + ("service",),
+            f"'{p.service}' is not a replicated mariadb "
+            f"({_hint(p.service, replicated) if replicated else 'give it replicas: 2'})",
+        )
 
 
 def _check_vip(topo: Topology, name: str, vip: str) -> Iterator[tuple[Loc, str]]:

@@ -25,7 +25,7 @@ from harness.observe import metrics
 from harness.observe.prom import Prometheus
 from harness.spec.models import Assertion, Topology
 from harness.spec.semantic import instance_names
-from harness.verdict import bounds, fresh
+from harness.verdict import bounds, data, fresh
 from harness.verdict.promql import change, change_by, dur, m, resets, sel
 from harness.verdict.windows import FaultSpan, Span, Timeline
 
@@ -147,6 +147,10 @@ class Compiler:
         if not parts:
             return _nothing_to_measure(span, f"the window {a.during} is empty")
         inward = a.during in ("steady", "recovery", "calm")
+        if k in data.KINDS:  # the data tier's assertions (issue 12)
+            f = data.compile(self.run_id, self.topo, self.interval, a, span)
+            guards = [Guard(*g) for g in f.guards]
+            return Query(f.expr, f.bound, f.op, f.unit, span, also=f.also, guards=guards)
         if k == "session_continuity":
             started = f"sum({metrics.SESSIONS_STARTED.total}{sel(self.run_id)} @ {span.end:.3f})"
             return Query(

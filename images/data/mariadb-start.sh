@@ -36,8 +36,10 @@ GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';
 CREATE TABLE IF NOT EXISTS ${DB_NAME:-app}.orders (
   id VARCHAR(64) PRIMARY KEY, item VARCHAR(255), node VARCHAR(64),
   created_at TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3)) ENGINE=InnoDB;
-CREATE TABLE IF NOT EXISTS ${DB_NAME:-app}.heartbeat (
-  id TINYINT PRIMARY KEY, ts DECIMAL(17,6) NOT NULL) ENGINE=InnoDB;
+CREATE DATABASE IF NOT EXISTS heartbeat;
+CREATE TABLE IF NOT EXISTS heartbeat.heartbeat (
+  server_id INT UNSIGNED PRIMARY KEY, ts DATETIME(6) NOT NULL) ENGINE=InnoDB;
+GRANT SELECT ON heartbeat.* TO '${DB_USER:-app}'@'%';
 FLUSH PRIVILEGES;
 SQL
 if [ -n "${DB_PRIMARY_HOST:-}" ]; then
@@ -54,7 +56,25 @@ user=${DB_USER:-app}
 password=${DB_PASSWORD}
 host=127.0.0.1
 CNF
-prometheus-mysqld-exporter --config.my-cnf=/run/exporter.cnf --web.listen-address=:9104 >/var/log/mysqld-exporter.log 2>&1 &
+prometheus-mysqld-exporter --config.my-cnf=/run/exporter.cnf --web.listen-address=:9104 \
+  --collect.heartbeat >/var/log/mysqld-exporter.log 2>&1 &
+if [ -n "${DB_SERVER_ID:-}" ]; then
+  # The replication-lag heartbeat: whoever is primary (read_only off) rewrites one row 100 ms
+  # after the previous write returned (one at a time: concurrent writes of one row would queue
+  # behind each other's semi-sync wait and store stale times); a replica applies it, and the
+  # exporter reads now - ts on every instance. Row 0 is shared, so a promoted replica carries on
+  # the same series.
+  beat="INSERT INTO heartbeat.heartbeat (server_id, ts) SELECT 0, NOW(6) FROM DUAL
+        WHERE @@global.read_only = 0 ON DUPLICATE KEY UPDATE ts = NOW(6)"
+  # The first primary starts beating once a replica is attached: a semi-sync commit without one
+  # waits out the whole timeout, and the heartbeat would start the run seconds stale.
+  (
+    if [ -z "${DB_PRIMARY_HOST:-}" ]; then
+      until [ -n "$(mysql -N -e 'SHOW SLAVE HOSTS')" ]; do sleep 0.2; done
+    fi
+    while :; do timeout 5 mysql -e "$beat" >/dev/null 2>&1; sleep 0.1; done
+  ) &
+fi
 if [ -f /etc/keepalived/keepalived.conf ]; then
   (
     if [ -n "${DB_PRIMARY_HOST:-}" ]; then

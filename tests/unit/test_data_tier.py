@@ -175,3 +175,126 @@ def test_the_shipped_failover_pair_plans(name: str) -> None:
     assert p.container("mysql-2").env["DB_PRIMARY_HOST"] == p.container("toxiproxy").ip
     mode = "semi_sync" if "semisync" in name else "async"
     assert p.container("mysql-2").env["DB_REPL_MODE"] == mode
+
+
+# ---------------------------------------------------------------- replication_lag
+
+
+def test_replication_lag_compiles_to_the_heartbeat_of_each_instance(tmp_path: Path) -> None:
+    from harness.spec.models import Assertion
+    from harness.verdict.assertions import compile_query
+    from harness.verdict.windows import Timeline
+
+    topo = load_topology(write(tmp_path, TOPO))
+    a = Assertion.model_validate({"replication_lag": {"max": "1s"}})
+    q = compile_query(a, "r1", Timeline(1000.0, 1020.0), topo)
+    assert q.bound == 1.0 and q.op == "<=" and q.unit == "s"
+    assert "mysql_heartbeat_now_timestamp_seconds" in q.expr
+    assert "mysql_heartbeat_stored_timestamp_seconds" in q.expr
+    assert 'instance=~"mysql-1|mysql-2"' in q.expr and "[20000ms:1000ms] @ 1020.000" in q.expr
+    assert set(q.also) == {"p50", "p99"} and "quantile_over_time(0.99" in q.also["p99"]
+    assert q.guards and q.reads == []  # a killed primary is not scraped to the end, by design
+
+
+def test_replication_lag_needs_a_replicated_database(tmp_path: Path) -> None:
+    text = BASE_SINGLE + "  - replication_lag: {max: 1s}\n"
+    found = problems(tmp_path, text)
+    assert len(found) == 1 and "replication_lag needs a replicated database" in found[0]
+    assert found[0].endswith("(give a mariadb service replicas: 2)")
+
+
+def test_replication_lag_names_an_unknown_service(tmp_path: Path) -> None:
+    text = TOPO + "  - replication_lag: {max: 1s, service: mysq}\n"
+    found = problems(tmp_path, text)
+    assert (
+        len(found) == 1 and "'mysq' is not a replicated mariadb (did you mean 'mysql'?)" in found[0]
+    )
+
+
+BASE_SINGLE = """\
+version: 1
+name: single
+services:
+  lb: {kind: haproxy, backends: web}
+  web: {kind: web, sessions: files}
+  mysql: {kind: mariadb}
+load: {users: 5, spawn_rate: 5, duration: 20s}
+assertions:
+"""
+
+
+# ---------------------------------------------------------------- Redis with Sentinel
+
+REDIS = """\
+version: 1
+name: sentinel
+services:
+  lb: {kind: haproxy, backends: web}
+  web: {kind: web, replicas: 2, sessions: redis}
+  mysql: {kind: mariadb}
+  redis:
+    kind: redis
+    replicas: 3
+    sentinel: {quorum: 2}
+    keepalived: {vip: auto}
+load: {users: 5, spawn_rate: 5, duration: 20s}
+assertions:
+  - session_continuity: {}
+"""
+
+
+def test_sentinel_plan_replicates_from_the_first_and_the_vip_follows_the_master(
+    tmp_path: Path,
+) -> None:
+    p = plan(tmp_path, REDIS)
+    r1, r2, r3 = (p.container(f"redis-{i}") for i in (1, 2, 3))
+    assert "REDIS_MASTER_HOST" not in r1.env
+    assert r2.env["REDIS_MASTER_HOST"] == r3.env["REDIS_MASTER_HOST"] == r1.ip
+    assert {r.env["REDIS_SENTINEL_MASTER"] for r in (r1, r2, r3)} == {r1.ip}
+    assert r1.env["REDIS_SENTINEL_QUORUM"] == "2" and r2.env["REDIS_ANNOUNCE_IP"] == r2.ip
+    conf = r2.files["/etc/keepalived/keepalived.conf"]
+    assert 'script "/usr/local/bin/redis-is-master.sh"' in conf and "pgrep" not in conf
+    assert p.container("web-1").env["REDIS_HOST"] == p.vips["redis"]
+    ini = p.container("web-1").files["/etc/php/8.2/fpm/conf.d/99-harness.ini"]
+    assert f"tcp://{p.vips['redis']}:6379" in ini
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "phrase"),
+    [
+        ("    replicas: 3\n", "    replicas: 2\n", "services.redis.sentinel", "(set replicas: 3)"),
+        (
+            "sentinel: {quorum: 2}",
+            "sentinel: {quorum: 4}",
+            "services.redis.sentinel.quorum",
+            "(set quorum: 2)",
+        ),
+        (
+            "    keepalived: {vip: auto}\n",
+            "",
+            "services.redis.sentinel",
+            "(add keepalived: {vip: auto})",
+        ),
+        (
+            "    sentinel: {quorum: 2}\n",
+            "",
+            "services.redis.keepalived",
+            "(add sentinel: {quorum: 2})",
+        ),
+    ],
+)
+def test_bad_sentinel_combinations_are_one_line_with_their_fix(
+    tmp_path: Path, old: str, new: str, field: str, phrase: str
+) -> None:
+    found = problems(tmp_path, REDIS.replace(old, new))
+    assert len(found) == 1, found
+    assert found[0].split(": ", 2)[1] == field and found[0].endswith(phrase), found[0]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["redis-sentinel.yaml", "examples/redis-master-restarts-empty.yaml", "db-replicated.yaml"],
+)
+def test_the_shipped_data_topologies_plan(name: str) -> None:
+    topo = load_topology(REPO / "topologies" / name)
+    make_plan(topo, "r1", SUBNET, [])

@@ -27,6 +27,21 @@ function db(): PDO {
     return $pdo;
 }
 
+/** Whether the session store holds session $id: null when it cannot be asked. */
+function store_has(string $id): ?bool {
+    if (ini_get('session.save_handler') !== 'redis') {
+        return false;  // files: the store is this node's disk, and PHP just looked
+    }
+    try {
+        $r = new Redis();
+        $r->connect(getenv('REDIS_HOST'), (int)(getenv('REDIS_PORT') ?: 6379), 1.0);
+        if (getenv('REDIS_PASSWORD')) { $r->auth(getenv('REDIS_PASSWORD')); }
+        return (bool)$r->exists('PHPREDIS_SESSION:' . $id);
+    } catch (Throwable $e) {
+        return null;
+    }
+}
+
 function input(): array {
     $raw = file_get_contents('php://input');
     $json = json_decode($raw ?: '', true);
@@ -67,8 +82,21 @@ try {
                 reply(401, ['error' => 'no session cookie']);
             }
             // A session store that cannot be reached is an outage (503), not a lost session (401).
-            if (!session_start(['read_and_close' => true])) {
+            // Reading never hands out a cookie: when the store cannot confirm the id, PHP's strict
+            // mode makes a new one, and sending it would replace the client's good cookie for
+            // good (a store failover would then log everyone out after the store is back).
+            $started = session_start(['read_and_close' => true]);
+            header_remove('Set-Cookie');
+            if (!$started) {
                 reply(503, ['error' => 'session store unavailable']);
+            }
+            if (session_id() !== $_COOKIE[session_name()]) {
+                // strict mode refused the id: lost only if the store answers and has no such
+                // session; unreachable, or there after all (a failover in between), is an outage
+                if (store_has((string)$_COOKIE[session_name()]) !== false) {
+                    reply(503, ['error' => 'session store could not confirm the session']);
+                }
+                reply(401, ['error' => 'session not found']);
             }
             if (!isset($_SESSION['user'])) {
                 reply(401, ['error' => 'session not found']);

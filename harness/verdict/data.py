@@ -1,0 +1,78 @@
+"""Data-tier assertions (issue 12): `replication_lag`, from the heartbeat a replicated MariaDB's
+primary writes every 100 ms (images/data/mariadb-start.sh) and each instance's mysqld exporter
+reads back (`--collect.heartbeat`): now minus the stored timestamp, both microseconds, so the
+lag is exact to the millisecond at every scrape, unlike `Seconds_Behind_Master`'s whole seconds.
+The figure includes up to one heartbeat period (the row is only rewritten every 100 ms).
+
+`compile` returns what `assertions.Compiler` builds its Query from (this module does not import
+it: the verdict's assertions call in here, never the other way)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.spec.models import Assertion, Topology
+from harness.spec.semantic import instance_names
+from harness.verdict.promql import dur, m, sel
+from harness.verdict.windows import Span
+
+# mysqld_exporter's heartbeat collector (pt-heartbeat's table layout), per scraped instance
+HEARTBEAT_NOW = "mysql_heartbeat_now_timestamp_seconds"
+HEARTBEAT_STORED = "mysql_heartbeat_stored_timestamp_seconds"
+KINDS = ("replication_lag",)
+
+
+@dataclass
+class Figure:
+    """A Query's fields: the figure, its bound, and (expr, why) guards that must be > 0."""
+
+    expr: str
+    bound: float
+    op: str
+    unit: str
+    guards: list[tuple[str, str]] = field(default_factory=list)
+    also: dict[str, str] = field(default_factory=dict)
+
+
+def replicated_service(topo: Topology, service: str | None) -> str:
+    if service is not None:
+        return service
+    return next(  # validation made sure there is one
+        n for n, s in topo.services.items() if s.kind == "mariadb" and s.replicas > 1
+    )
+
+
+def lag_series(run_id: str, topo: Topology, service: str) -> str:
+    """Seconds each instance of `service` trails the heartbeat, one series per instance."""
+    names = "|".join(instance_names(service, topo.services[service].replicas))
+    s = sel(run_id, m(instance=f"=~{names}"))
+    return f"({HEARTBEAT_NOW}{s} - {HEARTBEAT_STORED}{s})"
+
+
+def replication_lag(
+    run_id: str, topo: Topology, interval: float, a: Assertion, span: Span
+) -> Figure:
+    p: Any = a.params
+    service = replicated_service(topo, p.service)
+    lag = lag_series(run_id, topo, service)
+    window = f"[{dur(span.seconds)}:{dur(interval)}] @ {span.end:.3f}"
+    seen = f"count(max_over_time({lag}{window}))"
+
+    def quantile(q: float) -> str:
+        return f"max(quantile_over_time({q}, {lag}{window}))"
+
+    # No freshness check on the database exporters: a killed primary stops being scraped by
+    # design; the guard only asks that some heartbeat was seen in the window.
+    return Figure(
+        f"max(max_over_time({lag}{window}))",
+        float(p.max),
+        "<=",
+        "s",
+        guards=[(seen, f"no heartbeat from {service} in this window: nothing to measure")],
+        also={"p50": quantile(0.5), "p99": quantile(0.99)},
+    )
+
+
+def compile(run_id: str, topo: Topology, interval: float, a: Assertion, span: Span) -> Figure:
+    return replication_lag(run_id, topo, interval, a, span)
