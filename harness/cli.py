@@ -7,13 +7,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from harness.errors import EXIT_INCONCLUSIVE, HarnessError, SpecError
+from harness.errors import EXIT_INCONCLUSIVE, EXIT_INVALID, HarnessError, SpecError
 
 out = Console(emoji=False)  # user text (step, service, file names) is never turned into emoji
 err = Console(stderr=True, emoji=False)
@@ -254,8 +254,17 @@ def cmd_grafana(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """A wrong command line is invalid input: exit 3, like a bad topology (argparse says 2,
+    which here means "could not be judged")."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INVALID, f"{self.prog}: error: {message}\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="harness", description="Load-test and chaos verification for PHP stacks."
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks")

@@ -44,3 +44,11 @@ def test_grafana_push_without_url_is_invalid_input(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("GRAFANA_URL", raising=False)
     assert main(["grafana", "push"]) == 3
     assert "GRAFANA_URL" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["run"], ["nosuchverb"], ["run", "--bogus", "x.yaml"], []])
+def test_a_wrong_command_line_is_invalid_input(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 3  # invalid input, not 2 ("could not be judged")
+    assert "error:" in capsys.readouterr().err
