@@ -67,3 +67,51 @@ def test_async_failover_loses_acknowledged_writes_and_names_them(tmp_path: Path)
     sample = post["missing_sample"]
     assert sample and set(sample) <= acked  # the missing ids are named, and were acknowledged
     assert leftovers(j["run_id"]) == []
+
+
+def vip_moves(j: dict, service: str) -> list[tuple[float, str | None]]:
+    return [(t, holder) for t, holder in j["watch"]["vip_holder"][service]]
+
+
+def test_replication_lag_is_measured_to_the_millisecond_under_load(tmp_path: Path) -> None:
+    proc = harness("run", "topologies/db-replicated.yaml", "--runs-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    j = journal(tmp_path)
+    lag = next(a for a in j["assertions"] if a["kind"] == "replication_lag")
+    assert lag["status"] == "passed" and 0 < lag["measured"] < 0.5
+    p50, p99 = lag["extra"]["p50"], lag["extra"]["p99"]
+    assert 0 < p50 <= p99 <= lag["measured"]
+    assert round(p50, 3) != round(p50)  # not whole seconds, as Seconds_Behind_Master would be
+    assert leftovers(j["run_id"]) == []
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 12, open: in about half the runs 1-2 of 10 clients lose their session within "
+    "0.2 s of the VIP reaching the new master, holding a cookie id no Redis instance ever stored "
+    "(every session the app wrote is on the new master); not yet traced",
+)
+def test_sentinel_keeps_every_session_across_a_redis_master_kill(tmp_path: Path) -> None:
+    proc = harness("run", "topologies/redis-sentinel.yaml", "--runs-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    j = journal(tmp_path)
+    [a] = j["assertions"]
+    assert (a["kind"], a["status"], a["measured"]) == ("session_continuity", "passed", 0.0)
+    assert a["extra"]["sessions_started"] >= 10
+    kill = j["faults"][0]
+    assert kill["before"]["vip_holders"] == {"redis": "redis-1"}
+    later = [h for t, h in vip_moves(j, "redis") if t > kill["injected_at"] and h]
+    assert later and later[-1] in ("redis-2", "redis-3")  # the VIP followed the new master
+    assert leftovers(j["run_id"]) == []
+
+
+def test_a_redis_master_that_restarts_empty_loses_the_sessions(tmp_path: Path) -> None:
+    proc = harness(
+        "run", "topologies/examples/redis-master-restarts-empty.yaml", "--runs-dir", str(tmp_path)
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    j = journal(tmp_path)
+    [a] = j["assertions"]
+    assert (a["kind"], a["status"]) == ("session_continuity", "failed") and a["measured"] > 0
+    assert all(f["status"] == "rolled_back" for f in j["faults"])
+    assert leftovers(j["run_id"]) == []

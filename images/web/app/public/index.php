@@ -34,9 +34,19 @@ function store_has(string $id): ?bool {
     }
     try {
         $r = new Redis();
-        $r->connect(getenv('REDIS_HOST'), (int)(getenv('REDIS_PORT') ?: 6379), 1.0);
-        if (getenv('REDIS_PASSWORD')) { $r->auth(getenv('REDIS_PASSWORD')); }
-        return (bool)$r->exists('PHPREDIS_SESSION:' . $id);
+        if (!$r->connect(getenv('REDIS_HOST'), (int)(getenv('REDIS_PORT') ?: 6379), 1.0)) {
+            return null;
+        }
+        if (getenv('REDIS_PASSWORD') && $r->auth(getenv('REDIS_PASSWORD')) !== true) {
+            return null;
+        }
+        // only a count is an answer: phpredis returns false when the server answered an error
+        $n = $r->exists('PHPREDIS_SESSION:' . $id);
+        if (!is_int($n)) {
+            error_log('session store answered EXISTS with ' . var_export($n, true) . ': ' . (string)$r->getLastError());
+            return null;
+        }
+        return $n > 0;
     } catch (Throwable $e) {
         return null;
     }
@@ -96,9 +106,11 @@ try {
                 if (store_has((string)$_COOKIE[session_name()]) !== false) {
                     reply(503, ['error' => 'session store could not confirm the session']);
                 }
+                error_log('lost session: the store has no session ' . $_COOKIE[session_name()]);
                 reply(401, ['error' => 'session not found']);
             }
             if (!isset($_SESSION['user'])) {
+                error_log('lost session: the session holds no user (' . count($_SESSION) . ' keys)');
                 reply(401, ['error' => 'session not found']);
             }
             reply(200, ['user' => $_SESSION['user'], 'login_node' => $_SESSION['login_node'] ?? null, 'node' => $node]);
