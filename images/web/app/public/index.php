@@ -61,6 +61,22 @@ function input(): array {
 $path = parse_url($_SERVER['REQUEST_URI'] ?? '/', PHP_URL_PATH);
 $method = $_SERVER['REQUEST_METHOD'] ?? 'GET';
 
+// Only a login hands out a session cookie. Any other answer drops one: when the store cannot
+// confirm a session id (a failover), PHP's strict mode makes a new one, and an error thrown
+// mid-read (RedisException) answers 503 with it; the client's good cookie would be replaced
+// and its session lost for good once the store is back.
+header_register_callback(function () use ($method, $path): void {
+    if ("$method $path" === 'POST /login') {
+        return;
+    }
+    foreach (headers_list() as $h) {
+        if (stripos($h, 'Set-Cookie:') === 0) {
+            error_log("dropped a cookie on $method $path (" . http_response_code() . "): $h");
+            header_remove('Set-Cookie');
+        }
+    }
+});
+
 try {
     switch ("$method $path") {
         case 'GET /health':
