@@ -264,9 +264,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="harness", description="Load-test and chaos verification for PHP stacks."
-    )
+    p = _Parser(prog="harness", description="Load-test and chaos verification for PHP stacks.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="verb", required=True)
     r = sub.add_parser("run", help="bring a topology up, load it, inject faults, judge, tear down")

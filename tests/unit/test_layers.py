@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "harness.report": 7,
     "harness.grafana": 7,  # annotations and dashboards: a report that lives in Grafana
     "harness.runner": 8,
+    "harness.run": 8,  # a run's phases, events and subscribers (harness.runner re-exports it)
     "harness.cli": 8,
     "harness.doctor": 8,
     "harness.pytest_plugin": 8,

@@ -1,0 +1,492 @@
+"""One run, as the explicit sequence of phases in PHASES (validate, build, up, baseline,
+load + chaos, post-run, verdict, down, report), each journaled. Whatever happens (an assertion
+fails, Docker errors, Ctrl-C, SIGTERM), faults are rolled back, Locust is stopped and the run's
+resources are removed.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from harness.chaos.base import FaultContext
+from harness.chaos.schedule import Schedule
+from harness.errors import (
+    EXIT_FAILED,
+    EXIT_INCONCLUSIVE,
+    EXIT_OK,
+    HarnessError,
+    Inconclusive,
+    InfrastructureError,
+    Interrupted,
+)
+from harness.grafana import GrafanaAnnotator
+from harness.journal import Journal, RunStatus
+from harness.load.process import LocustProcess
+from harness.observe import hostcheck, metrics, writes
+from harness.observe.exporter import HarnessExporter, free_port
+from harness.observe.prom import Prometheus
+from harness.plan.build import make_plan, with_prometheus
+from harness.plan.model import RunPlan, ScrapeTarget
+from harness.plan.targets import check_load_url
+from harness.report import collect
+from harness.report.writers import write_reports
+from harness.run import load as load_steps
+from harness.run import stale, subscribers
+from harness.run.events import Events, PhaseChanged
+from harness.run.phases import Phase, Stage, of
+from harness.runtime import images
+from harness.runtime.signals import exit_signals, shielded
+from harness.runtime.stack import Stack, create_network, teardown
+from harness.spec.compare import parse_tolerance
+from harness.spec.loader import load_topology
+from harness.spec.models import Topology
+from harness.verdict.assertions import FAILED, PASSED, Result, evaluate
+from harness.verdict.compare import compare as compare_runs
+from harness.verdict.compare import load_baseline
+from harness.verdict.windows import Timeline
+from harness.watch import Watchers
+from harness.watch.recovery import RecoveryWatcher
+from harness.watch.state import wait_steady
+
+Say = Callable[[str], None]
+
+
+def _running(container: Any) -> bool:
+    try:
+        container.reload()
+        return bool(container.status == "running")
+    except Exception:  # noqa: BLE001 - gone
+        return False
+
+
+def new_run_id() -> str:
+    return f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    exit_code: int
+    status: str
+    results: list[Result] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def build_images(topo: Topology, say: Say, base_dir: Path = Path(".")) -> dict[str, str]:
+    names = {
+        c.image
+        for c in make_plan(
+            with_prometheus(topo), "x", topo.network.subnet or "10.0.0.0/24", [], base_dir=base_dir
+        ).containers
+        if c.builtin_image
+    }
+    return {name: images.build(name, say) for name in sorted(names)}
+
+
+class Run:
+    def __init__(
+        self,
+        topology_file: str | Path,
+        runs_dir: Path = Path("runs"),
+        keep: bool = False,
+        say: Say = print,
+        ui: bool = False,
+        experiments: list[str] | None = None,
+        allow_external_target: str | None = None,
+        compare: str | Path | None = None,
+        judged: bool = True,
+    ) -> None:
+        self.ui, self.allow_external_target = ui, allow_external_target
+        # Called while the load runs (elapsed s, total s, active faults): the CLI's progress bar.
+        self.on_tick: Callable[[float, float, str], None] = lambda elapsed, total, faults: None
+        self.topology_file = str(topology_file)
+        self.keep, self.say, self.runs_dir = keep, say, runs_dir
+        self.experiments, self.judged, self.compare_with = experiments, judged, compare
+        self.events = Events()
+        for phase in of(PHASES, Stage.VALIDATE):
+            phase.run(self)
+        self.run_id = new_run_id()
+        self.run_dir = runs_dir / self.run_id
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal(self.run_dir, self.run_id, self.topo.name, self.topology_file)
+        self.image_tags: dict[str, str] = {}
+        self.plan: RunPlan | None = None
+        self.stack: Stack | None = None
+        self.locust: LocustProcess | None = None
+        self.exporter: HarnessExporter | None = None
+        self.schedule: Schedule | None = None
+        self.prom: Prometheus | None = None
+        self.timeline: Timeline | None = None
+        self.watchers: Watchers | None = None
+        self.results: list[Result] = []
+        self.grafana = GrafanaAnnotator.from_env(
+            run_id=self.run_id
+        )  # None unless GRAFANA_URL is set
+
+    # ------------------------------------------------------------------ phases
+
+    def validate(self) -> None:
+        """Nothing is started before this passes. `harness up` judges nothing, so a topology
+        without assertions is fine there. The regression baseline (`compare:` or --compare) is
+        read now too: bad input starts nothing."""
+        warnings: list[str] = []
+        self.topo = load_topology(
+            self.topology_file,
+            self.experiments,
+            require_assertions=self.judged,
+            warnings=warnings,
+            allow_external_target=self.allow_external_target is not None,
+        )
+        for warning in warnings:
+            self.say(warning)
+        self.baseline: dict[str, Any] | None = None
+        spec_cmp = getattr(self.topo, "compare", None)
+        if self.compare_with is not None:
+            self.baseline = load_baseline(Path(self.compare_with))
+        elif spec_cmp is not None and spec_cmp.baseline:
+            self.baseline = load_baseline(Path(self.topology_file).parent / spec_cmp.baseline)
+
+    def build(self) -> None:
+        # Destroy's other half, as molecule does: what a dead harness left of this topology.
+        for line in stale.collect(self.runs_dir, self.topo.name):
+            self.say(line)
+        with self.journal.phase("build"):
+            self.image_tags = build_images(self.topo, self.say, Path(self.topology_file).parent)
+
+    def up(self) -> None:
+        with self.journal.phase("up") as ph:
+            network, subnet = create_network(self.run_id, self.topo.name, self.topo.network.subnet)
+            gateway = str(
+                network.attrs["IPAM"]["Config"][0].get("Gateway") or subnet.rsplit(".", 1)[0] + ".1"
+            )
+            locust_addrs = [
+                f"{gateway}:{free_port(gateway)}" for _ in range(1 + self.topo.load.workers)
+            ]
+            self.exporter = HarnessExporter(gateway, free_port(gateway))
+            exporters = [
+                ScrapeTarget("harness", f"{gateway}:{self.exporter.server.server_port}", "harness")
+            ] + [
+                ScrapeTarget("locust", addr, "locust" if i == 0 else f"locust-worker-{i}")
+                for i, addr in enumerate(locust_addrs)
+            ]
+            self.plan = make_plan(
+                self.topo, self.run_id, subnet, exporters, base_dir=Path(self.topology_file).parent
+            )
+            note = check_load_url(self.plan, self.allow_external_target, self.topology_file)
+            if note:
+                self.say(note)
+                ph["external_target"] = note
+            self.stack = Stack(self.plan, network, self.say)
+            self.stack.image_tags = self.image_tags
+            self.stack.up()
+            self.locust = LocustProcess(
+                self.topo.load,
+                self.plan.load_url,
+                self.run_id,
+                self.run_dir,
+                locust_addrs,
+                master_port=free_port("127.0.0.1"),
+                ui=self.ui,
+            )
+            self.prom = Prometheus(self.plan.prometheus_url)
+            ph.update(
+                subnet=subnet,
+                load_url=self.plan.load_url,
+                vips=self.plan.vips,
+                containers={c.instance: c.ip for c in self.plan.containers},
+            )
+
+    def baseline_check(self) -> None:
+        assert self.plan and self.prom and self.stack
+        with self.journal.phase("baseline") as ph:
+            ph.update(wait_steady(self.plan, self.prom, self.stack.containers))
+
+    def load_and_chaos(self) -> None:
+        assert self.plan and self.locust and self.stack and self.prom and self.exporter
+        load = self.topo.load
+        with self.journal.phase("load"):
+            self.watchers = Watchers(
+                self.plan,
+                self.stack.containers,
+                self.exporter,
+                time.time() - 1,
+                max_seconds=load.duration + 120,
+            )
+            self.watchers.start()
+            self.locust.start()
+            self._t0 = t0 = self.locust.wait_started()
+            self.journal["load_started_at"] = t0
+            self.say(
+                f"load: {load.users} users for {load.duration:g}s through {self.plan.load_url}"
+            )
+            ctx = FaultContext(
+                self.stack.containers, self.run_id, self.plan, random.Random(self.topo.seed)
+            )
+            self.recovery = recovery = RecoveryWatcher(
+                self.plan,
+                self.watchers,
+                self.exporter,
+                [f"http://{addr}/metrics" for addr in self.locust.metrics_addrs],
+            )
+            recovery.lbs_in_front = {
+                str(getattr(svc, "backends")): [c.instance for c in self.plan.instances(name)]  # noqa: B009
+                for name, svc in self.topo.services.items()
+                if getattr(svc, "backends", None)
+            }
+            self.events.subscribe(subscribers.exporter_gauges(self.exporter))
+            if self.grafana is not None:
+                self.events.subscribe(subscribers.grafana_annotations(self.grafana))
+            self.events.subscribe(subscribers.console(self.say))
+            self.events.subscribe(subscribers.recovery_watch(recovery))
+            self.schedule = Schedule(
+                self.topo.chaos, ctx, self.journal, self.events.fault_notify, self._snapshot
+            )
+            self.schedule.run(t0, t0 + load.duration, self._tick)
+            recovery.stop()
+            # The last figures count only once Prometheus has scraped them after Locust stopped.
+            end = load_steps.final_scrape(self.prom, self.locust, self.run_id, load.workers)
+            self.schedule.rollback_all()
+            self.locust.release()
+            spans = load_steps.fault_spans(
+                self.topo, self.journal["faults"], getattr(recovery, "spans", []), recovery.quiet
+            )
+            self.timeline = Timeline(t0, end, spans)
+            self.journal["load_ended_at"] = end
+            self.journal.data["recovery"] = {
+                "recovered_at": recovery.recovered_at,
+                "last_problem": recovery.why,
+                "spans": recovery.spans,
+                "relapses": recovery.relapses,
+            }
+
+    def _snapshot(self) -> dict[str, Any]:
+        """State worth recording just before a fault."""
+        assert self.watchers is not None
+        return {"vip_holders": self.watchers.vip_holders()}
+
+    def _tick(self) -> None:
+        """Called by the schedule while the load runs."""
+        assert self.locust is not None
+        if not self.locust.running():
+            raise InfrastructureError(f"Locust exited early: {self.locust.log_tail()}")
+        self.recovery.tick()
+        active = ", ".join(e["name"] for _, e, _ in self.schedule.active) if self.schedule else ""
+        self.on_tick(time.time() - self._t0, self.topo.load.duration, active)
+
+    def post_run(self) -> None:
+        """Measurements made after the load (acknowledged writes against the database,
+        testinfra modules), published as gauges and awaited in Prometheus so the verdict stays
+        PromQL."""
+        assert self.plan and self.stack and self.prom and self.exporter and self.timeline
+        kinds = {a.kind for a in self.topo.assertions}
+        if not kinds & {"no_lost_writes", "testinfra"}:
+            return
+        with self.journal.phase("post-run") as ph:
+            if "no_lost_writes" in kinds:
+                checked, missing, sample = writes.check(
+                    self.plan, self.stack.containers, self.run_dir
+                )
+                self.exporter.writes_checked.set(checked)
+                self.exporter.writes_missing.set(missing)
+                ph.update(writes_checked=checked, writes_missing=missing, missing_sample=sample)
+            for a in self.topo.assertions:
+                if a.testinfra is not None:
+                    running = {i for i, c in self.stack.containers.items() if _running(c)}
+                    passed, failed = hostcheck.run_module(
+                        Path(self.topology_file).parent / a.testinfra.module,
+                        self.plan,
+                        a.testinfra.hosts,
+                        self.run_dir,
+                        running,
+                    )
+                    self.exporter.testinfra_passed.labels(a.testinfra.module).set(passed)
+                    self.exporter.testinfra_failed.labels(a.testinfra.module).set(failed)
+                    ph.setdefault("testinfra", {})[a.testinfra.module] = {
+                        "passed": passed,
+                        "failed": failed,
+                    }
+            stamp = round(time.time(), 3)
+            self.exporter.post_run.set(stamp)
+            posted = f'{metrics.POST_RUN.name}{{run="{self.run_id}"}}'
+            seen = self.prom.wait_for(
+                posted,
+                30.0,
+                lambda v: v is not None and abs(v - stamp) < 0.01,
+            )
+            if seen is None:
+                raise InfrastructureError("post-run measurements never reached Prometheus")
+            self.timeline.post_at = self.prom.scalar(f"timestamp({posted})") or time.time()
+
+    def verdict(self) -> None:
+        assert self.prom and self.timeline
+        with self.journal.phase("verdict"):
+            results = [
+                evaluate(a, self.prom, self.run_id, self.timeline, self.topo)
+                for a in self.topo.assertions
+            ]
+            if self.baseline is not None:
+                gates, rows = compare_runs(results, self.baseline, self._tolerances())
+                results = results + gates
+                self.journal.data["compare"] = {
+                    "baseline_run": self.baseline.get("run_id"),
+                    "rows": rows,
+                }
+            self.journal["assertions"] = [r.as_dict() for r in results]
+            self.journal["summary"] = collect.summary(self.prom, self.run_id, self.timeline)
+            series = collect.series(self.prom, self.run_id, self.timeline)
+            if self.watchers is not None:
+                history = self.watchers.history()
+                if history["vip_holder"]:
+                    changes = next(iter(history["vip_holder"].values()))
+                    series["vip_holder"] = collect.step_series(
+                        changes, self.timeline.load_start - 2, self.timeline.load_end + 1
+                    )
+                self.journal.data["watch"] = history
+            self.journal["series"] = series
+            self.journal["markers"] = collect.markers(results, self.timeline)
+        self.results = results
+
+    def _tolerances(self) -> dict[str, tuple[str, float]]:
+        spec_cmp = getattr(self.topo, "compare", None)
+        given = dict(spec_cmp.tolerance) if spec_cmp is not None else {}
+        return {key: parse_tolerance(value) for key, value in given.items()}
+
+    def down(self) -> None:
+        """Faults rolled back, Locust stopped, watchers and exporter closed; the run's
+        containers and network removed unless --keep."""
+        if self.schedule is not None:
+            self.schedule.rollback_all()
+        if self.locust is not None:
+            self.locust.stop()
+        if self.watchers is not None:
+            self.watchers.stop()
+        if self.grafana is not None:
+            self.grafana.close()
+        if self.exporter is not None:
+            self.exporter.close()
+        if self.keep and self.plan is not None:
+            self.say(
+                f"--keep: run {self.run_id} left up; remove it with `harness down {self.run_id}`"
+            )
+            return
+        with self.journal.phase("down") as ph:
+            removed = teardown(self.run_id)
+            ph.update(containers_removed=removed[0], networks_removed=removed[1])
+
+    def report(self) -> None:
+        """Report is a phase of the run: whoever calls execute() (the CLI, Python, pytest) gets
+        journal.json, junit.xml and report.html."""
+        write_reports(self.journal.data, self.run_dir)
+
+    # ------------------------------------------------------------------ the whole run
+
+    def _enter(self, phase: Phase) -> None:
+        self.phase = phase.name
+        self.events.emit(PhaseChanged(phase.name))
+
+    def bring_up(self) -> RunResult:
+        """`harness up`: build, start and check the stack, then leave it running."""
+        result = RunResult(self.run_id, self.run_dir, EXIT_INCONCLUSIVE, RunStatus.ERROR)
+        with exit_signals():
+            try:
+                for phase in of(PHASES, Stage.BODY, bring_up=True):
+                    self._enter(phase)
+                    phase.run(self)
+                result.exit_code, result.status = EXIT_OK, RunStatus.UP
+            except HarnessError as exc:
+                result.error, result.exit_code = str(exc), exc.exit_code
+                self._abandon()
+            except BaseException:
+                self._abandon()
+                raise
+            finally:
+                if self.exporter is not None:
+                    self.exporter.close()
+        self.journal.data.update(status=result.status, exit_code=result.exit_code)
+        self.journal.save()
+        return result
+
+    def execute(self) -> RunResult:
+        result = RunResult(self.run_id, self.run_dir, EXIT_INCONCLUSIVE, RunStatus.ERROR)
+        with exit_signals():
+            try:
+                for phase in of(PHASES, Stage.BODY):
+                    self._enter(phase)
+                    phase.run(self)
+                result.results = self.results
+                failed = any(r.status == FAILED for r in result.results)
+                all_ok = all(r.status == PASSED for r in result.results)
+                result.exit_code = (
+                    EXIT_FAILED if failed else (EXIT_OK if all_ok else EXIT_INCONCLUSIVE)
+                )
+                result.status = (
+                    RunStatus.FAILED
+                    if failed
+                    else (RunStatus.PASSED if all_ok else RunStatus.INCONCLUSIVE)
+                )
+            except HarnessError as exc:
+                result.error = str(exc)
+                result.exit_code = exc.exit_code
+                result.status = (
+                    RunStatus.INTERRUPTED
+                    if isinstance(exc, Interrupted)
+                    else (
+                        RunStatus.INCONCLUSIVE if isinstance(exc, Inconclusive) else RunStatus.ERROR
+                    )
+                )
+                self.journal.data["error"] = result.error
+            except (
+                Exception
+            ) as exc:  # a bug or an unexpected library error: still clean up, still report
+                (self.run_dir / "traceback.txt").write_text(traceback.format_exc())
+                result.error = (
+                    f"internal error: {exc!r} (traceback in {self.run_dir}/traceback.txt)"
+                )
+                self.journal.data["error"] = result.error
+            finally:
+                with shielded():
+                    self._cleanup()
+        result.summary = self.journal["summary"]
+        self.journal.data.update(
+            status=result.status, exit_code=result.exit_code, ended_at=time.time()
+        )
+        self.journal.save()
+        for phase in of(PHASES, Stage.AFTER):
+            self._enter(phase)
+            phase.run(self)
+        return result
+
+    def _abandon(self) -> None:
+        """A bring-up that failed leaves nothing behind, --keep or not."""
+        with shielded():
+            self.keep = False
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        for phase in of(PHASES, Stage.CLEANUP):
+            self._enter(phase)
+            phase.run(self)
+
+
+# The order of a run. `harness up` runs the bring_up phases and leaves the stack up.
+PHASES: tuple[Phase, ...] = (
+    Phase("validate", "validate", Stage.VALIDATE),
+    Phase("build", "build", bring_up=True),
+    Phase("up", "up", bring_up=True),
+    Phase("baseline", "baseline_check", bring_up=True),
+    Phase("load", "load_and_chaos"),
+    Phase("post-run", "post_run"),
+    Phase("verdict", "verdict"),
+    Phase("down", "down", Stage.CLEANUP),
+    Phase("report", "report", Stage.AFTER),
+)
