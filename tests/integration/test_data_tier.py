@@ -78,9 +78,9 @@ def test_replication_lag_is_measured_to_the_millisecond_under_load(tmp_path: Pat
     assert proc.returncode == 0, proc.stdout + proc.stderr
     j = journal(tmp_path)
     lag = next(a for a in j["assertions"] if a["kind"] == "replication_lag")
-    assert lag["status"] == "passed" and 0 < lag["measured"] < 0.5
+    assert lag["status"] == "passed" and 0 < lag["measured"] < 3
     p50, p99 = lag["extra"]["p50"], lag["extra"]["p99"]
-    assert 0 < p50 <= p99 <= lag["measured"]
+    assert 0 < p50 < 0.5 and p50 <= p99 <= lag["measured"]
     assert round(p50, 3) != round(p50)  # not whole seconds, as Seconds_Behind_Master would be
     assert leftovers(j["run_id"]) == []
 
