@@ -56,6 +56,7 @@ class AssertionStatus(StrEnum):
     FAILED = "failed"
     ERROR = "error"
     INCONCLUSIVE = "inconclusive"
+    SKIPPED = "skipped"  # not written by the verdict today; reports render it
 
 
 class PhaseRecord(TypedDict):

@@ -8,7 +8,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-STYLE = {"passed": "green", "failed": "bold red", "error": "yellow", "inconclusive": "yellow"}
+from harness.journal import AssertionStatus, RunStatus
+
+STYLE: dict[str, str] = {
+    AssertionStatus.PASSED: "green",
+    AssertionStatus.FAILED: "bold red",
+    AssertionStatus.ERROR: "yellow",
+    AssertionStatus.INCONCLUSIVE: "yellow",
+}
 
 
 def _num(v: Any, fmt: str = "{:,}") -> str:
@@ -77,7 +84,8 @@ def print_verdict(
 ) -> None:
     if error:
         console.print(f"[yellow]{escape(error)}[/]", highlight=False)
-    word = {"passed": "HELD", "failed": "FAILED"}.get(status, status.upper())
+    words: dict[str, str] = {RunStatus.PASSED: "HELD", RunStatus.FAILED: "FAILED"}
+    word = words.get(status, status.upper())
     console.print(
         f"[{STYLE.get(status, 'yellow')}]verdict: {word}[/] (exit {exit_code}) - reports in {run_dir}/"
     )

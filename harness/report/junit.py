@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.journal import AssertionStatus, PhaseStatus, RunStatus
+
 __all__ = ["junit_xml", "write_junit"]
 
 # Characters XML 1.0 cannot carry at all (ElementTree escapes <&"> but writes these
@@ -91,15 +93,16 @@ def _short_message(a: dict[str, Any]) -> str:
 def _run_problem(journal: dict[str, Any], assertions: list[dict[str, Any]]) -> str | None:
     """Why the run itself should show up as a failing case, or None."""
     status = str(journal.get("status", ""))
-    if status == "passed":
+    if status == RunStatus.PASSED:
         return None
-    explained = any(str(a.get("status")) in ("failed", "error", "inconclusive") for a in assertions)
-    if status != "error" and explained:
+    unexplained = (AssertionStatus.FAILED, AssertionStatus.ERROR, AssertionStatus.INCONCLUSIVE)
+    explained = any(str(a.get("status")) in unexplained for a in assertions)
+    if status != RunStatus.ERROR and explained:
         return None
     failed_phases = [
         str(p.get("name"))
         for p in journal.get("phases") or []
-        if isinstance(p, dict) and p.get("status") in ("failed", "interrupted")
+        if isinstance(p, dict) and p.get("status") in (PhaseStatus.FAILED, PhaseStatus.INTERRUPTED)
     ]
     why = f"run status {status or 'unknown'}"
     if journal.get("exit_code") is not None:
@@ -140,20 +143,20 @@ def junit_xml(journal: dict[str, Any]) -> str:
             },
         )
         status = str(a.get("status", ""))
-        if status == "passed":
+        if status == AssertionStatus.PASSED:
             continue
-        if status == "skipped":
+        if status == AssertionStatus.SKIPPED:
             skipped += 1
             ET.SubElement(case, "skipped", {"message": _short_message(a)})
             continue
-        if status == "failed":
+        if status == AssertionStatus.FAILED:
             failures += 1
             el = ET.SubElement(
                 case, "failure", {"message": _short_message(a), "type": "AssertionFailed"}
             )
         else:  # error, inconclusive, or anything we do not know
             errors += 1
-            kind = "Inconclusive" if status == "inconclusive" else "AssertionError"
+            kind = "Inconclusive" if status == AssertionStatus.INCONCLUSIVE else "AssertionError"
             el = ET.SubElement(case, "error", {"message": _short_message(a), "type": kind})
         el.text = _assertion_text(a)
 
@@ -165,7 +168,7 @@ def junit_xml(journal: dict[str, Any]) -> str:
             "testcase",
             {"classname": _clean(suite_name), "name": _RUN_CASE, "time": _secs(duration)},
         )
-        if str(journal.get("status")) == "failed":
+        if str(journal.get("status")) == RunStatus.FAILED:
             failures += 1
             el = ET.SubElement(case, "failure", {"message": _clean(problem), "type": "RunFailed"})
         else:
