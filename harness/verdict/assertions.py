@@ -148,7 +148,8 @@ class Compiler:
             return _nothing_to_measure(span, f"the window {a.during} is empty")
         inward = a.during in ("steady", "recovery", "calm")
         if k in data.KINDS:  # the data tier's assertions (issue 12)
-            f = data.compile(self.run_id, self.topo, self.interval, a, span)
+            hit = frozenset(t for fault in self.tl.faults.values() for t in fault.targets)
+            f = data.compile(self.run_id, self.topo, self.interval, a, span, hit)
             guards = [Guard(*g) for g in f.guards]
             return Query(f.expr, f.bound, f.op, f.unit, span, also=f.also, guards=guards)
         if k == "session_continuity":

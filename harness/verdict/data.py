@@ -51,13 +51,28 @@ def lag_series(run_id: str, topo: Topology, service: str) -> str:
 
 
 def replication_lag(
-    run_id: str, topo: Topology, interval: float, a: Assertion, span: Span
+    run_id: str,
+    topo: Topology,
+    interval: float,
+    a: Assertion,
+    span: Span,
+    hit: frozenset[str] = frozenset(),
 ) -> Figure:
+    """`hit`: instances a fault targeted in the run; they may fall silent. Every other instance
+    must have reported its lag in the window: a missing one is no figure, not a small one."""
     p: Any = a.params
     service = replicated_service(topo, p.service)
     lag = lag_series(run_id, topo, service)
     window = f"[{dur(span.seconds)}:{dur(interval)}] @ {span.end:.3f}"
     seen = f"count(max_over_time({lag}{window}))"
+    spared = sorted(set(instance_names(service, topo.services[service].replicas)) - hit)
+    if spared:
+        every = "|".join(spared)
+        s = sel(run_id, m(instance=f"=~{every}"))
+        spared_seen = (
+            f"count(max_over_time(({HEARTBEAT_NOW}{s} - {HEARTBEAT_STORED}{s}){window})) "
+            f"- {len(spared) - 1}"
+        )
 
     def quantile(q: float) -> str:
         return f"max(quantile_over_time({q}, {lag}{window}))"
@@ -69,10 +84,22 @@ def replication_lag(
         float(p.max),
         "<=",
         "s",
-        guards=[(seen, f"no heartbeat from {service} in this window: nothing to measure")],
+        guards=[(seen, f"no heartbeat from {service} in this window: nothing to measure")]
+        + (
+            [(spared_seen, f"inconclusive: not every one of {', '.join(spared)} reported its lag")]
+            if spared
+            else []
+        ),
         also={"p50": quantile(0.5), "p99": quantile(0.99)},
     )
 
 
-def compile(run_id: str, topo: Topology, interval: float, a: Assertion, span: Span) -> Figure:
-    return replication_lag(run_id, topo, interval, a, span)
+def compile(
+    run_id: str,
+    topo: Topology,
+    interval: float,
+    a: Assertion,
+    span: Span,
+    hit: frozenset[str] = frozenset(),
+) -> Figure:
+    return replication_lag(run_id, topo, interval, a, span, hit)

@@ -341,3 +341,49 @@ def test_compare_fails_a_figure_worse_than_its_baseline_beyond_tolerance() -> No
     assert by["failover_time vs baseline"].status == FAILED and "+20.0%" in by["failover_time vs baseline"].message
     assert by["ejection_time vs baseline"].status == PASSED
     assert {r["name"] for r in rows} == {"failover_time", "ejection_time"}
+
+
+# ---------------------------------------------------------------- data tier: no figure from a silent replica
+
+DB_TOPO = Topology.model_validate({
+    "name": "db",
+    "services": {
+        "lb": {"kind": "haproxy", "backends": "web"},
+        "web": {"kind": "web", "sessions": "files"},
+        "mysql": {"kind": "mariadb", "replicas": 2,
+                  "replication": {"mode": "semi_sync"}, "keepalived": {"vip": "auto"}},
+    },
+    "assertions": [{"replication_lag": {"max": "1s"}}],
+})
+
+
+def _heartbeat(lab: PromLab, times: list[float], instance: str, lag: float) -> None:
+    labels = {"run": RUN, "instance": instance}
+    lab.gauge("mysql_heartbeat_now_timestamp_seconds", labels, [(t, t) for t in times])
+    lab.gauge("mysql_heartbeat_stored_timestamp_seconds", labels, [(t, t - lag) for t in times])
+
+
+def test_replication_lag_of_a_replica_that_fell_silent_is_inconclusive(lab: PromLab) -> None:
+    """mysql-2 lags 5 s but its exporter stopped answering: the primary's 0.05 s alone used to
+    be the figure."""
+    times = scraped(lab)
+    _heartbeat(lab, times, "mysql-1", 0.05)
+    r = judge(lab, {"replication_lag": {"max": "1s"}}, Timeline(T0, END, {}), DB_TOPO)
+    assert r.status == ERROR and "mysql-1, mysql-2" in r.message
+
+
+def test_replication_lag_of_every_replica_is_judged(lab: PromLab) -> None:
+    times = scraped(lab)
+    _heartbeat(lab, times, "mysql-1", 0.05)
+    _heartbeat(lab, times, "mysql-2", 5.0)
+    r = judge(lab, {"replication_lag": {"max": "1s"}}, Timeline(T0, END, {}), DB_TOPO)
+    assert r.status == FAILED and r.measured == pytest.approx(5.0)
+
+
+def test_replication_lag_excuses_the_instance_a_fault_killed(lab: PromLab) -> None:
+    times = scraped(lab)
+    _heartbeat(lab, [t for t in times if t < T0 + 10], "mysql-1", 0.05)
+    _heartbeat(lab, times, "mysql-2", 0.2)
+    tl = Timeline(T0, END, {"kill primary": FaultSpan(T0 + 10, T0 + 10, kind="kill", targets=("mysql-1",))})
+    r = judge(lab, {"replication_lag": {"max": "1s"}}, tl, DB_TOPO)
+    assert r.status == PASSED and r.measured == pytest.approx(0.2)
