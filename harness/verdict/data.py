@@ -43,10 +43,9 @@ def replicated_service(topo: Topology, service: str | None) -> str:
     )
 
 
-def lag_series(run_id: str, topo: Topology, service: str) -> str:
-    """Seconds each instance of `service` trails the heartbeat, one series per instance."""
-    names = "|".join(instance_names(service, topo.services[service].replicas))
-    s = sel(run_id, m(instance=f"=~{names}"))
+def lag_series(run_id: str, instances: list[str]) -> str:
+    """Seconds each of `instances` trails the heartbeat, one series per instance."""
+    s = sel(run_id, m(instance="=~" + "|".join(instances)))
     return f"({HEARTBEAT_NOW}{s} - {HEARTBEAT_STORED}{s})"
 
 
@@ -62,17 +61,16 @@ def replication_lag(
     must have reported its lag in the window: a missing one is no figure, not a small one."""
     p: Any = a.params
     service = replicated_service(topo, p.service)
-    lag = lag_series(run_id, topo, service)
+    instances = instance_names(service, topo.services[service].replicas)
+    lag = lag_series(run_id, instances)
     window = f"[{dur(span.seconds)}:{dur(interval)}] @ {span.end:.3f}"
     seen = f"count(max_over_time({lag}{window}))"
-    spared = sorted(set(instance_names(service, topo.services[service].replicas)) - hit)
-    if spared:
-        every = "|".join(spared)
-        s = sel(run_id, m(instance=f"=~{every}"))
-        spared_seen = (
-            f"count(max_over_time(({HEARTBEAT_NOW}{s} - {HEARTBEAT_STORED}{s}){window})) "
-            f"- {len(spared) - 1}"
-        )
+    guards = [(seen, f"no heartbeat from {service} in this window: nothing to measure")]
+    spared = [i for i in instances if i not in hit]
+    if spared:  # count(...) - (n - 1) > 0: all n of them reported
+        every = f"count(max_over_time({lag_series(run_id, spared)}{window})) - {len(spared) - 1}"
+        why = f"inconclusive: not every one of {', '.join(spared)} reported its lag"
+        guards.append((every, why))
 
     def quantile(q: float) -> str:
         return f"max(quantile_over_time({q}, {lag}{window}))"
@@ -84,12 +82,7 @@ def replication_lag(
         float(p.max),
         "<=",
         "s",
-        guards=[(seen, f"no heartbeat from {service} in this window: nothing to measure")]
-        + (
-            [(spared_seen, f"inconclusive: not every one of {', '.join(spared)} reported its lag")]
-            if spared
-            else []
-        ),
+        guards=guards,
         also={"p50": quantile(0.5), "p99": quantile(0.99)},
     )
 
