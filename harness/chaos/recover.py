@@ -11,12 +11,12 @@ or `failed` (partial inject) is undone too; `rolled_back` and `recovered` ones a
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from harness import chaos
+from harness.journal import pid_alive
 
 UNDONE = ("scheduled", "injected", "failed", "rollback_failed")
 
@@ -56,21 +56,9 @@ def recover_all(runs_dir: Path, restart_stopped: bool = False) -> list[str]:
             data = json.loads(journal.read_text())
         except (OSError, ValueError):
             continue
-        if data.get("status") == "running" and not _alive(data.get("pid")):
+        if data.get("status") == "running" and not pid_alive(data.get("pid")):
             lines += recover(journal, restart_stopped)
     return lines
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _save(path: Path, data: dict[str, Any]) -> None:
