@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import docker
+import pytest
+
+from harness.plan.build import make_plan
+from harness.plan.model import RunPlan
+from harness.runner import build_images
+from harness.runtime.stack import Stack, create_network, teardown
+from harness.spec.loader import load_topology
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,3 +55,43 @@ def locust_pids(run_id: str) -> list[int]:
         except OSError:
             continue
     return pids
+
+
+@contextmanager
+def running_stack(
+    tmp_path_factory: pytest.TempPathFactory, name: str, topology: str
+) -> Iterator[tuple[RunPlan, Stack]]:
+    """A stack of `topology` (YAML text) up without a run around it, for tests that drive faults
+    and watchers themselves; removed afterwards, and nothing labelled with its run id may remain."""
+    path = tmp_path_factory.mktemp(name) / f"{name}.yaml"
+    path.write_text(topology)
+    topo = load_topology(path, require_assertions=False)  # a stack for tests, judged by none
+    run_id = f"it-{name}-{secrets.token_hex(3)}"
+    tags = build_images(topo, lambda msg: None)
+    try:
+        network, subnet = create_network(run_id, topo.name)
+        plan = make_plan(topo, run_id, subnet, [])
+        stack = Stack(plan, network, lambda msg: None)
+        stack.image_tags = tags
+        stack.up()
+        yield plan, stack
+    finally:
+        teardown(run_id)
+        assert leftovers(run_id) == [], f"left behind: {leftovers(run_id)}"
+
+
+def wait_journal(
+    runs: Path, ready: Callable[[dict[str, Any]], bool], what: str, timeout: float = 240
+) -> dict[str, Any]:
+    """Poll the journals under `runs` until one satisfies `ready`; return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in runs.glob("*/journal.json"):
+            try:
+                j = json.loads(path.read_text())
+            except ValueError:  # caught mid-write
+                continue
+            if ready(j):
+                return dict(j)
+        time.sleep(0.2)
+    raise AssertionError(f"{what} within {timeout:g}s")

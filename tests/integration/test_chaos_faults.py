@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,16 +22,13 @@ from harness.chaos import partition
 from harness.chaos.base import FaultContext
 from harness.chaos.recover import recover
 from harness.journal import Journal
-from harness.plan.build import make_plan
 from harness.plan.model import RunPlan
-from harness.runner import build_images
 from harness.runtime import labels
 from harness.runtime.docker import client
 from harness.runtime.probe import vip_holder
-from harness.runtime.stack import Stack, create_network, teardown
-from harness.spec.loader import load_topology
 from harness.spec.models import Fault as FaultSpec
 from harness.toxiproxy.client import ToxiproxyClient
+from tests.integration.helpers import running_stack
 
 pytestmark = pytest.mark.docker
 
@@ -95,23 +91,8 @@ def status(env: Env, instance: str) -> str:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    path = tmp_path_factory.mktemp("chaos") / "chaos-faults.yaml"
-    path.write_text(TOPOLOGY)
-    topo = load_topology(path, require_assertions=False)  # a stack for fault tests, judged by none
-    run_id = f"it-chaos-{secrets.token_hex(3)}"
-    tags = build_images(topo, lambda msg: None)
-    try:
-        network, subnet = create_network(run_id, topo.name)
-        plan = make_plan(topo, run_id, subnet, [])
-        stack = Stack(plan, network, lambda msg: None)
-        stack.image_tags = tags
-        stack.up()
-        yield Env(plan, FaultContext(stack.containers, run_id, plan, random.Random(7)))
-    finally:
-        teardown(run_id)
-        left = client().containers.list(all=True, filters=labels.run_filter(run_id))
-        nets = client().networks.list(filters=labels.run_filter(run_id))
-        assert not left and not nets, f"left behind: {left} {nets}"
+    with running_stack(tmp_path_factory, "chaos", TOPOLOGY) as (plan, stack):
+        yield Env(plan, FaultContext(stack.containers, plan.run_id, plan, random.Random(7)))
 
 
 @pytest.fixture(autouse=True)

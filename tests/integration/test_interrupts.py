@@ -19,7 +19,7 @@ import docker
 import httpx
 import pytest
 
-from tests.integration.helpers import REPO, harness, leftovers, locust_pids
+from tests.integration.helpers import REPO, harness, leftovers, locust_pids, wait_journal
 
 pytestmark = pytest.mark.docker
 TOPOLOGY = "tests/integration/topologies/fault-windows.yaml"
@@ -33,17 +33,12 @@ def start(runs: Path) -> subprocess.Popen[str]:
 
 
 def wait_all_injected(runs: Path, timeout: float = 180) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in runs.glob("*/journal.json"):
-            try:
-                j = json.loads(path.read_text())
-            except ValueError:
-                continue
-            if len(j["faults"]) == 3 and all(f["status"] == "injected" for f in j["faults"]):
-                return j
-        time.sleep(0.2)
-    raise AssertionError("the three faults were never all injected")
+    return wait_journal(
+        runs,
+        lambda j: len(j["faults"]) == 3 and all(f["status"] == "injected" for f in j["faults"]),
+        "the three faults were never all injected",
+        timeout,
+    )
 
 
 def faults_left(run_id: str) -> list[str]:

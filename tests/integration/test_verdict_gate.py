@@ -4,7 +4,6 @@ new user runs them, hold."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -13,23 +12,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.integration.helpers import REPO, harness, journal, leftovers
+from tests.integration.helpers import REPO, harness, journal, leftovers, wait_journal
 
 pytestmark = pytest.mark.docker
-
-
-def _wait_for_load(runs: Path, timeout: float = 240) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in runs.glob("*/journal.json"):
-            try:
-                j = json.loads(path.read_text())
-            except ValueError:
-                continue
-            if j.get("load_started_at"):
-                return j
-        time.sleep(0.2)
-    raise AssertionError("the load never started")
 
 
 def test_prometheus_killed_mid_run_is_inconclusive_with_a_complete_reason(tmp_path: Path) -> None:
@@ -39,7 +24,7 @@ def test_prometheus_killed_mid_run_is_inconclusive_with_a_complete_reason(tmp_pa
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        j = _wait_for_load(tmp_path)
+        j = wait_journal(tmp_path, lambda j: bool(j.get("load_started_at")), "the load never started")
         time.sleep(3)
         [prom] = docker.from_env().containers.list(
             filters={"label": [f"io.harness.run={j['run_id']}", "io.harness.instance=prometheus"]}

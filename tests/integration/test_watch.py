@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import math
 import random
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,15 +21,10 @@ import pytest
 
 from harness import chaos
 from harness.chaos.base import FaultContext
-from harness.plan.build import make_plan
 from harness.plan.model import RunPlan
-from harness.runner import build_images
-from harness.runtime import labels
-from harness.runtime.docker import client
-from harness.runtime.stack import Stack, create_network, teardown
-from harness.spec.loader import load_topology
 from harness.spec.models import Fault as FaultSpec
 from harness.watch import Watchers
+from tests.integration.helpers import running_stack
 
 pytestmark = pytest.mark.docker
 
@@ -116,31 +110,15 @@ def ok(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    path = tmp_path_factory.mktemp("watch") / "watch.yaml"
-    path.write_text(TOPOLOGY)
-    topo = load_topology(path)
-    run_id = f"it-watch-{secrets.token_hex(3)}"
-    tags = build_images(topo, lambda msg: None)
-    watchers = None
-    try:
-        network, subnet = create_network(run_id, topo.name)
-        plan = make_plan(topo, run_id, subnet, [])
-        stack = Stack(plan, network, lambda msg: None)
-        stack.image_tags = tags
-        stack.up()
+    with running_stack(tmp_path_factory, "watch", TOPOLOGY) as (plan, stack):
         exporter = Recorder()
         watchers = Watchers(plan, stack.containers, exporter, time.time() - 1, max_seconds=300)
         watchers.start()
-        yield Env(
-            plan, FaultContext(stack.containers, run_id, plan, random.Random(7)), watchers, exporter
-        )
-    finally:
-        if watchers is not None:
+        try:
+            ctx = FaultContext(stack.containers, plan.run_id, plan, random.Random(7))
+            yield Env(plan, ctx, watchers, exporter)
+        finally:
             watchers.stop()
-        teardown(run_id)
-        left = client().containers.list(all=True, filters=labels.run_filter(run_id))
-        nets = client().networks.list(filters=labels.run_filter(run_id))
-        assert not left and not nets, f"left behind: {left} {nets}"
 
 
 @pytest.fixture(autouse=True)
