@@ -456,7 +456,8 @@ def _worst(q: Query, values: list[float]) -> float:
 
 
 def _evaluate(a: Assertion, prom: Prometheus, run_id: str, tl: Timeline, topo: Topology) -> Result:
-    q = compile_query(a, run_id, tl, topo)
+    c = Compiler(run_id, tl, topo)
+    q = c.compile(a)
     bound = q.bound if not isinstance(q.bound, tuple) else None
     extra: dict[str, Any] = {"window": [q.window.start, q.window.end], "op": q.op}
 
@@ -473,17 +474,14 @@ def _evaluate(a: Assertion, prom: Prometheus, run_id: str, tl: Timeline, topo: T
         extra["bound_from_config"] = q.bound_note
     if q.bound is None:  # nothing to compare with: no query can settle it
         return result(ERROR, None, q.none_means)
-    stale = fresh.check(prom, run_id, q.reads, q.fresh_span or q.window, scrape_interval(topo))
+    stale = fresh.check(prom, run_id, q.reads, q.fresh_span or q.window, c.interval)
     if stale:
         return result(ERROR, None, f"inconclusive: {stale}")
-    if any(t.instance == fresh.LOCUST for t in q.reads):
-        edge = fresh.edge(scrape_interval(topo))
-        if prom.scalar(resets(metrics.REQUESTS.total, run_id, q.window, edge)):
-            return result(
-                ERROR,
-                None,
-                "inconclusive: a Locust process restarted (counter reset) in the window",
-            )
+    reads_locust = any(t.instance == fresh.LOCUST for t in q.reads)
+    if reads_locust and prom.scalar(resets(metrics.REQUESTS.total, run_id, q.window, c.edge)):
+        return result(
+            ERROR, None, "inconclusive: a Locust process restarted (counter reset) in the window"
+        )
     for g in q.guards:
         v = prom.scalar(g.expr)
         if v is None or v != v or v <= 0:
