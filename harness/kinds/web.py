@@ -35,6 +35,7 @@ def php_files(
         "REDIS_PORT": str(redis_port),
         "REDIS_PASSWORD": ctx.secrets["redis_password"],
         "HEALTH_CHECKS": ",".join(checks),
+        "DB_READ_HOSTS": read_hosts(ctx, db, getattr(svc, "db_reads", None)),
     }
     ini = render(
         "php-harness.ini.j2",
@@ -51,6 +52,14 @@ def php_files(
         ),
     }
     return files, env
+
+
+def read_hosts(ctx: Context, db: str, db_reads: str | None) -> str:
+    """The app's read path (`db_reads: replicas`): every replica of the database, host:port,
+    straight to the instance (the replication channel's delay is what makes a read stale)."""
+    if db_reads != "replicas":
+        return ""
+    return ",".join(f"{ctx.ips[inst]}:3306" for inst in ctx.instances(db)[1:])
 
 
 def containers(ctx: Context, name: str, svc: WebService) -> list[ContainerPlan]:

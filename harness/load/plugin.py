@@ -84,6 +84,8 @@ def _gauge(m: metrics.Metric) -> Gauge:
 SESSIONS_STARTED = _counter(metrics.SESSIONS_STARTED)
 SESSIONS_LOST = _counter(metrics.SESSIONS_LOST)
 WRITES_ACKED = _counter(metrics.WRITES_ACKED)
+READS_CHECKED = _counter(metrics.READS_CHECKED)
+READS_STALE = _counter(metrics.READS_STALE)
 USERS = _gauge(metrics.USERS)
 STARTED = _gauge(metrics.LOAD_STARTED)
 FINISHED = _gauge(metrics.LOAD_FINISHED)
@@ -117,6 +119,14 @@ def session_lost(reason: str, user: str = "", served_by: str = "") -> None:
 def write_acked(order_id: str, served_by: str = "") -> None:
     WRITES_ACKED.inc()
     log_event("write_acked", id=order_id, served_by=served_by)
+
+
+def read_checked(order_id: str, stale: bool, read_from: str = "", served_by: str = "") -> None:
+    """A read-back of the user's own acknowledged write; `stale`: it was not there yet."""
+    READS_CHECKED.labels(read_from=read_from or "unknown").inc()
+    if stale:
+        READS_STALE.labels(read_from=read_from or "unknown").inc()
+        log_event("read_stale", id=order_id, read_from=read_from, served_by=served_by)
 
 
 _user_ids = itertools.count(1)

@@ -17,7 +17,7 @@ from typing import Any
 from locust import FastHttpUser, between
 from locust.exception import InterruptTaskSet, RescheduleTask, StopTest, StopUser
 
-from harness.load.plugin import session_lost, session_started, write_acked
+from harness.load.plugin import read_checked, session_lost, session_started, write_acked
 
 _CONTROL = (StopUser, StopTest, InterruptTaskSet, RescheduleTask)  # Locust's flow, not errors
 
@@ -97,9 +97,9 @@ class LoggedInUser(FastHttpUser):
         if relogin:
             self.login()
 
-    def place_order(self) -> None:
+    def place_order(self) -> str | None:
         """`POST /orders` with a client-generated id; a 200 is an acknowledged write (the body
-        is not read: the app answers 200 only after commit)."""
+        is not read: the app answers 200 only after commit). Returns the id once acknowledged."""
         order_id = uuid.uuid4().hex
         with (
             self.client.post(
@@ -109,5 +109,24 @@ class LoggedInUser(FastHttpUser):
         ):
             if r.status_code == 200:
                 write_acked(order_id, served_by(r))
+                return order_id
+            r.failure(f"order not acknowledged: HTTP {r.status_code}")
+        return None
+
+    def place_and_read_back(self) -> None:
+        """Read-your-writes: place an order, then at once `GET /orders/{id}` through the app's
+        read path. A 404 is a stale read (the server read from has not applied the user's own
+        acknowledged write yet): reported, not a failed request; other errors are failures."""
+        order_id = self.place_order()
+        if order_id is None:
+            return
+        with (
+            self.client.get(f"/orders/{order_id}", name="/orders/[id]", catch_response=True) as r,
+            checked(r),
+        ):
+            read_from = str((r.headers or {}).get("X-DB-Read", "") or "")
+            if r.status_code in (200, 404):
+                read_checked(order_id, r.status_code == 404, read_from, served_by(r))
+                r.success()
             else:
-                r.failure(f"order not acknowledged: HTTP {r.status_code}")
+                r.failure(f"read-back failed: HTTP {r.status_code}")

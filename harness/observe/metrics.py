@@ -97,6 +97,18 @@ SESSIONS_LOST = Metric(
 WRITES_ACKED = Metric(
     "harness_writes_acked", "Writes the app acknowledged (200 after commit).", (), "counter"
 )
+READS_CHECKED = Metric(
+    "harness_reads_checked",
+    "Read-backs of a user's own acknowledged write, by where the app read (X-DB-Read).",
+    ("read_from",),
+    "counter",
+)
+READS_STALE = Metric(
+    "harness_reads_stale",
+    "Read-backs that did not yet see the user's own acknowledged write (stale reads).",
+    ("read_from",),
+    "counter",
+)
 USERS = Metric("harness_users", "Current simulated users in this Locust process.", ("role",))
 LOAD_STARTED = Metric("harness_load_started_timestamp_seconds", "When the load test started.")
 LOAD_FINISHED = Metric("harness_load_finished_timestamp_seconds", "When the load test stopped.")
@@ -176,6 +188,8 @@ PLUGIN = (
     SESSIONS_STARTED,
     SESSIONS_LOST,
     WRITES_ACKED,
+    READS_CHECKED,
+    READS_STALE,
     USERS,
     LOAD_STARTED,
     LOAD_FINISHED,

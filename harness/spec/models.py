@@ -387,6 +387,11 @@ class WebService(ServiceBase):
     )
     sessions: Literal["redis", "files"] = "redis"
     db_timeout: WholeSeconds = 5.0
+    # the app's read path for a user's own orders (GET /orders/{id}): `replicas` sets
+    # DB_READ_HOSTS to the database's replicas (the read/write split), `primary` reads where it
+    # writes; either declares the read path `stale_reads` measures
+    db_reads: Literal["primary", "replicas"] | None = None
+
 
 
 class PhpFpmService(ServiceBase):
@@ -813,6 +818,13 @@ class ReplicationLag(StrictModel):
     service: str | None = None  # a replicated mariadb; default: the only one
 
 
+class StaleReads(StrictModel):
+    """Read-your-writes from the client's side: the share of read-backs of a user's own
+    acknowledged order that did not find it (harness/verdict/stale.py)."""
+
+    max_ratio: float = Field(0.0, ge=0, le=1)
+
+
 class TestinfraCheck(StrictModel):
     """A testinfra test module run against a service's containers after the load."""
 
@@ -831,6 +843,7 @@ ASSERTION_KINDS = (
     "promql",
     "testinfra",
     "replication_lag",
+    "stale_reads",
 )
 
 
@@ -854,6 +867,7 @@ class Assertion(StrictModel):
     no_lost_writes: NoLostWrites | None = None
     testinfra: TestinfraCheck | None = None
     replication_lag: ReplicationLag | None = None
+    stale_reads: StaleReads | None = None
     promql: (
         Annotated[
             str,

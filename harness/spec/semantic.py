@@ -415,6 +415,8 @@ def check_topology(
             yield from _check_db(name, svc)
         if svc.kind == "redis":
             yield from _check_redis(name, svc)
+        if svc.kind == "web":
+            yield from _check_db_reads(topo, name, svc)
         keepalived = getattr(svc, "keepalived", None)  # any load-balancer kind may carry a VIP
         if keepalived is not None and keepalived.vip != "auto":
             yield from _check_vip(topo, name, keepalived.vip)
@@ -714,6 +716,8 @@ def _check_assertion(
         )
     if a.kind == "replication_lag":
         yield from _check_replication_lag(topo, loc, p)
+    if a.kind == "stale_reads":
+        yield from _check_stale_reads(topo, loc)
     if a.kind == "testinfra" and p.hosts in topo.services:
         kind = topo.services[p.hosts].kind
         if kind in graph.AUTO_SERVICES:
@@ -746,6 +750,30 @@ def _check_replication_lag(topo: Topology, loc: Loc, p: Any) -> Iterator[tuple[L
             loc + ("service",),
             f"'{p.service}' is not a replicated mariadb "
             f"({_hint(p.service, replicated) if replicated else 'give it replicas: 2'})",
+        )
+
+
+def _check_stale_reads(topo: Topology, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    """stale_reads measures an app whose read path is declared (`db_reads` on a web service)."""
+    if not any(getattr(s, "db_reads", None) for s in topo.services.values()):
+        web = next((n for n, s in topo.services.items() if s.kind == "web"), "web")
+        yield (
+            loc,
+            "stale_reads measures a read/write-split app, and no web service declares its "
+            f"read path (add db_reads: replicas to '{web}', or db_reads: primary for the control)",
+        )
+
+
+def _check_db_reads(topo: Topology, name: str, svc: Any) -> Iterator[tuple[Loc, str]]:
+    """Reads from replicas need a replicated database to read from."""
+    if getattr(svc, "db_reads", None) != "replicas":
+        return
+    db = next((s for s in topo.services.values() if s.kind in DB_KINDS), None)
+    if db is None or db.kind != "mariadb" or db.replicas < 2:
+        yield (
+            ("services", name, "db_reads"),
+            "db_reads: replicas reads from the database's replicas, and it has none "
+            "(give the mariadb service replicas: 2, or set db_reads: primary)",
         )
 
 

@@ -25,7 +25,7 @@ from harness.observe import metrics
 from harness.observe.prom import Prometheus
 from harness.spec.models import Assertion, Topology
 from harness.spec.semantic import instance_names
-from harness.verdict import bounds, data, fresh
+from harness.verdict import bounds, data, fresh, stale
 from harness.verdict.promql import change, change_by, dur, m, resets, sel
 from harness.verdict.windows import FaultSpan, Span, Timeline
 
@@ -152,6 +152,10 @@ class Compiler:
             f = data.compile(self.run_id, self.topo, self.interval, a, span, hit)
             guards = [Guard(*g) for g in f.guards]
             return Query(f.expr, f.bound, f.op, f.unit, span, also=f.also, guards=guards)
+        if k in stale.KINDS:  # read-your-writes from the client's side (issue 12)
+            f = stale.compile(self.change, a, parts, inward)
+            guards = [Guard(*g) for g in f.guards]
+            return Query(f.expr, f.bound, f.op, f.unit, span, f.also, reads=[self.locust], guards=guards)
         if k == "session_continuity":
             started = f"sum({metrics.SESSIONS_STARTED.total}{sel(self.run_id)} @ {span.end:.3f})"
             return Query(

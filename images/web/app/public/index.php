@@ -52,6 +52,32 @@ function store_has(string $id): ?bool {
     }
 }
 
+/**
+ * The connection for reads of a user's own data, and where it goes ('replica' or 'primary').
+ * DB_READ_HOSTS (host:port,...; set by the harness from the topology's `db_reads: replicas`)
+ * lists the replicas: one is picked per request, and the primary serves the read when none is
+ * given or the picked one cannot be reached (the usual read/write split: writes always go to
+ * DB_HOST). A replica may not have applied the client's latest write yet: a stale read.
+ */
+function db_read(): array {
+    $hosts = array_values(array_filter(explode(',', getenv('DB_READ_HOSTS') ?: '')));
+    if ($hosts) {
+        [$host, $port] = array_pad(explode(':', $hosts[array_rand($hosts)], 2), 2, '3306');
+        try {
+            $pdo = new PDO(
+                sprintf('mysql:host=%s;port=%s;dbname=%s', $host, $port, getenv('DB_NAME') ?: 'app'),
+                getenv('DB_USER') ?: 'app',
+                getenv('DB_PASSWORD') ?: '',
+                [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION, PDO::ATTR_TIMEOUT => 1]
+            );
+            return [$pdo, 'replica'];
+        } catch (PDOException $e) {
+            error_log("read host $host:$port unreachable, reading from the primary: " . $e->getMessage());
+        }
+    }
+    return [db(), 'primary'];
+}
+
 function input(): array {
     $raw = file_get_contents('php://input');
     $json = json_decode($raw ?: '', true);
@@ -78,6 +104,19 @@ header_register_callback(function () use ($method, $path): void {
 });
 
 try {
+    // GET /orders/{id}: read an order back through the read path (see db_read); 404 until the
+    // server read from has it, which on a lagging replica is a stale read of the client's write.
+    if ($method === 'GET' && preg_match('#^/orders/([A-Za-z0-9_-]{1,64})$#', (string)$path, $m)) {
+        [$pdo, $from] = db_read();
+        header('X-DB-Read: ' . $from);
+        $stmt = $pdo->prepare('SELECT id, item, node FROM orders WHERE id = ?');
+        $stmt->execute([$m[1]]);
+        $row = $stmt->fetch(PDO::FETCH_ASSOC);
+        if ($row === false) {
+            reply(404, ['error' => 'order not found', 'id' => $m[1], 'read_from' => $from]);
+        }
+        reply(200, $row + ['read_from' => $from]);
+    }
     switch ("$method $path") {
         case 'GET /health':
             $checks = array_filter(explode(',', getenv('HEALTH_CHECKS') ?: 'db'));
