@@ -175,8 +175,11 @@ class ToxiproxyClient:
         self._request("DELETE", f"/proxies/{_p(name)}")
 
     def populate(self, proxies: list[dict[str, Any]]) -> list[ProxyJSON]:
-        result: list[ProxyJSON] = self._request("POST", "/populate", proxies).json()["proxies"]
-        return result
+        """Create or replace; an empty list comes back as ``null`` from Toxiproxy."""
+        result: list[ProxyJSON] | None = self._request("POST", "/populate", proxies).json()[
+            "proxies"
+        ]
+        return result or []
 
     # -- toxics ---------------------------------------------------------------------
     def toxics(self, proxy: str) -> list[ToxicJSON]:

@@ -1,21 +1,33 @@
-"""Proxy listeners and per-connection pumps.
+"""Proxy listeners and the per-connection data path.
 
-Each accepted client gets a ``Connection`` with two ``Link``s (upstream = client to
-server, downstream = server to client).  A link is a reader task that timestamps chunks
-into a small bounded queue, plus a pump that, *per chunk*, asks the proxy for the
-current toxic list and pushes the chunk through it.  Re-reading the list per chunk (and
-waking idle pumps on every change) is what makes toxics apply to already-open
-connections; timestamping at read time makes latency non-cumulative like Toxiproxy.
-Byte counters are bumped per chunk so metrics move while connections stay open.
-Standard library only.
+Each accepted client gets a ``Connection``: two asyncio protocols (the client socket and
+the upstream socket) and two ``Link``s (upstream = client to server, downstream = server
+to client).  A link has two modes:
+
+* **fast path**: no toxic applies to this connection and direction, so ``data_received``
+  writes the bytes straight into the other transport; back-pressure is the transports'
+  own (the destination's ``pause_writing`` pauses reading on the source).  No task, no
+  queue, no copy: this is what keeps an untouched proxy close to a direct connection.
+* **toxic path**: chunks are timestamped on arrival into a byte-bounded queue (32 MiB,
+  about Toxiproxy's 1024-chunk latency buffer, so a latency toxic does not also limit
+  bandwidth) and a pump task pushes each through the toxics active for this connection.
+
+Any change to a proxy's toxics wakes every link (``Proxy.notify``); the pump re-reads the
+chain per chunk, so toxics apply to connections that are already open, and it returns the
+link to the fast path once no toxic applies and its queue is empty.  As in Toxiproxy, the
+end of one direction closes the other socket fully (no half-close is forwarded), a
+``reset_peer`` toxic present when a connection opens makes its sockets close with RST
+(``SO_LINGER`` 0), and one added later closes the connection normally.  Byte counters move
+per chunk, so metrics move while connections stay open.  Standard library only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import ipaddress
 import logging
-import random
 import socket
 import struct
 from typing import Any
@@ -24,20 +36,22 @@ from .toxics import ApiError, Chain, Toxic, ToxicState, close_delay, deadline, r
 
 log = logging.getLogger("harness.toxiproxy")
 
-READ_SIZE = 32 * 1024
-QUEUE_CHUNKS = 8  # bounded: a slow toxic applies back-pressure to the sender
+QUEUE_BYTES = 32 * 1024 * 1024  # toxic path: pause reading the source above this
+WRITE_HIGH_WATER = 1024 * 1024  # transport buffer above which the source is paused
 CONNECT_TIMEOUT = 10.0
 
 
 def split_hostport(value: object, what: str) -> tuple[str, int]:
-    """Parse ``host:port`` / ``[v6]:port``; an empty host means all interfaces."""
+    """Parse ``host:port`` / ``[v6]:port`` as Go's net.SplitHostPort (empty host allowed)."""
     if not isinstance(value, str) or ":" not in value:
-        raise ApiError(400, f"bad request body: {what} must be 'host:port'")
+        raise ApiError(500, f"address {value}: missing port in address")
     host, _, port_text = value.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
+    elif ":" in host:
+        raise ApiError(500, f"address {value}: too many colons in address")
     if not port_text.isdigit() or int(port_text) > 65535:
-        raise ApiError(400, f"bad request body: invalid port in {what} {value!r}")
+        raise ApiError(500, f"address {value}: invalid port")
     return host, int(port_text)
 
 
@@ -45,23 +59,77 @@ def join_hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-class _Signal:
-    """Queue sentinels (distinct from ``(data, timestamp)`` chunks)."""
+def _resolve_host(host: str) -> str:
+    """An IP for ``host``; names prefer IPv4 like Go's resolver for ``tcp`` listeners."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ApiError(500, f"lookup {host}: no such host") from exc
+    addrs = [str(info[4][0]) for info in infos]
+    v4 = [a for a in addrs if ":" not in a]
+    return (v4 or addrs)[0]
 
 
-WAKE, EOF = _Signal(), _Signal()
-Item = tuple[bytes, float] | _Signal
+def resolve_listen(value: str) -> str:
+    """What Go's ``net.ResolveTCPAddr`` prints for a listen address (names become IPs)."""
+    host, port = split_hostport(value or ":0", "listen")
+    return join_hostport(_resolve_host(host), port) if host else f":{port}"
+
+
+def _wildcard(host: str) -> bool:
+    return host in ("", "0.0.0.0", "::")
+
+
+def bind_listener(value: str) -> tuple[socket.socket, str]:
+    """Bind as Go's ``net.Listen("tcp", value)``: return the socket and its printed address.
+
+    Wildcards (``""``, ``0.0.0.0``, ``::``) get one dual-stack socket reported as
+    ``[::]:port`` (``0.0.0.0:port`` where the host has no IPv6); names resolve to an IP.
+    """
+    try:
+        host, port = split_hostport(value or ":0", "listen")
+    except ApiError as exc:
+        raise ApiError(500, f"listen tcp: {exc.message}") from exc
+    candidates: list[tuple[socket.AddressFamily, str]]
+    if _wildcard(host):
+        candidates = [(socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")]
+    else:
+        ip = _resolve_host(host)
+        candidates = [(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)]
+    error: OSError | None = None
+    for family, ip in candidates:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and ip == "::":
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind((ip, port))
+            sock.listen(4096)
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            if _wildcard(host) and family == socket.AF_INET6 and exc.errno != 98:
+                continue  # no IPv6 here: Go falls back to IPv4 too
+            shown = join_hostport(ip, port) if not _wildcard(host) else value
+            text = (exc.strerror or str(exc)).lower()
+            raise ApiError(500, f"listen tcp {shown}: bind: {text}") from exc
+        return sock, join_hostport(ip, sock.getsockname()[1])
+    raise ApiError(500, f"listen tcp {value}: {error}")
 
 
 class Proxy:
     """One named listener forwarding to one upstream, with its toxics and counters."""
 
     def __init__(self, name: str, listen: str, upstream: str, seed: str) -> None:
-        split_hostport(listen, "listen")
-        split_hostport(upstream, "upstream")
         self.name, self.listen, self.upstream = name, listen, upstream
         self.enabled = False
         self.toxics: dict[str, Toxic] = {}
+        self.chains: dict[str, list[Toxic]] = {"upstream": [], "downstream": []}
         self.received = {"upstream": 0, "downstream": 0}
         self.sent = {"upstream": 0, "downstream": 0}
         self.connections_total = 0
@@ -81,25 +149,36 @@ class Proxy:
 
     def toxic_list(self) -> list[dict[str, Any]]:
         """Upstream toxics first, then downstream, each in insertion order (as Toxiproxy)."""
-        return [t.to_json() for s in ("upstream", "downstream") for t in self.chain_for(s)]
+        return [t.to_json() for s in ("upstream", "downstream") for t in self.chains[s]]
 
     def chain_for(self, stream: str) -> list[Toxic]:
-        return [t for t in self.toxics.values() if t.stream == stream]
+        return self.chains[stream]
 
-    def rng_for(self, ordinal: int, stream: str, toxic: str) -> random.Random:
+    def rng_seed(self, ordinal: int, stream: str, toxic: str) -> str:
         """Independent stream per (connection, direction, toxic): order-insensitive replay."""
-        return random.Random(f"{self._seed}:{ordinal}:{stream}:{toxic}")
+        return f"{self._seed}:{ordinal}:{stream}:{toxic}"
+
+    def _rebuild(self) -> None:
+        for stream in self.chains:
+            self.chains[stream] = [t for t in self.toxics.values() if t.direction == stream]
 
     def set_toxic(self, toxic: Toxic) -> None:
         self.toxics[toxic.name] = toxic
+        self._rebuild()
         self.notify()
 
     def remove_toxic(self, name: str) -> None:
         del self.toxics[name]
+        self._rebuild()
+        self.notify()
+
+    def clear_toxics(self) -> None:
+        self.toxics.clear()
+        self._rebuild()
         self.notify()
 
     def notify(self) -> None:
-        """Wake idle pumps so toxic changes (and their timers) apply immediately."""
+        """Wake every link so toxic changes (and their timers) apply immediately."""
         for conn in list(self.connections):
             for link in conn.links:
                 link.wake()
@@ -108,19 +187,14 @@ class Proxy:
         if self._server is not None:
             self.enabled = True
             return
-        host, port = split_hostport(self.listen, "listen")
+        sock, address = bind_listener(self.listen)
         loop = asyncio.get_running_loop()
-        # Bind one address only (like Go's net.Listen), so ":0" yields a single port.
-        infos = await loop.getaddrinfo(
-            host or "0.0.0.0", port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-        addr = str(infos[0][4][0])
         try:
-            self._server = await asyncio.start_server(self._accept, addr, port, reuse_address=True)
+            self._server = await loop.create_server(lambda: _ClientSide(self), sock=sock)
         except OSError as exc:
-            raise ApiError(500, f"listen tcp {self.listen}: {exc.strerror or exc}") from exc
-        actual = self._server.sockets[0].getsockname()[1]
-        self.listen = join_hostport(host, actual)
+            sock.close()
+            raise ApiError(500, f"listen tcp {self.listen}: {exc}") from exc
+        self.listen = address
         self.enabled = True
         log.info("proxy %s listening on %s -> %s", self.name, self.listen, self.upstream)
 
@@ -130,181 +204,319 @@ class Proxy:
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        conns = list(self.connections)
-        for conn in conns:
+        for conn in list(self.connections):
             conn.close()
-        tasks = [c.task for c in conns if c.task is not None]
-        if tasks:
-            await asyncio.wait(tasks, timeout=2.0)
         if server is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 2.0)
             log.info("proxy %s stopped", self.name)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.enabled:
-            writer.close()
-            return
-        conn = Connection(self, self._ordinal, reader, writer)
+    def _accepted(self, client: _ClientSide) -> Connection:
+        conn = Connection(self, self._ordinal, client)
         self._ordinal += 1
         self.connections_total += 1
         self.connections.add(conn)
-        try:
-            await conn.run()
-        except asyncio.CancelledError:
-            conn.close()  # top-level handler: asyncio 3.11 streams log a cancelled task
-        finally:
-            self.connections.discard(conn)
+        return conn
 
 
-def _abort_with_rst(writer: asyncio.StreamWriter) -> None:
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
+class _Side(asyncio.Protocol):
+    """One socket of a connection: feeds the link that reads it, paces the one writing it."""
+
+    transport: asyncio.Transport | None = None
+    reads: Link | None = None  # the link whose source is this socket
+    writes: Link | None = None  # the link whose destination is this socket
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER)
+
+    def data_received(self, data: bytes) -> None:
+        link = self.reads
+        if link is not None:
+            link.feed(data)
+
+    def eof_received(self) -> bool:
+        if self.reads is not None:
+            self.reads.feed_eof()
+        return True  # keep the transport: the link decides when to close it
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.reads is not None:
+            self.reads.feed_eof()
+        if self.writes is not None:
+            self.writes.dst_lost()
+
+    def pause_writing(self) -> None:
+        if self.writes is not None:
+            self.writes.set_dst_paused(True)
+
+    def resume_writing(self) -> None:
+        if self.writes is not None:
+            self.writes.set_dst_paused(False)
+
+
+class _ClientSide(_Side):
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+        self.conn: Connection | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if not self.proxy.enabled:
+            transport.close()
+            return
+        assert self.transport is not None
+        self.transport.pause_reading()  # until the upstream is connected, as Toxiproxy
+        self.conn = self.proxy._accepted(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.conn is not None and self.reads is None:
+            self.conn.close()  # gone before the upstream answered
 
 
 class Connection:
     """A client connection and its upstream connection, torn down together."""
 
-    def __init__(
-        self,
-        proxy: Proxy,
-        ordinal: int,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-    ) -> None:
+    def __init__(self, proxy: Proxy, ordinal: int, client: _ClientSide) -> None:
         self.proxy, self.ordinal = proxy, ordinal
-        self.client_reader, self.client_writer = reader, writer
-        self.upstream_writer: asyncio.StreamWriter | None = None
+        self.client = client
+        self.upstream: _Side | None = None
         self.links: list[Link] = []
         self.closed = False
-        self.task: asyncio.Task[Any] | None = None
-        self._connecting: asyncio.Future[Any] | None = None
-        self._link_tasks: list[asyncio.Task[None]] = []
+        # Toxiproxy sets SO_LINGER 0 on both sockets when a reset_peer toxic exists as the
+        # connection opens: every later close of this connection is then an RST.
+        self.linger0 = any(t.type == "reset_peer" for t in proxy.toxics.values())
+        self._connecting = asyncio.ensure_future(self._connect())
 
-    async def run(self) -> None:
-        self.task = asyncio.current_task()
-        host, port = split_hostport(self.proxy.upstream, "upstream")
-        self._connecting = asyncio.ensure_future(
-            asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT)
-        )
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            up_reader, up_writer = await self._connecting
-        except (OSError, TimeoutError) as exc:
+            host, port = split_hostport(self.proxy.upstream, "upstream")
+            _, side = await asyncio.wait_for(
+                loop.create_connection(_Side, host, port), CONNECT_TIMEOUT
+            )
+        except (OSError, TimeoutError, ApiError) as exc:
             log.warning("proxy %s: upstream %s unreachable: %s", self.proxy.name, host, exc)
             self.close()
             return
-        except asyncio.CancelledError:
-            if self.closed:  # close() gave up on the pending connect
-                return
-            raise
-        self.upstream_writer = up_writer
         if self.closed:
-            up_writer.close()
+            if side.transport is not None:
+                side.transport.close()
             return
-        self.links = [
-            Link(self, "upstream", self.client_reader, up_writer),
-            Link(self, "downstream", up_reader, self.client_writer),
-        ]
-        self._link_tasks = [asyncio.create_task(link.run()) for link in self.links]
-        try:
-            await asyncio.wait(self._link_tasks)
-        finally:
-            self.close()
+        self.upstream = side
+        client = self.client
+        up = Link(self, "upstream", client, side)
+        down = Link(self, "downstream", side, client)
+        up.other, down.other = down, up
+        self.links = [up, down]
+        client.reads = side.writes = up
+        side.reads = client.writes = down
+        if self.linger0:
+            for s in (client, side):
+                _set_linger0(s)
+        for link in self.links:
+            link.wake()
+        assert client.transport is not None
+        client.transport.resume_reading()
 
     def close(self, reset: bool = False) -> None:
-        """Close both sides (FIN, or RST when ``reset``) and stop both pumps."""
+        """Close both sockets (FIN, or RST when ``reset`` or linger 0) and stop both pumps."""
         if self.closed:
             return
         self.closed = True
-        for writer in (self.client_writer, self.upstream_writer):
-            if writer is not None:
-                _abort_with_rst(writer) if reset else writer.close()
-        if self._connecting is not None:
-            self._connecting.cancel()  # no-op once connected
-        current = asyncio.current_task()
-        for task in self._link_tasks:
-            if task is not current:
-                task.cancel()
+        self.proxy.connections.discard(self)
+        if self._connecting is not asyncio.current_task():
+            self._connecting.cancel()
+        for link in self.links:
+            link.stop()
+        for side in (self.client, self.upstream):
+            if side is None or side.transport is None:
+                continue
+            if reset or self.linger0:
+                _set_linger0(side)
+                side.transport.abort()
+            else:
+                side.transport.close()
+
+    def link_done(self) -> None:
+        if all(link.done for link in self.links):
+            self.close()
+
+
+def _set_linger0(side: _Side) -> None:
+    sock = side.transport.get_extra_info("socket") if side.transport else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 class Link:
-    """One direction of a connection: reader task + toxic-applying pump."""
+    """One direction of a connection: the fast path, or the queue and its toxic pump."""
 
-    def __init__(
-        self,
-        conn: Connection,
-        stream: str,
-        src: asyncio.StreamReader,
-        dst: asyncio.StreamWriter,
-    ) -> None:
+    def __init__(self, conn: Connection, stream: str, src: _Side, dst: _Side) -> None:
         self.conn, self.stream, self.src, self.dst = conn, stream, src, dst
-        self.queue: asyncio.Queue[Item] = asyncio.Queue(QUEUE_CHUNKS)
-        self.states: dict[str, tuple[Toxic, ToxicState]] = {}
+        assert src.transport is not None and dst.transport is not None
+        self.src_t: asyncio.Transport = src.transport
+        self.dst_t: asyncio.Transport = dst.transport
+        self.other: Link | None = None
+        self.fast = False  # set by the pump once no toxic applies and nothing is queued
+        self.queue: collections.deque[tuple[bytes, float]] = collections.deque()
+        self.queued = 0
+        self.eof = False
+        self.done = False
+        self.states: dict[str, ToxicState] = {}
+        self.pump: asyncio.Task[None] | None = None
+        self._event = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
+        self._dst_paused = False
+        self._src_paused = False
+        self._drained: asyncio.Future[None] | None = None
+        self._loop = asyncio.get_running_loop()
+        self._received = conn.proxy.received
+        self._sent = conn.proxy.sent
+
+    # -- input ---------------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        n = len(data)
+        self._received[self.stream] += n
+        if self.fast:
+            self.dst_t.write(data)
+            self._sent[self.stream] += n
+            return
+        if self.done:
+            return
+        self.queue.append((data, self._loop.time()))
+        self.queued += n
+        if self.queued >= QUEUE_BYTES:
+            self._update_reading()
+        self._event.set()
+
+    def feed_eof(self) -> None:
+        if self.eof or self.done:
+            return
+        self.eof = True
+        if self.fast:
+            self._finish()
+        else:
+            self._event.set()
 
     def wake(self) -> None:
-        # A full queue means the pump is busy and will re-read the toxics anyway.
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(WAKE)
+        """Toxics changed (or a timer fired): leave the fast path and let the pump decide."""
+        if self.done:
+            return
+        self.fast = False
+        if self.pump is None and not (self.conn.proxy.chains[self.stream] or self.states):
+            self.fast = not self.queue and not self.eof
+            if self.fast:
+                return
+        self._event.set()
+        if self.pump is None:
+            self.pump = self._loop.create_task(self._pump())
 
-    async def run(self) -> None:
-        reader = asyncio.create_task(self._read())
-        try:
-            await self._pump()
-        except OSError as exc:  # peer vanished while writing
-            log.debug("proxy %s %s: %s", self.conn.proxy.name, self.stream, exc)
-            self.conn.close()
-        finally:
-            reader.cancel()
-            if self._timer is not None:
-                self._timer.cancel()
+    def stop(self) -> None:
+        self.done = True
+        self.fast = False
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.pump is not None and self.pump is not asyncio.current_task():
+            self.pump.cancel()
 
-    async def _read(self) -> None:
-        loop = asyncio.get_running_loop()
-        with contextlib.suppress(OSError):  # a reset peer ends the stream like EOF
-            while data := await self.src.read(READ_SIZE):
-                self.conn.proxy.received[self.stream] += len(data)
-                await self.queue.put((data, loop.time()))
-        await self.queue.put(EOF)
+    # -- flow control --------------------------------------------------------------------
+    def set_dst_paused(self, paused: bool) -> None:
+        self._dst_paused = paused
+        if not paused and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        self._update_reading()
+
+    def dst_lost(self) -> None:
+        """The destination socket is gone: nothing more can be delivered this way."""
+        self.set_dst_paused(False)
+        if self.done:
+            return
+        self.stop()
+        self.queue.clear()
+        if self.other is not None:
+            self.other.feed_eof()
+        self.conn.link_done()
+
+    def _update_reading(self) -> None:
+        pause = self._dst_paused or self.queued >= QUEUE_BYTES
+        if pause != self._src_paused and not self.src_t.is_closing():
+            self._src_paused = pause
+            if pause:
+                self.src_t.pause_reading()
+            else:
+                self.src_t.resume_reading()
 
     async def _write(self, data: bytes) -> None:
-        self.dst.write(data)
-        self.conn.proxy.sent[self.stream] += len(data)
-        await self.dst.drain()
+        if self.done:
+            return
+        self.dst_t.write(data)
+        self._sent[self.stream] += len(data)
+        if self._dst_paused:
+            self._drained = self._loop.create_future()
+            await self._drained
 
+    # -- end of stream -------------------------------------------------------------------
+    def _finish(self) -> None:
+        """All data of this direction delivered: close its destination fully (Toxiproxy
+        closes, it does not half-close), which ends the other direction as well."""
+        if self.done:
+            return
+        self.done = True
+        self.fast = False
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.conn.linger0:
+            self.conn.close()
+            return
+        self.dst_t.close()
+        if self.other is not None:
+            self.other.feed_eof()  # its source is the socket just closed
+        self.conn.link_done()
+
+    # -- toxic path ----------------------------------------------------------------------
     def _chain(self, now: float) -> tuple[Chain, bool]:
-        """Current active toxics for this connection; flag if a timeout toxic went away."""
-        states: dict[str, tuple[Toxic, ToxicState]] = {}
-        for toxic in self.conn.proxy.chain_for(self.stream):
-            seen = self.states.get(toxic.name)
-            if seen is None:
-                rng = self.conn.proxy.rng_for(self.conn.ordinal, self.stream, toxic.name)
-                state = ToxicState(toxic, rng, now)
+        """Active toxics for this connection; flag if an active timeout toxic went away."""
+        states: dict[str, ToxicState] = {}
+        for toxic in self.conn.proxy.chains[self.stream]:
+            state = self.states.get(toxic.name)
+            if state is None:
+                seed = self.conn.proxy.rng_seed(self.conn.ordinal, self.stream, toxic.name)
+                state = ToxicState(toxic, seed, now)
             else:
-                state = seen[1]
-                state.sync(toxic)
-            states[toxic.name] = (toxic, state)
+                state.sync(toxic, now)
+            states[toxic.name] = state
         # Toxiproxy closes connections whose timeout toxic is removed (data was lost).
         dropped = any(
-            t.type == "timeout" and s.applies
-            for name, (t, s) in self.states.items()
-            if name not in states or not states[name][1].applies
+            s.toxic.type == "timeout" and s.applies
+            for name, s in self.states.items()
+            if name not in states or not states[name].applies
         )
         self.states = states
-        return [(t, s) for t, s in states.values() if s.applies], dropped
+        return [(s.toxic, s) for s in states.values() if s.applies], dropped
 
     def _arm(self, when: float) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_at(when, self.wake)
+        self._timer = self._loop.call_at(when, self._event.set)
 
     async def _pump(self) -> None:
-        loop = asyncio.get_running_loop()
-        eof = False
-        while True:
+        try:
+            await self._run()
+        except OSError as exc:  # peer vanished while writing
+            log.debug("proxy %s %s: %s", self.conn.proxy.name, self.stream, exc)
+            self.conn.close()
+        finally:
+            if self.pump is asyncio.current_task():
+                self.pump = None
+
+    async def _run(self) -> None:
+        loop = self._loop
+        while not self.done:
+            self._event.clear()
             now = loop.time()
             chain, dropped = self._chain(now)
             if dropped:
@@ -314,28 +526,42 @@ class Link:
             if due:
                 when, toxic = min(due, key=lambda pair: pair[0])
                 if when <= now:
-                    self.conn.close(reset=toxic.type == "reset_peer")
+                    self.conn.close(reset=False)
                     return
                 self._arm(when)
-            if eof:
+            if self.queue:
+                data, ts = self.queue.popleft()
+                self.queued -= len(data)
+                if self._src_paused and self.queued < QUEUE_BYTES // 2:
+                    self._update_reading()
+                if chain:
+                    if await run_chain(chain, data, ts, self._write):
+                        self.conn.close()
+                        return
+                else:
+                    await self._write(data)
+                continue
+            if self.eof:
                 if any(t.type == "timeout" for t, _ in chain):
                     self.conn.close()
                     return
                 resets = [s for t, s in chain if t.type == "reset_peer"]
-                if not resets:
-                    await asyncio.sleep(close_delay(chain))
-                    if self.dst.can_write_eof() and not self.dst.is_closing():
-                        self.dst.write_eof()  # half-close; Connection closes when both end
+                if resets:
+                    if resets[0].triggered is None:
+                        resets[0].triggered = now
+                        continue
+                else:
+                    delay = close_delay(chain)
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    self._finish()
                     return
-                if resets[0].triggered is None:
-                    resets[0].triggered = now
-                    continue
-            item = await self.queue.get()
-            if item is EOF:
-                eof = True
-            elif isinstance(item, tuple) and await run_chain(chain, item[0], item[1], self._write):
-                self.conn.close()
+            elif not chain:
+                self.fast = True  # nothing applies and nothing queued: back to the fast path
+                if self._timer is not None:
+                    self._timer.cancel()
                 return
+            await self._event.wait()
 
 
 _METRICS = (

@@ -90,7 +90,6 @@ def test_duplicate_proxy_is_409(api: httpx.Client, echo: str) -> None:
         b"[]",
         json.dumps({"listen": "127.0.0.1:0", "upstream": "127.0.0.1:1"}).encode(),
         json.dumps({"name": "x", "listen": "127.0.0.1:0"}).encode(),
-        json.dumps({"name": "x", "listen": "127.0.0.1:0", "upstream": "nohostport"}).encode(),
         json.dumps({"name": "x", "upstream": "127.0.0.1:1", "enabled": "yes"}).encode(),
     ],
 )
@@ -141,7 +140,9 @@ def test_update_proxy_partial(api: httpx.Client, echo: str, method: str) -> None
     assert response.json() == {**created.json(), "enabled": False}
     enabled = api.request(method, "/proxies/u", json={"enabled": True}).json()
     assert enabled["enabled"] is True and enabled["listen"] == listen
-    _error(api.request(method, "/proxies/u", json={"upstream": "bad"}), 400)
+    # Toxiproxy resolves the new listen address first: no port is a 500 with Go's text.
+    message = _error(api.request(method, "/proxies/u", json={"listen": "bad"}), 500)
+    assert message == "address bad: missing port in address"
 
 
 def test_toxic_crud(api: httpx.Client, echo: str) -> None:
@@ -183,8 +184,6 @@ def test_toxic_crud(api: httpx.Client, echo: str) -> None:
         ({"type": "teleport"}, "invalid toxic type"),
         ({}, "invalid toxic type"),
         ({"type": "latency", "stream": "sideways"}, "stream was invalid"),
-        ({"type": "latency", "toxicity": 1.5}, "toxicity"),
-        ({"type": "latency", "attributes": {"latency": -1}}, "latency"),
         ({"type": "latency", "attributes": {"latency": "fast"}}, "latency"),
     ],
 )
@@ -229,8 +228,9 @@ def test_reset_enables_all_and_clears_toxics(api: httpx.Client, echo: str) -> No
 def test_routing_errors(api: httpx.Client) -> None:
     assert api.get("/nowhere").status_code == 404
     assert api.get("/proxies/a/b/c/d/e").status_code == 404
-    assert _error(api.delete("/proxies"), 405) == "method not allowed"
-    assert api.put("/proxies/x/toxics/y", json={}).status_code == 404  # proxy checked first
+    not_allowed = api.delete("/proxies")  # gorilla/mux: 405 with an empty body
+    assert not_allowed.status_code == 405 and not_allowed.content == b""
+    assert api.put("/proxies/x/toxics/y", json={}).status_code == 405  # route first
     browser = api.get("/proxies", headers={"User-Agent": "Mozilla/5.0"})
     assert browser.status_code == 403  # like Toxiproxy: API is not for browsers
 

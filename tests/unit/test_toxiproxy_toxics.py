@@ -163,13 +163,6 @@ def test_slow_close_delays_end_of_stream(api: ToxiproxyClient, port: int) -> Non
         assert 0.29 <= time.monotonic() - start < 1.5
 
 
-def test_half_close_still_delivers_pending_reply(port: int) -> None:
-    with connect(port) as sock:
-        sock.sendall(b"last words")
-        sock.shutdown(socket.SHUT_WR)
-        assert recv_exactly(sock, 100) == b"last words"
-
-
 def test_disable_closes_live_connections_and_refuses_new(api: ToxiproxyClient, port: int) -> None:
     with connect(port) as sock:
         assert round_trip(sock) < FAST
