@@ -27,6 +27,7 @@ from harness.chaos.container import container_detail
 from harness.chaos.targets import describe, resolve
 from harness.errors import InfrastructureError
 from harness.plan.model import RunPlan
+from harness.roles import Role, kinds_of
 from harness.runtime import labels
 from harness.runtime.docker import client
 from harness.spec.models import PartitionFault
@@ -38,14 +39,15 @@ class NotRunning(InfrastructureError):
     """No namespace to change: nothing to partition, and nothing left to undo."""
 
 
-OBSERVERS = ("prometheus",)  # kinds that keep seeing a partitioned node
+OBSERVERS = kinds_of(Role.OBSERVER)  # kinds that keep seeing a partitioned node
+PROXIES = kinds_of(Role.PROXY)
 IPT = "iptables -w"
 
 
 def _link_endpoints(plan: RunPlan, src_service: str, dst_service: str) -> list[str]:
     """`ip:port` of the proxy carrying the link `src_service->dst_service`, if declared."""
     link = plan.toxiproxy.get(f"{src_service}->{dst_service}")
-    proxies = [c for c in plan.containers if c.kind == "toxiproxy"]
+    proxies = [c for c in plan.containers if c.kind in PROXIES]
     if link is None or not proxies:
         return []
     config = json.loads(proxies[0].files.get("/etc/toxiproxy.json", "[]"))

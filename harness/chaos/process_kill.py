@@ -17,19 +17,14 @@ from harness.chaos.base import FaultContext, undo_each
 from harness.chaos.container import container_detail, status
 from harness.chaos.targets import describe, resolve
 from harness.errors import InfrastructureError
+from harness.roles import process, restartable
 from harness.runtime.docker import client
 from harness.spec.models import ProcessKillFault
 
-# The supervisors' command lines (images/lb/supervise.sh, images/web/supervise.sh).
-RESTART = {
-    "haproxy": "haproxy -W -db -f /etc/haproxy/haproxy.cfg",
-    "php-fpm8.2": "php-fpm8.2 --nodaemonize --fpm-config /etc/php/8.2/fpm/php-fpm.conf",
-    "nginx": "nginx -g 'daemon off;'",
-    "keepalived": "keepalived --dont-fork --log-console --log-detail -f /etc/keepalived/keepalived.conf",
-}
-# Keepalived will not start while a pidfile names a live PID, and a SIGKILLed one leaves its
-# pidfiles behind (start_process only runs when no keepalived runs, so removing them is safe).
-PRESTART = {"keepalived": "rm -f /run/keepalived.pid /run/vrrp.pid /run/checkers.pid"}
+# The supervisors' command lines (images/lb/supervise.sh, images/web/supervise.sh), and what must
+# happen before one starts again, as each kind declares them (harness/roles.py).
+RESTART = {name: p.restart for name in restartable() if (p := process(name))}
+PRESTART = {name: p.prestart for name in restartable() if (p := process(name))}
 LIVE_STATES = "R,S,D,T"
 SETTLE = 5.0  # after our own signal, a process still there is one still dying  # pgrep must not count zombies as running
 

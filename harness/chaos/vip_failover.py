@@ -13,6 +13,7 @@ from typing import Any
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
+from harness import kinds
 from harness.chaos import container as cf
 from harness.chaos import process_kill as pk
 from harness.chaos.base import FaultContext
@@ -24,7 +25,10 @@ from harness.spec.models import VipFailoverFault
 
 def lb_process(kind: str) -> str:
     """The process `chk_lb` tracks on an LB of this kind."""
-    return "haproxy" if kind == "haproxy" else "nginx"
+    tracks = kinds.descriptor(kind).tracks
+    if tracks is None:
+        raise InfrastructureError(f"vip_failover: a {kind} node tracks no process to kill")
+    return tracks
 
 
 def start_holder(c: Container, grace: float = 1.0) -> bool:

@@ -10,6 +10,7 @@ import jinja2
 import jinja2.sandbox
 
 from harness.plan.model import ContainerPlan, ScrapeTarget, Wait
+from harness.roles import Role, kinds_of
 from harness.spec.files import MAX_USER_FILE_BYTES, FileProblem, read_bounded
 from harness.spec.liveness import instance_names
 from harness.spec.models import Topology
@@ -22,8 +23,8 @@ TEMPLATES = jinja2.Environment(
     lstrip_blocks=True,
 )
 
-DB_KINDS = ("mariadb", "mysql")
-LB_KINDS = ("haproxy", "nginx-lb")
+DB_KINDS = kinds_of(Role.DATABASE)
+LB_KINDS = kinds_of(Role.LOAD_BALANCER)
 
 
 def render(template: str, **values: Any) -> str:

@@ -4,6 +4,7 @@ harness waits on its `healthcheck:` (if any) and otherwise only for it to be run
 from __future__ import annotations
 
 from harness.kinds.base import Context, apply_overrides
+from harness.kinds.descriptor import Descriptor
 from harness.plan.model import ContainerPlan
 from harness.spec.models import CustomService
 
@@ -21,3 +22,6 @@ def containers(ctx: Context, name: str, svc: CustomService) -> list[ContainerPla
         )
         out.append(apply_overrides(plan, svc, ctx))
     return out
+
+
+DESCRIPTOR = Descriptor(image=None)  # the user's image: nothing known about it

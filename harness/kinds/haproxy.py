@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from harness.kinds import keepalived
 from harness.kinds.base import Context, apply_overrides, render
+from harness.kinds.descriptor import Descriptor, Exporter, LogLines
 from harness.plan.model import ContainerPlan, ScrapeTarget, Wait
 from harness.spec.models import HAProxyService
 
@@ -42,3 +45,27 @@ def ejection_bound(svc: HAProxyService) -> float:
     timeout (a killed node's address stops answering, so checks time out rather than being
     refused), the next one starting `inter` after the previous ended."""
     return svc.check.fall * (svc.check.interval + svc.check.timeout)
+
+
+def _ejection(svc: HAProxyService) -> tuple[float, str]:
+    c = svc.check
+    return ejection_bound(svc), f"fall {c.fall} x (inter {c.interval:g}s + timeout {c.timeout:g}s)"
+
+
+def _backends_up(run_id: str, instance: str) -> str:
+    return f'haproxy_server_status{{run="{run_id}",instance="{instance}",proxy="app",state="UP"}}'
+
+
+DESCRIPTOR = Descriptor(
+    image=IMAGE,
+    ports={"http": 80, "metrics": METRICS_PORT},
+    exporter=Exporter("haproxy", METRICS_PORT),
+    log=LogLines(
+        backend=(re.compile(r"Server (\S+)/(\S+) is (UP|DOWN)"),),
+        started=(re.compile(r"New worker \(\d+\) forked"),),
+    )
+    + keepalived.LOG,
+    tracks="haproxy",
+    ejection=_ejection,
+    backends_up=_backends_up,
+)

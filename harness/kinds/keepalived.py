@@ -3,11 +3,16 @@ demotes a node whose LB process died, and a notify hook that timestamps every tr
 
 from __future__ import annotations
 
+import re
+
 from harness.kinds.base import Context, render
+from harness.kinds.descriptor import LogLines
 from harness.spec.models import Keepalived
 
 CAPS = ["NET_ADMIN", "NET_BROADCAST", "NET_RAW"]
 STATE_LOG = "/var/log/harness/keepalived.log"
+# `(VI_1) Entering MASTER STATE`: the node took the VIP (BACKUP, FAULT: it gave it up).
+LOG = LogLines(vip=(re.compile(r"\((\S+)\) Entering (\w+) STATE"),))
 
 
 def files(

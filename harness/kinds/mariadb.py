@@ -11,8 +11,11 @@ over (images/data/db-promote.sh)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from harness.kinds import keepalived
 from harness.kinds.base import Context, apply_overrides
+from harness.kinds.descriptor import Descriptor, Exporter
 from harness.plan.model import ContainerPlan, ScrapeTarget, Wait
 from harness.spec.models import MariaDBService
 
@@ -91,3 +94,27 @@ def replication_env(ctx: Context, name: str, svc: MariaDBService, index: int) ->
         host, port = ctx.endpoint(name, name, 3306)  # through the replication link if any
         env.update(DB_PRIMARY_HOST=host, DB_PRIMARY_PORT=str(port))
     return env
+
+
+def read_orders(secrets: Mapping[str, str]) -> list[str]:
+    """The ids of the stored orders, one a line, run inside a database container."""
+    pw = secrets["db_password"]
+    return [
+        "mysql",
+        "-h127.0.0.1",
+        "-uapp",
+        f"-p{pw}",
+        "-N",
+        "-B",
+        "app",
+        "-e",
+        "SELECT id FROM orders",
+    ]
+
+
+DESCRIPTOR = Descriptor(
+    image=IMAGE,
+    ports={"mysql": 3306, "metrics": EXPORTER_PORT},
+    exporter=Exporter("mysqld", EXPORTER_PORT),
+    read_orders=read_orders,
+)

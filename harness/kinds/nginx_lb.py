@@ -13,7 +13,8 @@ import re
 
 from harness.kinds import keepalived
 from harness.kinds.base import Context, apply_overrides, render
-from harness.plan.model import ContainerPlan, ScrapeTarget, Wait
+from harness.kinds.descriptor import Descriptor, Exporter, LogLines
+from harness.plan.model import ContainerPlan, RunPlan, ScrapeTarget, Wait
 from harness.spec.models import NginxLBService
 
 IMAGE = "lb"
@@ -91,3 +92,43 @@ def passive_checks(config: str) -> dict[str, tuple[int, float]]:
                 continue
         out[address] = (max_fails, float(math.ceil(fail_timeout)))
     return out
+
+
+def upstreams(plan: RunPlan, lb: ContainerPlan) -> tuple[dict[str, str], dict[str, float]]:
+    """Upstream address → backend instance (every container of the run by IP, and each `server`
+    line's address), and backend → `fail_timeout`, read from the nginx.conf the container really
+    gets (the rendered template or the user's own)."""
+    by_ip = {c.ip: c.instance for c in plan.containers}
+    names = set(by_ip.values())
+    out, fail_timeout = dict(by_ip), {}
+    for address, (_, timeout) in passive_checks(lb.files.get(CONFIG_PATH, "")).items():
+        host = address.rsplit(":", 1)[0] if address.count(":") == 1 else address
+        name = by_ip.get(host) or (host if host in names else address)
+        out[address] = name
+        fail_timeout[name] = timeout
+    return out, fail_timeout
+
+
+def _ejection(svc: NginxLBService) -> tuple[float, str]:
+    how = f"passive: max_fails {svc.max_fails} x connect timeout {svc.timeout_connect:g}s"
+    return ejection_bound(svc), how
+
+
+DESCRIPTOR = Descriptor(
+    image=IMAGE,
+    ports={"http": 80, "status": 8080, "metrics": EXPORTER_PORT},
+    exporter=Exporter("nginx", EXPORTER_PORT),
+    log=LogLines(
+        disabled=(
+            re.compile(
+                r'upstream server temporarily disabled\b.*?\bupstream: "(?:[a-z]+://)?'
+                r'(\[[^\]]*\]|[^:/"]+)(?::(\d+))?'
+            ),
+        ),
+        started=(re.compile(r"\[notice\] \d+#\d+: start worker processes\b"),),
+    )
+    + keepalived.LOG,
+    tracks="nginx",
+    ejection=_ejection,
+    upstreams=upstreams,
+)

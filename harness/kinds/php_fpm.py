@@ -4,6 +4,7 @@ shape of stacks where an Nginx LB speaks `fastcgi_pass` straight to the pool."""
 from __future__ import annotations
 
 from harness.kinds.base import Context, app_dirs, apply_overrides
+from harness.kinds.descriptor import Descriptor
 from harness.kinds.web import IMAGE, php_files
 from harness.plan.model import ContainerPlan, Wait
 from harness.spec.models import PhpFpmService
@@ -44,3 +45,6 @@ def containers(ctx: Context, name: str, svc: PhpFpmService) -> list[ContainerPla
         )
         out.append(apply_overrides(plan, svc, ctx, CONFIG_PATH))
     return out
+
+
+DESCRIPTOR = Descriptor(image=IMAGE, ports={"fastcgi": PORT})

@@ -4,6 +4,7 @@ exporters on the host side of the bridge. Always present, added when the topolog
 from __future__ import annotations
 
 from harness.kinds.base import Context, apply_overrides, render
+from harness.kinds.descriptor import Descriptor
 from harness.plan.model import ContainerPlan, Wait
 from harness.spec.models import PrometheusService
 
@@ -30,3 +31,6 @@ def containers(ctx: Context, name: str, svc: PrometheusService) -> list[Containe
         wait=Wait("http", f"http://{ctx.ips[inst]}:{PORT}/-/ready", 60),
     )
     return [apply_overrides(plan, svc, ctx, "/etc/prometheus/prometheus.yml")]
+
+
+DESCRIPTOR = Descriptor(image=IMAGE, ports={"http": PORT})

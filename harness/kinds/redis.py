@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from harness.kinds import keepalived
 from harness.kinds.base import Context, apply_overrides
+from harness.kinds.descriptor import Descriptor, Exporter
 from harness.plan.model import ContainerPlan, ScrapeTarget, Wait
 from harness.spec.models import RedisService
 
@@ -68,3 +69,8 @@ def replication_env(ctx: Context, name: str, svc: RedisService, index: int) -> d
             REDIS_ANNOUNCE_IP=ctx.ips[ctx.instances(name)[index]],
         )
     return env
+
+
+DESCRIPTOR = Descriptor(
+    image=IMAGE, ports={"redis": 6379, "metrics": 9121}, exporter=Exporter("redis", 9121)
+)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from harness.kinds.base import Context, apply_overrides
+from harness.kinds.descriptor import Descriptor
 from harness.plan.model import ContainerPlan, Wait
 from harness.spec.models import Link, ToxiproxyService
 
@@ -62,3 +63,6 @@ def containers(ctx: Context, name: str, svc: ToxiproxyService) -> list[Container
         wait=Wait("http", f"http://{ctx.ips[inst]}:{API_PORT}/proxies", 30),
     )
     return [apply_overrides(plan, svc, ctx, "/etc/toxiproxy.json")]
+
+
+DESCRIPTOR = Descriptor(image=IMAGE, ports={"api": API_PORT})

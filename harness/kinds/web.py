@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.kinds.base import DB_KINDS, Context, app_dirs, apply_overrides, render
+from harness.kinds.descriptor import Descriptor
 from harness.plan.model import ContainerPlan, Wait
 from harness.spec.models import WebService
 
@@ -83,3 +84,6 @@ def containers(ctx: Context, name: str, svc: WebService) -> list[ContainerPlan]:
         )
         out.append(apply_overrides(plan, svc, ctx, CONFIG_PATH))
     return out
+
+
+DESCRIPTOR = Descriptor(image=IMAGE, ports={"http": 80})

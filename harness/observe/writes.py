@@ -8,6 +8,7 @@ from pathlib import Path
 
 from docker.models.containers import Container
 
+from harness import kinds
 from harness.errors import InfrastructureError
 from harness.plan.model import RunPlan
 from harness.runtime.probe import vip_holder
@@ -28,7 +29,7 @@ def acked_ids(run_dir: Path) -> set[str]:
 
 
 def stored_ids(plan: RunPlan, containers: dict[str, Container]) -> set[str]:
-    db = next((c for c in plan.containers if c.kind in ("mariadb", "mysql")), None)
+    db = next((c for c in plan.containers if kinds.descriptor(c.kind).read_orders), None)
     if db is None:
         raise InfrastructureError("no database service to check writes against")
     if db.service in plan.vips:  # a replicated database: the primary is who holds the VIP now
@@ -39,20 +40,9 @@ def stored_ids(plan: RunPlan, containers: dict[str, Container]) -> set[str]:
                 "so there is no primary to check writes against"
             )
         db = next(c for c in plan.containers if c.instance == holder)
-    pw = plan.secrets["db_password"]
-    code, out = containers[db.instance].exec_run(
-        [
-            "mysql",
-            "-h127.0.0.1",
-            "-uapp",
-            f"-p{pw}",
-            "-N",
-            "-B",
-            "app",
-            "-e",
-            "SELECT id FROM orders",
-        ]
-    )
+    read_orders = kinds.descriptor(db.kind).read_orders
+    assert read_orders is not None
+    code, out = containers[db.instance].exec_run(read_orders(plan.secrets))
     if code != 0:
         raise InfrastructureError(
             f"cannot read orders from {db.instance}: {out.decode(errors='replace')[-200:]}"

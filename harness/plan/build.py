@@ -8,8 +8,9 @@ from pathlib import Path
 
 from harness import kinds
 from harness.kinds import toxiproxy
-from harness.kinds.base import LB_KINDS, Context
+from harness.kinds.base import Context
 from harness.plan.model import ContainerPlan, RunPlan, ScrapeTarget
+from harness.roles import Role, kinds_of
 from harness.spec.addresses import FIRST_HOST, VIP_HOST, allocate
 from harness.spec.graph import PROMETHEUS, implicit_deps, levels
 from harness.spec.graph import with_auto_services as with_prometheus
@@ -55,16 +56,17 @@ def make_plan(
     order = levels(topo)
     # Prometheus renders last so it sees every scrape target the other kinds declared.
     by_service: dict[str, list[ContainerPlan]] = {}
-    for name in sorted(topo.services, key=lambda s: topo.services[s].kind == "prometheus"):
+    observers = kinds_of(Role.OBSERVER)
+    for name in sorted(topo.services, key=lambda s: topo.services[s].kind in observers):
         svc = topo.services[name]
         by_service[name] = kinds.get(svc.kind).containers(ctx, name, svc)
     plan_levels = [[c for name in level for c in by_service[name]] for level in order]
     containers = [c for level in plan_levels for c in level]
-    prom = next(c for c in containers if c.kind == "prometheus")
+    prom = next(c for c in containers if c.kind in observers)
     load_url = topo.load.url
     if load_url is None:  # validation made sure there is a target or a load balancer
         lb_name = topo.load.target or next(
-            n for n, s in topo.services.items() if s.kind in LB_KINDS
+            n for n, s in topo.services.items() if s.kind in kinds_of(Role.LOAD_BALANCER)
         )
         load_host = (
             vips.get(lb_name) or ips[instance_names(lb_name, topo.services[lb_name].replicas)[0]]
@@ -72,7 +74,7 @@ def make_plan(
         load_url = f"http://{load_host}"
     proxies = {}
     for link in topo.links:
-        proxy = next(c for c in containers if c.kind == "toxiproxy")
+        proxy = next(c for c in containers if c.kind in kinds_of(Role.PROXY))
         proxies[link.name] = (f"http://{proxy.ip}:{toxiproxy.API_PORT}", toxiproxy.proxy_name(link))
     return RunPlan(
         run_id=run_id,

@@ -12,27 +12,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.roles import Role, kinds_of, kinds_where, only
 from harness.spec.models import (
     PrometheusService,
     Topology,
     ToxiproxyService,
 )
 
-PROMETHEUS = "prometheus"
-TOXIPROXY = "toxiproxy"
+# The services the harness adds are named after their kinds: the observer and the proxy.
+PROMETHEUS = only(Role.OBSERVER)
+TOXIPROXY = only(Role.PROXY)
 AUTO_SERVICES = (PROMETHEUS, TOXIPROXY)  # names the harness uses for the services it adds
-LB_KINDS = ("haproxy", "nginx-lb")
-APP_KINDS = ("web", "php-fpm")
-DATA_KINDS = ("mariadb", "mysql", "redis")
+LB_KINDS = kinds_of(Role.LOAD_BALANCER)
+APP_KINDS = kinds_of(Role.WEB, Role.APP_POOL)
+DATA_KINDS = kinds_where(app_data=True)
 
 
 def with_auto_services(topo: Topology) -> Topology:
     """Add the services every run has implicitly: Prometheus, and Toxiproxy when links exist."""
     services = dict(topo.services)
-    if not any(s.kind == "prometheus" for s in services.values()):
-        services[PROMETHEUS] = PrometheusService(kind="prometheus")
-    if topo.links and not any(s.kind == "toxiproxy" for s in services.values()):
-        services[TOXIPROXY] = ToxiproxyService(kind="toxiproxy")
+    if not any(s.kind == PROMETHEUS for s in services.values()):
+        services[PROMETHEUS] = PrometheusService.model_validate({"kind": PROMETHEUS})
+    if topo.links and not any(s.kind == TOXIPROXY for s in services.values()):
+        services[TOXIPROXY] = ToxiproxyService.model_validate({"kind": TOXIPROXY})
     return topo.model_copy(update={"services": services})
 
 
@@ -67,13 +69,13 @@ def edges(topo: Topology, name: str) -> list[Edge]:
         for n, s in services.items():
             if s.kind in DATA_KINDS:
                 add(n, f"{name} uses {n}")
-    if svc.kind == "toxiproxy":
+    if svc.kind == TOXIPROXY:
         for link in topo.links:
             if link.from_ != link.to:  # a self-link is an error of its own, not a cycle
                 add(link.to, f"{name} proxies to {link.to}")
     if any(link.from_ == name and link.to != name for link in topo.links):
         for n, s in services.items():
-            if s.kind == "toxiproxy":
+            if s.kind == TOXIPROXY:
                 add(n, f"{name} reaches {link_targets(topo, name)} through {n}")
     return out
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness.roles import Role, kinds_of, kinds_where, restartable
 from harness.spec import graph
 from harness.spec.addresses import (
     EXAMPLE_SUBNET,
@@ -33,24 +34,24 @@ from harness.spec.models import ASSERTION_KINDS, ChaosStep, Topology, injection_
 
 Loc = tuple[Any, ...]
 
-LB_KINDS = ("haproxy", "nginx-lb")
-APP_KINDS = ("web", "php-fpm")
-DB_KINDS = ("mariadb", "mysql")
-NO_DEFAULT_CONFIG = ("redis", "custom")  # `config:` must name its container path: {path: file}
+LB_KINDS = kinds_of(Role.LOAD_BALANCER)
+APP_KINDS = kinds_of(Role.WEB, Role.APP_POOL)
+DB_KINDS = kinds_of(Role.DATABASE)
+POOL_KINDS = kinds_of(Role.APP_POOL)  # bare FastCGI pools
+HTTP_KINDS = kinds_of(Role.WEB, Role.CUSTOM)  # what an LB's HTTP backends may be
+CACHE_KINDS = kinds_of(Role.CACHE)
+REPLICATING = kinds_where(replicates=True)  # replicas: N is a primary and its replicas
+BRING_IMAGE = kinds_where(role=Role.DATABASE, builtin_image=False)  # Debian ships no server
+NO_DEFAULT_CONFIG = kinds_where(default_config=False)  # `config:` must name its path
 SUBNET_POOL = (
     "10.213.0.0/16"  # where the run's /24 comes from without network.subnet (runtime/stack.py)
 )
 HARNESS_ROOT = Path(__file__).resolve().parents[2]  # where the built-in locustfiles/ live
 MAX_VRRP_GROUPS = 205  # keepalived.conf: virtual_router_id 51, 52, ... up to 255
-SINGLETONS = ("prometheus", "toxiproxy")  # the harness runs one of each, with one container
+SINGLETONS = kinds_where(singleton=True)  # the harness runs one of each, with one container
 # Processes process_kill can start again (harness/chaos/process_kill.py RESTART), and the built-in
-# kinds they run in (images/lb/supervise.sh, images/web/supervise.sh).
-RESTARTABLE = {
-    "haproxy": ("haproxy",),
-    "nginx": ("nginx-lb", "web"),
-    "php-fpm8.2": ("web", "php-fpm"),
-    "keepalived": ("haproxy", "nginx-lb"),
-}
+# kinds they run in (images/lb/supervise.sh, images/web/supervise.sh): harness/roles.py.
+RESTARTABLE = restartable()
 # Which fields each toxic takes (harness/chaos/toxic.py), the first one required.
 TOXIC_FIELDS = {
     "latency": ("latency", "jitter"),
@@ -88,9 +89,9 @@ def _check_lb(topo: Topology, name: str, svc: Any, names: list[str]) -> Iterator
     else:
         backend_kind = services[svc.backends].kind
         fastcgi = getattr(svc, "protocol", "http") == "fastcgi"
-        fpm = [n for n, s in services.items() if s.kind == "php-fpm"]
-        http = [n for n, s in services.items() if s.kind in ("web", "custom") and n != name]
-        if fastcgi and backend_kind != "php-fpm":
+        fpm = [n for n, s in services.items() if s.kind in POOL_KINDS]
+        http = [n for n, s in services.items() if s.kind in HTTP_KINDS and n != name]
+        if fastcgi and backend_kind not in POOL_KINDS:
             fix = (
                 f"use {' or '.join(fpm)}" if fpm else "add a php-fpm service, or use protocol: http"
             )
@@ -98,8 +99,8 @@ def _check_lb(topo: Topology, name: str, svc: Any, names: list[str]) -> Iterator
                 ("services", name, "backends"),
                 f"protocol: fastcgi needs a php-fpm service, '{svc.backends}' is {backend_kind} ({fix})",
             )
-        elif not fastcgi and backend_kind not in ("web", "custom"):
-            if backend_kind == "php-fpm":
+        elif not fastcgi and backend_kind not in HTTP_KINDS:
+            if backend_kind in POOL_KINDS:
                 fix = "use an nginx-lb with protocol: fastcgi"
             elif http:
                 fix = f"name the web service, e.g. backends: {http[0]}"
@@ -123,7 +124,7 @@ def _check_lb(topo: Topology, name: str, svc: Any, names: list[str]) -> Iterator
 def _check_db(name: str, svc: Any) -> Iterator[tuple[Loc, str]]:
     """Replication and a database VIP (the built-in MariaDB image sets both up)."""
     repl = svc.replication
-    if svc.kind == "mysql" and (svc.replicas > 1 or repl is not None):
+    if svc.kind not in REPLICATING and (svc.replicas > 1 or repl is not None):
         yield (
             ("services", name, "replication" if repl is not None else "replicas"),
             "replication is set up by the built-in MariaDB image (use kind: mariadb, "
@@ -252,7 +253,7 @@ def _check_names(topo: Topology) -> Iterator[tuple[Loc, str]]:
             yield (
                 ("services", name),
                 f"'{name}' is the name of the {name} the harness adds to every run"
-                + (" with links:" if name == "toxiproxy" else "")
+                + (" with links:" if name == graph.TOXIPROXY else "")
                 + f", so this {svc.kind} service would be replaced or clash with it (rename it)",
             )
     for kind in SINGLETONS:
@@ -296,7 +297,7 @@ def _check_links(topo: Topology) -> Iterator[tuple[Loc, str]]:
         if link.from_ == link.to:
             # mariadb -> itself is the replication channel: replicas reach the primary through it
             svc = services.get(link.to)
-            if svc is None or svc.kind != "mariadb" or svc.replicas < 2:
+            if svc is None or svc.kind not in REPLICATING or svc.replicas < 2:
                 yield (
                     ("links", i, "to"),
                     f"a link from '{link.from_}' to itself carries no traffic (point it at the "
@@ -407,13 +408,13 @@ def check_topology(
                     ("services", name, "depends_on", i),
                     f"'{dep}' is listed twice (remove one)",
                 )
-        if svc.kind == "php-fpm":
+        if svc.kind in POOL_KINDS:
             yield from _check_pool(name, svc)
         if svc.kind in LB_KINDS:
             yield from _check_lb(topo, name, svc, names)
         if svc.kind in DB_KINDS:
             yield from _check_db(name, svc)
-        if svc.kind == "redis":
+        if svc.kind in CACHE_KINDS:
             yield from _check_redis(name, svc)
         if svc.kind == "web":
             yield from _check_db_reads(topo, name, svc)
@@ -423,7 +424,7 @@ def check_topology(
         if svc.kind in APP_KINDS:
             app_svc: Any = svc
             if app_svc.sessions == "redis" and not any(
-                s.kind == "redis" for s in services.values()
+                s.kind in CACHE_KINDS for s in services.values()
             ):
                 yield (
                     ("services", name, "sessions"),
@@ -436,7 +437,7 @@ def check_topology(
                 )
             if app_svc.app != "builtin":
                 yield from _check_app(name, app_svc.app, base_dir)
-        if svc.kind == "mysql" and svc.image is None:
+        if svc.kind in BRING_IMAGE and svc.image is None:
             yield (
                 ("services", name, "image"),
                 "Debian ships no MySQL server (set image: to your MySQL image, or use kind: mariadb)",
@@ -448,7 +449,7 @@ def check_topology(
             peer = link.from_ if end == "from" else link.to
             if peer not in services:
                 yield ("links", i, end), f"unknown service '{peer}' ({_hint(peer, names)})"
-        if link.to in services and services[link.to].kind not in ("mariadb", "mysql", "redis"):
+        if link.to in services and services[link.to].kind not in graph.DATA_KINDS:
             yield (
                 ("links", i, "to"),
                 "links can go to a mariadb, mysql or redis service (point it at the app's database or redis)",
@@ -732,7 +733,7 @@ def _check_replication_lag(topo: Topology, loc: Loc, p: Any) -> Iterator[tuple[L
     replicated = [
         n
         for n, s in topo.services.items()
-        if s.kind == "mariadb" and s.image is None and s.replicas > 1
+        if s.kind in REPLICATING and s.image is None and s.replicas > 1
     ]
     if p.service is None:
         if not replicated:
@@ -1030,7 +1031,7 @@ def _check_target_kind(topo: Topology, loc: Loc, target: Any) -> Iterator[tuple[
         (n for n, s in services.items() if name == n or name in instance_names(n, s.replicas)),
         None,
     )
-    if owner is not None and services[owner].kind == "prometheus":
+    if owner is not None and services[owner].kind in kinds_of(Role.OBSERVER):
         where = loc + (("target",) if isinstance(target, str) else ("target", "service"))
         yield (
             where,
@@ -1176,7 +1177,7 @@ def warn_topology(topo: Topology, base_dir: Path = Path(".")) -> Iterator[tuple[
                     "copied into the containers, and the topology will not run from another "
                     "checkout (copy the file next to the topology file)",
                 )
-        if svc.kind == "php-fpm" and getattr(svc, "pm", "static") != "dynamic":
+        if svc.kind in POOL_KINDS and getattr(svc, "pm", "static") != "dynamic":
             ignored = [
                 f
                 for f in ("start_servers", "min_spare_servers", "max_spare_servers")

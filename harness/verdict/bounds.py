@@ -3,8 +3,10 @@ measures is reported against what the config promises."""
 
 from __future__ import annotations
 
-from harness.kinds import haproxy, keepalived, nginx_lb
-from harness.spec.models import HAProxyService, NginxLBService, Topology
+from harness import kinds
+from harness.kinds import keepalived
+from harness.roles import Role
+from harness.spec.models import Topology
 
 # Allowance for Keepalived's tracking script (interval 1 s x fall 1: Keepalived 2.2 takes whole
 # seconds only) when the LB process dies.
@@ -13,20 +15,16 @@ TRACK_ALLOWANCE = 1.0
 
 def ejection(topo: Topology, backend_service: str) -> tuple[str, float | None, str]:
     """(LB kind, bound in seconds, how it was derived) for the LB in front of `backend_service`."""
+    lbs = kinds.by_role(Role.LOAD_BALANCER)
     for svc in topo.services.values():
-        if isinstance(svc, HAProxyService) and svc.backends == backend_service:
-            c = svc.check
-            return (
-                "haproxy",
-                haproxy.ejection_bound(svc),
-                f"fall {c.fall} x (inter {c.interval:g}s + timeout {c.timeout:g}s)",
-            )
-        if isinstance(svc, NginxLBService) and svc.backends == backend_service:
-            return (
-                "nginx-lb",
-                nginx_lb.ejection_bound(svc),
-                (f"passive: max_fails {svc.max_fails} x connect timeout {svc.timeout_connect:g}s"),
-            )
+        kind = lbs.get(svc.kind)
+        in_front = kind is not None and getattr(svc, "backends", None) == backend_service
+        if in_front and kind is not None and kind.ejection_in:
+            bound, how = kind.ejection_in(topo, svc)  # a gateway: from its registry's lease TTL
+            return svc.kind, bound, how
+        if kind is not None and kind.ejection and getattr(svc, "backends", None) == backend_service:
+            bound, how = kind.ejection(svc)
+            return svc.kind, bound, how
     return "", None, ""
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.roles import kinds_where
 from harness.spec.models import Assertion, Topology
 from harness.spec.semantic import instance_names
 from harness.verdict.promql import dur, m, sel
@@ -39,7 +40,9 @@ def replicated_service(topo: Topology, service: str | None) -> str:
     if service is not None:
         return service
     return next(  # validation made sure there is one
-        n for n, s in topo.services.items() if s.kind == "mariadb" and s.replicas > 1
+        n
+        for n, s in topo.services.items()
+        if s.kind in kinds_where(replicates=True) and s.replicas > 1
     )
 
 

@@ -9,30 +9,11 @@ from typing import Any
 
 from docker.models.containers import Container
 
-from harness.kinds import nginx_lb
-from harness.plan.model import ContainerPlan, RunPlan
+from harness import kinds
+from harness.plan.model import RunPlan
 from harness.watch.events import EventWatcher
 from harness.watch.logs import LogWatcher
 from harness.watch.vip import VipWatcher
-
-LB_KINDS = ("haproxy", "nginx-lb")
-
-
-def nginx_upstreams(plan: RunPlan, lb: ContainerPlan) -> tuple[dict[str, str], dict[str, float]]:
-    """For an Nginx LB: upstream address → backend instance (every container of the run by
-    IP, and each `server` line's address), and backend → `fail_timeout`, read from the nginx.conf
-    the container really gets (the rendered template or the user's own)."""
-    by_ip = {c.ip: c.instance for c in plan.containers}
-    names = set(by_ip.values())
-    upstreams, fail_timeout = dict(by_ip), {}
-    for address, (_, timeout) in nginx_lb.passive_checks(
-        lb.files.get(nginx_lb.CONFIG_PATH, "")
-    ).items():
-        host = address.rsplit(":", 1)[0] if address.count(":") == 1 else address
-        name = by_ip.get(host) or (host if host in names else address)
-        upstreams[address] = name
-        fail_timeout[name] = timeout
-    return upstreams, fail_timeout
 
 
 class Watchers:
@@ -50,9 +31,10 @@ class Watchers:
         self.events = EventWatcher(plan.run_id, exporter, since)
         self.logs = []
         for c in plan.containers:
-            if c.kind not in LB_KINDS:
+            kind = kinds.descriptor(c.kind)  # the kinds whose log says what they did: the LBs
+            if kind.log is None:
                 continue
-            upstreams, fail_timeout = nginx_upstreams(plan, c) if c.kind == "nginx-lb" else ({}, {})
+            upstreams, fail_timeout = kind.upstreams(plan, c) if kind.upstreams else ({}, {})
             self.logs.append(
                 LogWatcher(
                     containers.get(c.instance),
@@ -62,6 +44,7 @@ class Watchers:
                     upstreams=upstreams,
                     fail_timeout=fail_timeout,
                     containers=containers,
+                    lines=kind.log,
                 )
             )
         self.vips = [

@@ -25,16 +25,12 @@ from typing import Any
 
 from docker.models.containers import Container
 
+from harness import kinds
+from harness.kinds.descriptor import LogLines
 from harness.watch.follow import Follow, parse_ts, started_at
 
 __all__ = ["LogWatcher", "parse_ts"]
 
-SERVER = re.compile(r"Server (\S+)/(\S+) is (UP|DOWN)")
-KEEPALIVED = re.compile(r"\((\S+)\) Entering (\w+) STATE")
-NGINX_DISABLED = re.compile(
-    r'upstream server temporarily disabled\b.*?\bupstream: "(?:[a-z]+://)?(\[[^\]]*\]|[^:/"]+)(?::(\d+))?'
-)
-STARTED = re.compile(r"New worker \(\d+\) forked|\[notice\] \d+#\d+: start worker processes\b")
 DEFAULT_FAIL_TIMEOUT = 10.0  # Nginx's default
 EXPIRE_EVERY = 0.1
 EXPIRE_LAG = 0.5  # a line reaches us within this; Nginx's UP is declared only after it
@@ -53,11 +49,14 @@ class LogWatcher:
         upstreams: Mapping[str, str] | None = None,
         fail_timeout: float | Mapping[str, float] = DEFAULT_FAIL_TIMEOUT,
         containers: Mapping[str, Container] | None = None,
+        lines: LogLines | None = None,
     ) -> None:
         """`upstreams`: upstream address (IP, or IP:port) → backend instance, for an Nginx LB;
         `fail_timeout`: Nginx's, in seconds, for every server or per backend instance;
         `containers`: the run's live instance → container map, looked in again when the LB
-        container runs again."""
+        container runs again; `lines`: what the LB kind's log says (its descriptor's), by default
+        every kind's."""
+        self.lines = lines if lines is not None else kinds.log_lines()
         self.container, self.instance, self.exporter, self.since = (
             container,
             instance,
@@ -116,16 +115,16 @@ class LogWatcher:
                 return  # handled before a re-attach
             self._remember(line, ts)
             self.expire(ts)
-            if m := SERVER.search(msg):
+            if m := _search(self.lines.backend, msg):
                 # HAProxy reports a change on stderr and in its log: the state dedupes it
                 self._set_server(m.group(2), m.group(3), ts)
-            elif m := NGINX_DISABLED.search(msg):
+            elif m := _search(self.lines.disabled, msg):
                 self._disabled(m.group(1).strip("[]"), m.group(2), ts)
-            elif m := KEEPALIVED.search(msg):
+            elif m := _search(self.lines.vip, msg):
                 state = m.group(2)
                 self.exporter.keepalived_state.labels(self.instance, state).set(ts)
                 self.events.append((ts, "keepalived", self.instance, state))
-            elif STARTED.search(msg):
+            elif _search(self.lines.started, msg):
                 self.restarted(ts)
 
     def _remember(self, line: str, ts: float) -> None:
@@ -225,3 +224,7 @@ class LogWatcher:
             return
         finally:
             self.stream = None
+
+
+def _search(patterns: tuple[re.Pattern[str], ...], msg: str) -> re.Match[str] | None:
+    return next((m for p in patterns if (m := p.search(msg))), None)

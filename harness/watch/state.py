@@ -8,6 +8,7 @@ from typing import Protocol
 import httpx
 from docker.models.containers import Container
 
+from harness import kinds
 from harness.errors import Inconclusive
 from harness.plan.model import RunPlan
 from harness.runtime.probe import vip_holder
@@ -27,16 +28,14 @@ def wait_steady(
     and requests through the load URL succeed. Otherwise the run is inconclusive."""
     deadline = time.monotonic() + timeout
     problems: list[str] = []
-    lbs = [c for c in plan.containers if c.kind == "haproxy"]
+    # The LBs whose exporter tells each backend's state (an Nginx LB's does not).
+    lbs = [(c, f) for c in plan.containers if (f := kinds.descriptor(c.kind).backends_up)]
     while time.monotonic() < deadline:
         problems = []
-        for lb in lbs:
-            up = prom.scalar(
-                f'sum(haproxy_server_status{{run="{plan.run_id}",instance="{lb.instance}",proxy="app",state="UP"}})'
-            )
-            total = prom.scalar(
-                f'count(haproxy_server_status{{run="{plan.run_id}",instance="{lb.instance}",proxy="app",state="UP"}})'
-            )
+        for lb, backends_up in lbs:
+            series = backends_up(plan.run_id, lb.instance)
+            up = prom.scalar(f"sum({series})")
+            total = prom.scalar(f"count({series})")
             if up is None or total is None or up < total:
                 problems.append(
                     f"{lb.instance}: {0 if up is None else up:g}/{0 if total is None else total:g} backends UP"

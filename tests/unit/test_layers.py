@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "harness": 0,  # the package itself: lazy public API (importlib strings), __version__
     "harness.errors": 0,
     "harness.journal": 0,  # the run's record: schedule, runner, gc and report all write or read it
+    "harness.roles": 0,  # each kind's role and the facts validation needs (stdlib only)
     "harness.observe.metrics": 0,  # the metric catalogue: names only, stdlib only
     "harness.toxiproxy": 0,  # the self-contained proxy and its client
     # 1..8: the flow of a run.

@@ -12,10 +12,11 @@ import pytest
 
 from harness.kinds import nginx_lb
 from harness.kinds.base import render
+from harness.kinds.nginx_lb import upstreams as nginx_upstreams
 from harness.plan.build import make_plan
 from harness.spec.loader import load_topology
 from harness.spec.models import NginxLBService
-from harness.watch import Watchers, nginx_upstreams
+from harness.watch import Watchers
 from harness.watch.logs import LogWatcher, parse_ts
 from tests.fakes import FakeContainer, FakeExporter
 
