@@ -12,6 +12,10 @@ from harness.spec.models import WebService
 
 IMAGE = "web"
 CONFIG_PATH = "/etc/nginx/conf.d/app.conf"
+# GET /health/live is served by a pool of its own, so an LB's liveness check never waits for a
+# worker of the app's pool (all of them can be busy on a slow database).
+HEALTH_POOL = "/etc/php/8.2/fpm/pool.d/health.conf"
+HEALTH_SOCKET = "/run/php/health.sock"
 
 
 def php_files(
@@ -69,7 +73,10 @@ def containers(ctx: Context, name: str, svc: WebService) -> list[ContainerPlan]:
         files, env = php_files(
             ctx, name, svc, inst, "/run/php/php8.2-fpm.sock", {"pm": "static", "max_children": 8}
         )
-        files[CONFIG_PATH] = render("nginx-web.conf.j2")
+        files[CONFIG_PATH] = render("nginx-web.conf.j2", health_socket=HEALTH_SOCKET)
+        files[HEALTH_POOL] = render(
+            "php-fpm-health-pool.conf.j2", listen=HEALTH_SOCKET, max_children=2, node=inst
+        )
         plan = ContainerPlan(
             instance=inst,
             service=name,

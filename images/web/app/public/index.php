@@ -118,6 +118,12 @@ try {
         reply(200, $row + ['read_from' => $from]);
     }
     switch ("$method $path") {
+        case 'GET /health/live':
+            // Liveness: this PHP process answers; no dependency is asked, so a slow database
+            // cannot make an LB eject every node at once. The web node serves it from a small
+            // PHP-FPM pool of its own (pool.d/health.conf), so it never queues behind traffic.
+            reply(200, ['status' => 'live', 'node' => $node]);
+        case 'GET /health/ready':  // readiness: every dependency answers (what /health always did)
         case 'GET /health':
             $checks = array_filter(explode(',', getenv('HEALTH_CHECKS') ?: 'db'));
             if (in_array('redis', $checks, true)) {
