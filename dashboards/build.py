@@ -35,6 +35,7 @@ from grafanalib.core import (
 )
 
 from harness.observe import metrics
+from harness.verdict.data import HEARTBEAT_NOW, HEARTBEAT_STORED
 
 HERE = Path(__file__).resolve().parent
 OUTPUT = HERE / "harness-overview.json"
@@ -59,6 +60,12 @@ QUERIES = {
     # HAProxy's own exporter: one series per proxy/server/state, 1 for the current state
     "haproxy": 'min by (proxy, server) (haproxy_server_status{state="UP"})',
     "sessions_lost": f"sum by (run) ({metrics.SESSIONS_LOST.total}{{{RUN}}})",
+    # the data tier (issue 12): the mysqld exporters' heartbeat, read_only and semi-sync
+    # status, and a redis exporter beside each Sentinel (its view of the master)
+    "lag": f"{HEARTBEAT_NOW}{{{RUN}}} - {HEARTBEAT_STORED}{{{RUN}}}",
+    "db_primary": f"1 - mysql_global_variables_read_only{{{RUN}}}",
+    "semi_sync": f"mysql_global_status_rpl_semi_sync_master_status{{{RUN}}}",
+    "sentinel": f"redis_sentinel_master_status{{{RUN}}}",
 }
 
 
@@ -141,12 +148,14 @@ def build_dashboard() -> Dashboard:
         StateTimeline(
             title="VIP holder",
             dataSource=DATASOURCE,
-            targets=[_target(QUERIES["vip"], "__auto")],
+            targets=[_target(QUERIES["vip"], "{{service}}: {{lb}}")],
             gridPos=GridPos(h=7, w=12, x=0, y=16),
             maxDataPoints=None,
             thresholds=BASE_THRESHOLDS,
             mappings=_state_mapping(("holds VIP", "green"), ("backup", "transparent")),
-            description="1 while a load balancer holds the virtual IP (keepalived MASTER).",
+            description="1 while an instance holds its service's virtual IP (keepalived "
+            "MASTER): the load balancers' VIP, and a database's or Redis's, whose holder is "
+            "its primary.",
         ),
         StateTimeline(
             title="HAProxy server states",
@@ -167,6 +176,47 @@ def build_dashboard() -> Dashboard:
             drawStyle="line",
             lineInterpolation="stepAfter",
             description="Sticky sessions whose state was lost (counter, per run).",
+        ),
+        _timeseries(
+            "Replication lag (heartbeat)",
+            QUERIES["lag"],
+            "{{instance}}",
+            "s",
+            GridPos(h=8, w=12, x=0, y=30),
+            description="Now minus the heartbeat row the primary rewrites every 100 ms, per "
+            "MariaDB instance (what replication_lag asserts on; exact to the millisecond).",
+        ),
+        StateTimeline(
+            title="Database primary (read_only off)",
+            dataSource=DATASOURCE,
+            targets=[_target(QUERIES["db_primary"], "{{instance}}")],
+            gridPos=GridPos(h=8, w=12, x=12, y=30),
+            maxDataPoints=None,
+            thresholds=BASE_THRESHOLDS,
+            mappings=_state_mapping(("primary", "green"), ("replica", "blue")),
+            description="1 - mysql_global_variables_read_only: the instance that takes writes.",
+        ),
+        StateTimeline(
+            title="Semi-sync replication (primary side)",
+            dataSource=DATASOURCE,
+            targets=[_target(QUERIES["semi_sync"], "{{instance}}")],
+            gridPos=GridPos(h=7, w=12, x=0, y=38),
+            maxDataPoints=None,
+            thresholds=BASE_THRESHOLDS,
+            mappings=_state_mapping(("semi-sync on", "green"), ("off / async", "orange")),
+            description="Rpl_semi_sync_master_status: 1 while the primary waits for a "
+            "replica's acknowledgement; 0 once it fell back to async (timeout) or is a replica.",
+        ),
+        StateTimeline(
+            title="Sentinel's view of the master",
+            dataSource=DATASOURCE,
+            targets=[_target(QUERIES["sentinel"], "{{instance}} sees {{master_address}}")],
+            gridPos=GridPos(h=7, w=12, x=12, y=38),
+            maxDataPoints=None,
+            thresholds=BASE_THRESHOLDS,
+            mappings=_state_mapping(("master ok", "green"), ("master down", "red")),
+            description="Each Sentinel's master (redis_sentinel_master_status, by "
+            "master_address): a failover shows as a new address.",
         ),
     ]
 
@@ -216,7 +266,8 @@ def build_dashboard() -> Dashboard:
     return Dashboard(
         title=TITLE,
         uid=UID,
-        description="Load, errors, latency, backends, VIP and HAProxy state of harness runs.",
+        description="Load, errors, latency, backends, VIP and HAProxy state of harness runs, "
+        "and the data tier: replication lag, primary, semi-sync and Sentinel's master.",
         tags=["harness"],
         panels=panels,
         templating=templating,

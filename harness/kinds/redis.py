@@ -15,6 +15,7 @@ from harness.spec.models import RedisService
 
 IMAGE = "data"
 TRACK_MASTER = "/usr/local/bin/redis-is-master.sh"
+SENTINEL_EXPORTER_PORT = 9355  # a second redis exporter, asking the Sentinel beside it
 
 
 def containers(ctx: Context, name: str, svc: RedisService) -> list[ContainerPlan]:
@@ -48,6 +49,10 @@ def containers(ctx: Context, name: str, svc: RedisService) -> list[ContainerPlan
         )
         if plan.builtin_image:
             ctx.metrics_targets.append(ScrapeTarget("redis", f"{ctx.ips[inst]}:9121", inst))
+            if svc.sentinel is not None:  # Sentinel's view of the master (redis_sentinel_*)
+                ctx.metrics_targets.append(
+                    ScrapeTarget("sentinel", f"{ctx.ips[inst]}:{SENTINEL_EXPORTER_PORT}", inst)
+                )
         out.append(apply_overrides(plan, svc, ctx))
     return out
 

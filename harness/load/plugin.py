@@ -86,6 +86,8 @@ SESSIONS_LOST = _counter(metrics.SESSIONS_LOST)
 WRITES_ACKED = _counter(metrics.WRITES_ACKED)
 READS_CHECKED = _counter(metrics.READS_CHECKED)
 READS_STALE = _counter(metrics.READS_STALE)
+WRITE_RESUMED = _gauge(metrics.WRITE_RESUMED)
+_write_failing: set[str] = set()  # stores whose latest write failed, in this process
 USERS = _gauge(metrics.USERS)
 STARTED = _gauge(metrics.LOAD_STARTED)
 FINISHED = _gauge(metrics.LOAD_FINISHED)
@@ -118,7 +120,25 @@ def session_lost(reason: str, user: str = "", served_by: str = "") -> None:
 
 def write_acked(order_id: str, served_by: str = "") -> None:
     WRITES_ACKED.inc()
+    _write_ok("db")
     log_event("write_acked", id=order_id, served_by=served_by)
+
+
+def write_failed(store: str) -> None:
+    """A write to `store` (db, session) failed: the next acknowledged one resumes writing."""
+    _write_failing.add(store)
+
+
+def _write_ok(store: str) -> None:
+    if store in _write_failing:
+        _write_failing.discard(store)
+        WRITE_RESUMED.labels(store=store).set(time.time())
+        log_event("write_resumed", store=store)
+
+
+def session_written(user: str = "") -> None:
+    """The session store took a write of the user's session (`POST /session` answered 200)."""
+    _write_ok("session")
 
 
 def read_checked(order_id: str, stale: bool, read_from: str = "", served_by: str = "") -> None:

@@ -17,7 +17,14 @@ from typing import Any
 from locust import FastHttpUser, between
 from locust.exception import InterruptTaskSet, RescheduleTask, StopTest, StopUser
 
-from harness.load.plugin import read_checked, session_lost, session_started, write_acked
+from harness.load.plugin import (
+    read_checked,
+    session_lost,
+    session_started,
+    session_written,
+    write_acked,
+    write_failed,
+)
 
 _CONTROL = (StopUser, StopTest, InterruptTaskSet, RescheduleTask)  # Locust's flow, not errors
 
@@ -111,7 +118,27 @@ class LoggedInUser(FastHttpUser):
                 write_acked(order_id, served_by(r))
                 return order_id
             r.failure(f"order not acknowledged: HTTP {r.status_code}")
+            write_failed("db")
         return None
+
+    def write_session(self) -> None:
+        """`POST /session`: the app writes to this user's session and answers 200 once the store
+        took it (the first one after failed ones dates a store failover: fault -> first session
+        write through the new master). A 401 is a lost session, as in `check_session`."""
+        relogin = False
+        with self.client.post("/session", catch_response=True) as r, checked(r):
+            if r.status_code == 200:
+                session_written(self.user)
+                return
+            if r.status_code == 401:
+                relogin = True
+                r.failure("session vanished")
+                session_lost("vanished", self.user, served_by(r))
+            else:
+                r.failure(f"session write failed: HTTP {r.status_code}")
+                write_failed("session")
+        if relogin:
+            self.login()
 
     def place_and_read_back(self) -> None:
         """Read-your-writes: place an order, then at once `GET /orders/{id}` through the app's

@@ -109,6 +109,12 @@ READS_STALE = Metric(
     ("read_from",),
     "counter",
 )
+WRITE_RESUMED = Metric(
+    "harness_write_resumed_timestamp_seconds",
+    "Latest first acknowledged write after a failed one, by store (db: an order; session: a "
+    "session write): after a store failover, when writes went through the new primary.",
+    ("store",),
+)
 USERS = Metric("harness_users", "Current simulated users in this Locust process.", ("role",))
 LOAD_STARTED = Metric("harness_load_started_timestamp_seconds", "When the load test started.")
 LOAD_FINISHED = Metric("harness_load_finished_timestamp_seconds", "When the load test stopped.")
@@ -190,6 +196,7 @@ PLUGIN = (
     WRITES_ACKED,
     READS_CHECKED,
     READS_STALE,
+    WRITE_RESUMED,
     USERS,
     LOAD_STARTED,
     LOAD_FINISHED,

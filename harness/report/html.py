@@ -6,6 +6,13 @@ report is complete without it). All journal text goes through :func:`html.escape
 
 Only ``run_id``, ``status`` and ``assertions`` are required in the journal; every
 other section renders a placeholder ("no data", "none") when its input is missing.
+
+The journal is read through :mod:`harness.journal`'s typed records (``RunRecord`` and the
+fault, assertion, marker and phase records, statuses through their enums): the accessors
+below drop entries that are not records (an old or hand-edited journal) and hand the rest on
+typed, so a key this module reads is one the journal declares. Every VIP gets its own holder
+lane (the watchers' ``watch.vip_holder`` per service); a journal from before that keeps its
+single ``series.vip_holder`` lane.
 """
 
 from __future__ import annotations
@@ -16,8 +23,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from harness.journal import (
+    AssertionRecord,
+    AssertionStatus,
+    FaultRecord,
+    FaultStatus,
+    MarkerRecord,
+    PhaseRecord,
+    PhaseStatus,
+    RunRecord,
+    RunStatus,
+)
+from harness.report.collect import step_series
 from harness.report.plots import (
     PALETTE,
     Marker,
@@ -34,19 +53,19 @@ from harness.report.plots import (
 
 __all__ = ["render_html", "write_html"]
 
-STATUS_COLORS = {
-    "passed": "#15803d",
-    "failed": "#b91c1c",
-    "inconclusive": "#b45309",
-    "error": "#7e22ce",
+STATUS_COLORS: dict[str, str] = {
+    RunStatus.PASSED: "#15803d",
+    RunStatus.FAILED: "#b91c1c",
+    RunStatus.INCONCLUSIVE: "#b45309",
+    RunStatus.ERROR: "#7e22ce",
 }
 # fault and phase states (pills only)
-STATE_COLORS = {
-    "completed": "#15803d",
-    "rolled_back": "#0f766e",
-    "injected": "#1d4ed8",
-    "scheduled": "#64748b",
-    "interrupted": "#b45309",
+STATE_COLORS: dict[str, str] = {
+    PhaseStatus.COMPLETED: "#15803d",
+    FaultStatus.ROLLED_BACK: "#0f766e",
+    FaultStatus.INJECTED: "#1d4ed8",
+    FaultStatus.SCHEDULED: "#64748b",
+    PhaseStatus.INTERRUPTED: "#b45309",
 }
 NEUTRAL = "#475569"
 
@@ -113,7 +132,49 @@ def _pill(status: Any) -> str:
 # --------------------------------------------------------------------------- journal access
 
 
-def _t0(journal: dict[str, Any]) -> float:
+def _records(journal: RunRecord, key: str) -> list[dict[str, Any]]:
+    raw = cast(dict[str, Any], journal).get(key)
+    return [r for r in _list(raw) if isinstance(r, dict)]
+
+
+def _faults_of(journal: RunRecord) -> list[FaultRecord]:
+    return [cast(FaultRecord, r) for r in _records(journal, "faults")]
+
+
+def _assertions_of(journal: RunRecord) -> list[AssertionRecord]:
+    return [cast(AssertionRecord, r) for r in _records(journal, "assertions")]
+
+
+def _markers_of(journal: RunRecord) -> list[MarkerRecord]:
+    return [cast(MarkerRecord, r) for r in _records(journal, "markers")]
+
+
+def _phases_of(journal: RunRecord) -> list[PhaseRecord]:
+    return [cast(PhaseRecord, r) for r in _records(journal, "phases")]
+
+
+def _vip_lanes(journal: RunRecord) -> list[tuple[str, Any]]:
+    """(service, holder samples) per VIP: the watchers' change log of each (sampled the way
+    the run's own series are), or, for a journal without it, the one `series.vip_holder`."""
+    changes = _dict(_dict(journal.get("watch")).get("vip_holder"))
+    start = to_float(journal.get("load_started_at"))
+    end = to_float(journal.get("load_ended_at"))
+    lanes: list[tuple[str, Any]] = []
+    if start is not None and end is not None:
+        for service in sorted(changes):
+            log: list[list[Any]] = []
+            for c in _list(changes[service]):
+                t = to_float(c[0]) if isinstance(c, list | tuple) and len(c) >= 2 else None
+                if t is not None:
+                    log.append([t, c[1]])
+            if log:
+                lanes.append((str(service), step_series(log, start - 2, end + 1)))
+    if not lanes:
+        lanes = [("", _dict(journal.get("series")).get("vip_holder"))]
+    return lanes
+
+
+def _t0(journal: RunRecord) -> float:
     for key in ("load_started_at", "started_at"):
         f = to_float(journal.get(key))
         if f is not None:
@@ -143,22 +204,21 @@ def _steps(raw: Any, t0: float) -> list[tuple[float, str | None]]:
     return out
 
 
-def _all_series_x(journal: dict[str, Any], t0: float) -> list[list[float]]:
+def _all_series_x(journal: RunRecord, t0: float) -> list[list[float]]:
     series = _dict(journal.get("series"))
     xs: list[list[float]] = []
     for key in ("rps", "error_rps", "p95_seconds"):
         xs.append([x for x, _ in _points(series.get(key), t0)])
     for raw in _dict(series.get("backend_rps")).values():
         xs.append([x for x, _ in _points(raw, t0)])
-    xs.append([x for x, _ in _steps(series.get("vip_holder"), t0)])
+    for _service, steps in _vip_lanes(journal):
+        xs.append([x for x, _ in _steps(steps, t0)])
     return xs
 
 
-def _windows(journal: dict[str, Any], t0: float) -> list[Window]:
+def _windows(journal: RunRecord, t0: float) -> list[Window]:
     out = []
-    for f in _list(journal.get("faults")):
-        if not isinstance(f, dict):
-            continue
+    for f in _faults_of(journal):
         start = to_float(f.get("injected_at"))
         if start is None:
             continue
@@ -179,11 +239,9 @@ def _windows(journal: dict[str, Any], t0: float) -> list[Window]:
     return out
 
 
-def _markers(journal: dict[str, Any], t0: float) -> list[Marker]:
+def _markers(journal: RunRecord, t0: float) -> list[Marker]:
     out = []
-    for m in _list(journal.get("markers")):
-        if not isinstance(m, dict):
-            continue
+    for m in _markers_of(journal):
         t = to_float(m.get("t"))
         if t is None:
             continue
@@ -198,7 +256,7 @@ def _markers(journal: dict[str, Any], t0: float) -> list[Marker]:
 
 
 def _x_domain(
-    journal: dict[str, Any], t0: float, windows: list[Window], markers: list[Marker]
+    journal: RunRecord, t0: float, windows: list[Window], markers: list[Marker]
 ) -> tuple[float, float]:
     xs = [x for seq in _all_series_x(journal, t0) for x in seq]
     xs += [w.start for w in windows] + [w.end for w in windows if w.end is not None]
@@ -216,7 +274,7 @@ def _x_domain(
 # --------------------------------------------------------------------------- sections
 
 
-def _header(journal: dict[str, Any]) -> str:
+def _header(journal: RunRecord) -> str:
     status = str(journal.get("status") or "unknown")
     color = STATUS_COLORS.get(status, NEUTRAL)
     started, ended = to_float(journal.get("started_at")), to_float(journal.get("ended_at"))
@@ -250,10 +308,10 @@ _SUMMARY_LABELS: dict[str, tuple[str, Callable[[float], str]]] = {
 }
 
 
-def _summary(journal: dict[str, Any]) -> str:
+def _summary(journal: RunRecord) -> str:
     summary = _dict(journal.get("summary"))
-    assertions = [a for a in _list(journal.get("assertions")) if isinstance(a, dict)]
-    passed = sum(1 for a in assertions if a.get("status") == "passed")
+    assertions = _assertions_of(journal)
+    passed = sum(1 for a in assertions if a.get("status") == AssertionStatus.PASSED)
     cards = [("Assertions passed", f"{passed} / {len(assertions)}", "")]
     keys = [k for k in _SUMMARY_LABELS if k in summary] + [
         k for k in summary if k not in _SUMMARY_LABELS and not isinstance(summary[k], dict | list)
@@ -271,11 +329,9 @@ def _summary(journal: dict[str, Any]) -> str:
     return f'<section id="summary"><h2>Summary</h2><div class="cards">{body}</div></section>'
 
 
-def _assertions(journal: dict[str, Any]) -> str:
+def _assertions(journal: RunRecord) -> str:
     rows = []
-    for a in _list(journal.get("assertions")):
-        if not isinstance(a, dict):
-            continue
+    for a in _assertions_of(journal):
         unit = str(a.get("unit") or "")
         promql = a.get("promql")
         query = (
@@ -304,7 +360,7 @@ def _assertions(journal: dict[str, Any]) -> str:
     return f'<section id="assertions"><h2>Assertions</h2>{table}</section>'
 
 
-def _compare(journal: dict[str, Any]) -> str:
+def _compare(journal: RunRecord) -> str:
     """This run's figures beside the baseline run's (`compare:` / --compare)."""
     cmp = _dict(journal.get("compare"))
     if not cmp:
@@ -331,11 +387,9 @@ def _compare(journal: dict[str, Any]) -> str:
     )
 
 
-def _faults(journal: dict[str, Any], t0: float) -> str:
+def _faults(journal: RunRecord, t0: float) -> str:
     rows = []
-    for f in _list(journal.get("faults")):
-        if not isinstance(f, dict):
-            continue
+    for f in _faults_of(journal):
         at, dur = to_float(f.get("at")), to_float(f.get("for"))
         detail = _dict(f.get("detail"))
         detail_html = (
@@ -364,11 +418,9 @@ def _faults(journal: dict[str, Any], t0: float) -> str:
     )
 
 
-def _phases(journal: dict[str, Any], t0: float) -> str:
+def _phases(journal: RunRecord, t0: float) -> str:
     rows = []
-    for p in _list(journal.get("phases")):
-        if not isinstance(p, dict):
-            continue
+    for p in _phases_of(journal):
         a, b = to_float(p.get("started_at")), to_float(p.get("ended_at"))
         rows.append(
             f"<tr><td>{_pill(p.get('status'))}</td><td>{_e(p.get('name') or '?')}</td>"
@@ -384,7 +436,7 @@ def _phases(journal: dict[str, Any], t0: float) -> str:
     )
 
 
-def _plots(journal: dict[str, Any], t0: float) -> str:
+def _plots(journal: RunRecord, t0: float) -> str:
     series = _dict(journal.get("series"))
     windows = _windows(journal, t0)
     markers = _markers(journal, t0)
@@ -450,7 +502,12 @@ def _plots(journal: dict[str, Any], t0: float) -> str:
         )
     else:
         charts.append(no_data_plot("backends", "Requests per backend (requests/s)"))
-    charts.append(band_plot("vip", "VIP holder", _steps(series.get("vip_holder"), t0), **common))
+    for service, steps in _vip_lanes(journal):
+        plot_id = "vip" + (
+            "-" + "".join(c if c.isalnum() else "-" for c in service) if service else ""
+        )
+        title = f"VIP holder: {service}" if service else "VIP holder"
+        charts.append(band_plot(plot_id, title, _steps(steps, t0), **common))
     legend = (
         '<div class="plot-legend">'
         '<span><i class="sw fault"></i>fault window (injected → rolled back)</span>'
@@ -559,10 +616,11 @@ _JS = """
 """
 
 
-def render_html(journal: dict[str, Any]) -> str:
+def render_html(record: RunRecord | dict[str, Any]) -> str:
     """Render the journal as one self-contained HTML document."""
-    if not isinstance(journal, dict):
-        raise TypeError(f"journal must be a dict, not {type(journal).__name__}")
+    if not isinstance(record, dict):
+        raise TypeError(f"journal must be a dict, not {type(record).__name__}")
+    journal = cast(RunRecord, record)  # read from here on through the typed records
     t0 = _t0(journal)
     status = str(journal.get("status") or "unknown")
     title = f"{status.upper()} · harness run {journal.get('run_id', '?')} · {journal.get('topology') or ''}"
@@ -588,7 +646,7 @@ def render_html(journal: dict[str, Any]) -> str:
     )
 
 
-def write_html(journal: dict[str, Any], path: str | Path) -> Path:
+def write_html(journal: RunRecord | dict[str, Any], path: str | Path) -> Path:
     """Write :func:`render_html` to *path* (UTF-8), creating parent directories."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

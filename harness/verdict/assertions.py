@@ -378,13 +378,17 @@ class Compiler:
         )
         bound, note = bounds.failover(self.topo, p.service)
         max_ = bound if p.max == "auto" else float(p.max)
+        also = {"first_success": first, "keepalived_side": ka}
+        write = data.first_write(self.run_id, self.topo, p.service, f.start, self.tl.load_end)
+        if write is not None:  # a data service: fault -> first write through the new primary
+            also["first_write"] = write
         return Query(
             served,
             max_,
             "<=",
             "s",
             w,
-            also={"first_success": first, "keepalived_side": ka},
+            also=also,
             reads=[self.locust, self.harness],
             guards=[self.requests_guard(w)],
             fail_if_none=True,

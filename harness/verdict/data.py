@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.observe import metrics
 from harness.roles import kinds_where
 from harness.spec.models import Assertion, Topology
 from harness.spec.semantic import instance_names
@@ -88,6 +89,26 @@ def replication_lag(
         guards=guards,
         also={"p50": quantile(0.5), "p99": quantile(0.99)},
     )
+
+
+# Which writes date a data service's failover: the app's orders for a database, its session
+# writes for Redis (the Locust plugin's `harness_write_resumed_timestamp_seconds{store}`).
+WRITE_STORES = {"mariadb": "db", "mysql": "db", "redis": "session"}
+
+
+def first_write(
+    run_id: str, topo: Topology, service: str, fault_start: float, until: float
+) -> str | None:
+    """For `failover_time` on a data service: seconds from the fault to the first write the
+    clients got acknowledged after failed ones (through the new primary), or None when
+    `service` is not a data service. No figure when no write failed after the fault."""
+    svc = topo.services.get(service)
+    store = WRITE_STORES.get(svc.kind) if svc is not None else None
+    if store is None:
+        return None
+    resumed = f"{metrics.WRITE_RESUMED.name}{sel(run_id, m(store=store))}"
+    span = f"[{dur(max(until - fault_start, 0.001))}:100ms] @ {until:.3f}"
+    return f"(min(min_over_time(({resumed} >= {fault_start:.3f}){span})) - {fault_start:.3f})"
 
 
 def compile(

@@ -26,6 +26,11 @@ sentinel failover-timeout harness ${REDIS_SENTINEL_FAILOVER_TIMEOUT_MS}
 sentinel parallel-syncs harness 1
 CONF
   redis-sentinel /run/sentinel.conf >/var/log/harness/sentinel.log 2>&1 &
+  # Sentinel's view of the master (redis_sentinel_master_status{master_address}, ok sentinels
+  # and replicas) for Prometheus: the same exporter, pointed at the Sentinel (no password).
+  env -u REDIS_PASSWORD REDIS_ADDR=redis://127.0.0.1:26379 \
+    prometheus-redis-exporter -web.listen-address :9355 \
+    >/var/log/harness/sentinel-exporter.log 2>&1 &
 fi
 if [ -f /etc/keepalived/keepalived.conf ]; then
   rm -f /run/keepalived.pid /run/vrrp.pid /run/checkers.pid

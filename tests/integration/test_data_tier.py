@@ -89,9 +89,14 @@ def test_sentinel_keeps_every_session_across_a_redis_master_kill(tmp_path: Path)
     proc = harness("run", "topologies/redis-sentinel.yaml", "--runs-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     j = journal(tmp_path)
-    [a] = j["assertions"]
+    a, failover = j["assertions"]
     assert (a["kind"], a["status"], a["measured"]) == ("session_continuity", "passed", 0.0)
     assert a["extra"]["sessions_started"] >= 10
+    # fault -> first session write through the new master; fault -> every client served again
+    assert (failover["kind"], failover["status"]) == ("failover_time", "passed")
+    first_write = failover["extra"]["first_write"]
+    assert isinstance(first_write, float) and 1.0 < first_write < 10
+    assert failover["measured"] <= 10
     kill = j["faults"][0]
     assert kill["before"]["vip_holders"] == {"redis": "redis-1"}
     later = [h for t, h in vip_moves(j, "redis") if t > kill["injected_at"] and h]

@@ -117,6 +117,33 @@ try {
         }
         reply(200, $row + ['read_from' => $from]);
     }
+    // POST /session: a session write (the session gets a new `touched` time), answered 200 only
+    // once the store took it, so the client sees when session writes work again after a store
+    // failover. Never writes under a new id: 401 when the store answers without the session
+    // (lost), 503 when it cannot be asked or did not take the write.
+    if ("$method $path" === 'POST /session') {
+        $cookie = (string)($_COOKIE[session_name()] ?? '');
+        if ($cookie === '') {
+            reply(401, ['error' => 'no session cookie']);
+        }
+        if (!session_start()) {
+            reply(503, ['error' => 'session store unavailable']);
+        }
+        $confirmed = session_id() === $cookie;  // strict mode made a new id when it was not
+        if (!$confirmed || !isset($_SESSION['user'])) {
+            session_abort();
+            if (!$confirmed && store_has($cookie) !== false) {
+                reply(503, ['error' => 'session store could not confirm the session']);
+            }
+            error_log('lost session on write: the store has no session ' . $cookie);
+            reply(401, ['error' => 'session not found']);
+        }
+        $_SESSION['touched'] = microtime(true);
+        if (!session_write_close()) {
+            reply(503, ['error' => 'session store did not take the write']);
+        }
+        reply(200, ['user' => $_SESSION['user'], 'node' => $node]);
+    }
     switch ("$method $path") {
         case 'GET /health/live':
             // Liveness: this PHP process answers; no dependency is asked, so a slow database
