@@ -393,7 +393,6 @@ class WebService(ServiceBase):
     db_reads: Literal["primary", "replicas"] | None = None
 
 
-
 class PhpFpmService(ServiceBase):
     """A bare PHP-FPM pool on :9000 (FastCGI), for an Nginx LB with `protocol: fastcgi`."""
 

@@ -155,7 +155,9 @@ class Compiler:
         if k in stale.KINDS:  # read-your-writes from the client's side (issue 12)
             f = stale.compile(self.change, a, parts, inward)
             guards = [Guard(*g) for g in f.guards]
-            return Query(f.expr, f.bound, f.op, f.unit, span, f.also, reads=[self.locust], guards=guards)
+            return Query(
+                f.expr, f.bound, f.op, f.unit, span, f.also, reads=[self.locust], guards=guards
+            )
         if k == "session_continuity":
             started = f"sum({metrics.SESSIONS_STARTED.total}{sel(self.run_id)} @ {span.end:.3f})"
             return Query(
