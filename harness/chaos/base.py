@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from docker.models.containers import Container
 
@@ -23,17 +24,24 @@ class FaultContext:
     )  # seeded with topology.seed
 
 
-class FaultLike(Protocol):
-    """inject() applies the fault; rollback() undoes it and is safe to call twice, or after a
-    failed or partial inject()."""
+class BaseFault(ABC):
+    """What every fault of harness.chaos.FAULTS is. The schedule journals it before inject()
+    and rolls it back in `finally`: inject() applies the fault; rollback() undoes it and is safe
+    to call twice, or after a failed or partial inject(). `detail` holds what `recover()` needs
+    to undo it from the journal alone, after the harness itself was killed."""
 
-    kind: str
-    target: str  # a human-readable description of what was hit (instance names, link)
+    kind: str = ""
+    target: str = ""  # a human-readable description of what was hit (instance names, link)
     detail: dict[str, Any]
 
+    @abstractmethod
     def inject(self) -> None: ...
 
+    @abstractmethod
     def rollback(self) -> None: ...
+
+
+FaultLike = BaseFault  # the name the schedule knew it by
 
 
 def undo_each(

@@ -13,7 +13,7 @@ from typing import Any
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from harness.chaos.base import FaultContext, undo_each
+from harness.chaos.base import BaseFault, FaultContext, undo_each
 from harness.chaos.targets import describe, resolve
 from harness.errors import InfrastructureError
 from harness.runtime.docker import client
@@ -52,7 +52,7 @@ def unpause_if_paused(c: Container) -> bool:
     return False
 
 
-class ContainerFault:
+class ContainerFault(BaseFault):
     """Apply `_apply` to each target container; rollback applies `_undo` where it was tried."""
 
     kind = ""

@@ -22,7 +22,7 @@ from typing import Any
 from docker.errors import APIError, ContainerError, NotFound
 from docker.models.containers import Container
 
-from harness.chaos.base import FaultContext, undo_each
+from harness.chaos.base import BaseFault, FaultContext, undo_each
 from harness.chaos.container import container_detail
 from harness.chaos.targets import describe, resolve
 from harness.errors import InfrastructureError
@@ -145,7 +145,7 @@ def _host_can_enter(pid: int, container_id: str) -> bool:
         return False
 
 
-class Fault:
+class Fault(BaseFault):
     kind = "partition"
 
     def __init__(self, params: PartitionFault, ctx: FaultContext) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from harness.chaos.base import FaultContext, undo_each
+from harness.chaos.base import BaseFault, FaultContext, undo_each
 from harness.chaos.container import container_detail, status
 from harness.chaos.targets import describe, resolve
 from harness.errors import InfrastructureError
@@ -76,7 +76,7 @@ def start_process(c: Container, name: str, timeout: float = 5.0, settle: float =
     return True
 
 
-class Fault:
+class Fault(BaseFault):
     kind = "process_kill"
 
     def __init__(self, params: ProcessKillFault, ctx: FaultContext) -> None:

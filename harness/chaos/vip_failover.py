@@ -16,7 +16,7 @@ from docker.models.containers import Container
 from harness import kinds
 from harness.chaos import container as cf
 from harness.chaos import process_kill as pk
-from harness.chaos.base import FaultContext
+from harness.chaos.base import BaseFault, FaultContext
 from harness.errors import InfrastructureError
 from harness.runtime.docker import client
 from harness.runtime.probe import vip_holder
@@ -43,7 +43,7 @@ def start_holder(c: Container, grace: float = 1.0) -> bool:
     return True
 
 
-class Fault:
+class Fault(BaseFault):
     kind = "vip_failover"
 
     def __init__(self, params: VipFailoverFault, ctx: FaultContext) -> None:
