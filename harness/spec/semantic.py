@@ -416,7 +416,7 @@ def check_topology(
             yield from _check_db(name, svc)
         if svc.kind in CACHE_KINDS:
             yield from _check_redis(name, svc)
-        if svc.kind == "web":
+        if svc.kind in kinds_of(Role.WEB):
             yield from _check_db_reads(topo, name, svc)
         keepalived = getattr(svc, "keepalived", None)  # any load-balancer kind may carry a VIP
         if keepalived is not None and keepalived.vip != "auto":
@@ -757,7 +757,7 @@ def _check_replication_lag(topo: Topology, loc: Loc, p: Any) -> Iterator[tuple[L
 def _check_stale_reads(topo: Topology, loc: Loc) -> Iterator[tuple[Loc, str]]:
     """stale_reads measures an app whose read path is declared (`db_reads` on a web service)."""
     if not any(getattr(s, "db_reads", None) for s in topo.services.values()):
-        web = next((n for n, s in topo.services.items() if s.kind == "web"), "web")
+        web = next((n for n, s in topo.services.items() if s.kind in kinds_of(Role.WEB)), "web")
         yield (
             loc,
             "stale_reads measures a read/write-split app, and no web service declares its "
@@ -770,7 +770,7 @@ def _check_db_reads(topo: Topology, name: str, svc: Any) -> Iterator[tuple[Loc, 
     if getattr(svc, "db_reads", None) != "replicas":
         return
     db = next((s for s in topo.services.values() if s.kind in DB_KINDS), None)
-    if db is None or db.kind != "mariadb" or db.replicas < 2:
+    if db is None or db.kind not in REPLICATING or db.replicas < 2:
         yield (
             ("services", name, "db_reads"),
             "db_reads: replicas reads from the database's replicas, and it has none "

@@ -196,4 +196,92 @@ def test_the_checker_sees_what_it_must() -> None:
     assert "harness.chaos" in g["harness.chaos.schedule"]  # `from harness import chaos`
     assert "harness.runner" in g["harness.cli.run"]  # inside a function
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
-    assert floor("harness.observe.metrics") < floor("harness.load.plugin") < floor("harness.observe.prom")
+    assert (
+        floor("harness.observe.metrics")
+        < floor("harness.load.plugin")
+        < floor("harness.observe.prom")
+    )
+
+
+# Service kinds are named in harness/kinds/ (their modules), harness/roles.py (their facts) and
+# harness/spec/models.py (their model classes) only: elsewhere a kind is found by its role
+# (`roles.kinds_of(Role.LOAD_BALANCER)`) or its descriptor (`kinds.descriptor(kind).log`), so
+# a new kind of a known role needs no edit there. Caught: a kind's name compared with a `.kind`
+# or a `*kind*` variable, listed in a `*KINDS*` table, or passed as `kind=`.
+KIND_HOMES = ("harness.kinds", "harness.roles", "harness.spec.models", "harness.toxiproxy")
+# (module, kind) still named by work in progress elsewhere; move each into the kind's
+# descriptor or ask by role (see harness/kinds/__init__.py).
+KNOWN_KIND_NAMES: set[tuple[str, str]] = {
+    ("harness.chaos.deploy", "haproxy"),  # drain through HAProxy's runtime API (issue 13)
+    ("harness.chaos.lbctl", "haproxy"),
+    ("harness.chaos.lbctl", "nginx-lb"),
+    ("harness.spec.deploys", "haproxy"),
+    ("harness.spec.deploys", "nginx-lb"),
+    ("harness.spec.deploys", "web"),
+    ("harness.spec.deploys", "php-fpm"),
+    ("harness.spec.semantic", "haproxy"),  # maxconn against the backends' workers (issue 13)
+    ("harness.export.plan", "prometheus"),  # the Compose/Kubernetes export (issue 16)
+    ("harness.verdict.assertions", "prometheus"),  # the Prometheus-down guard
+}
+
+
+def kind_names_in(path: Path, kinds: set[str]) -> list[tuple[int, str]]:
+    def mentions_kind(node: ast.AST) -> bool:
+        return any(
+            (isinstance(n, ast.Attribute) and n.attr.endswith("kind"))
+            or (isinstance(n, ast.Name) and "kind" in n.id.lower())
+            for n in ast.walk(node)
+        )
+
+    def names(node: ast.AST | None) -> list[str]:
+        if node is None:
+            return []
+        return [n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and n.value in kinds]
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        hits: list[str] = []
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(mentions_kind(s) for s in sides):
+                hits = [k for s in sides for k in names(s)]
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and "KINDS" in t.id for t in targets):
+                hits = names(node.value)
+        elif isinstance(node, ast.keyword) and node.arg == "kind":
+            hits = names(node.value)
+        found += [(getattr(node, "lineno", 0), k) for k in hits]
+    return found
+
+
+def test_no_kind_is_named_outside_its_homes() -> None:
+    from harness.roles import FACTS
+
+    named = sorted(
+        f"{path}:{line}: '{kind}' (ask harness.roles by role, or the kind's DESCRIPTOR)"
+        for name, path in modules().items()
+        if not name.startswith(KIND_HOMES)
+        for line, kind in kind_names_in(path, set(FACTS))
+        if (name, kind) not in KNOWN_KIND_NAMES
+    )
+    assert not named, "kind names outside harness/kinds and harness/roles.py:\n" + "\n".join(named)
+
+
+def test_the_kind_name_check_sees_what_it_must(tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text(
+        'LB_KINDS = ("haproxy",)\n'
+        'a = [s for s in x if s.kind == "mariadb"]\n'
+        'b = backend_kind not in ("web", "custom")\n'
+        'c = Plan(kind="redis")\n'
+        'd = sessions == "redis"\n'  # a sessions value, not a kind
+    )
+    found = kind_names_in(src, {"haproxy", "mariadb", "web", "custom", "redis"})
+    assert sorted(found) == [
+        (1, "haproxy"),
+        (2, "mariadb"),
+        (3, "custom"),
+        (3, "web"),
+        (4, "redis"),
+    ]
