@@ -40,21 +40,49 @@ Prometheus (it creates HARNESS_RELEASE_FILE), so no count is lost between the la
 
 from __future__ import annotations
 
-import inspect
-import itertools
 import json
 import os
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
-from gevent import GreenletExit
 from locust import events
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+from harness.load import eventlog, userclass
+from harness.load.eventlog import log_event
 from harness.load.requeststats import ClientState, RequestStats
+from harness.load.tracking import (
+    ABORTED,
+    RequestAborted,
+    _inflight,
+    _stopping,
+    _tracked_exit,
+    _tracked_request,
+    abort_in_flight,
+    track_requests,
+    user_key,
+)
 from harness.observe import metrics
+
+__all__ = [  # what locustfiles, tests and bench use (some of it lives in tracking.py)
+    "ABORTED",
+    "CLIENTS",
+    "REGISTRY",
+    "STATS",
+    "RequestAborted",
+    "_tracked_exit",
+    "_tracked_request",
+    "abort_in_flight",
+    "instrument_user_class",
+    "log_event",
+    "read_checked",
+    "session_lost",
+    "session_started",
+    "session_written",
+    "user_key",
+    "write_acked",
+    "write_failed",
+]
 
 ADDR = os.environ.get("HARNESS_METRICS_ADDR", "")
 ROLE = os.environ.get("HARNESS_LOCUST_ROLE", "local")  # local | master | worker
@@ -63,8 +91,6 @@ RATE = float(os.environ.get("HARNESS_RATE", "0") or 0)
 EVENT_LOG = os.environ.get("HARNESS_EVENT_LOG", "")
 RELEASE_FILE = os.environ.get("HARNESS_RELEASE_FILE", "")
 RELEASE_TIMEOUT = float(os.environ.get("HARNESS_RELEASE_TIMEOUT", "60"))
-
-ABORTED = "aborted: in flight when the load stopped"
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 STATS = RequestStats()  # requests, failures, latency, last response per node: the hot path
@@ -91,21 +117,6 @@ _write_failing: set[str] = set()  # stores whose latest write failed, in this pr
 USERS = _gauge(metrics.USERS)
 STARTED = _gauge(metrics.LOAD_STARTED)
 FINISHED = _gauge(metrics.LOAD_FINISHED)
-
-_log_lock = threading.Lock()
-_log_fh: Any = None
-
-
-class RequestAborted(Exception):
-    """The request was still in flight when its user was stopped."""
-
-
-def log_event(kind: str, **fields: Any) -> None:
-    if _log_fh is None:
-        return
-    line = json.dumps({"ts": round(time.time(), 3), "event": kind, **fields}, separators=(",", ":"))
-    with _log_lock:
-        _log_fh.write(line + "\n")
 
 
 def session_started(user: str = "") -> None:
@@ -147,18 +158,6 @@ def read_checked(order_id: str, stale: bool, read_from: str = "", served_by: str
     if stale:
         READS_STALE.labels(read_from=read_from or "unknown").inc()
         log_event("read_stale", id=order_id, read_from=read_from, served_by=served_by)
-
-
-_user_ids = itertools.count(1)
-
-
-def user_key(user: Any) -> int:
-    """A key for one simulated user, unique within the process (unlike id(), never reused)."""
-    try:
-        return int(user._harness_uid)
-    except AttributeError:
-        uid = user._harness_uid = next(_user_ids)
-        return uid
 
 
 def _on_request(
@@ -204,175 +203,8 @@ def _on_request(
         log_event("lb_switch", lb=lb, previous=previous, user=user)
 
 
-# Requests sent and not yet counted: token -> (request event, method, name, user key, intended
-# send time, start). Plain dict, no lock: under gevent nothing preempts these few operations.
-_inflight: dict[int, tuple[Any, Any, str, int | None, float | None, float]] = {}
-_tokens = itertools.count(1)
-_stopping = {"at": 0.0}  # when the load began to stop (0: it has not)
-
-
-def _settle(token: int, exc: BaseException | None, response: Any = None) -> None:
-    """Count a tracked request whose event never fired, as a failure: aborted (exc None, or the
-    user's greenlet was killed) or raised (the exception escaped the request or its check)."""
-    entry = _inflight.pop(token, None)
-    if entry is None:
-        return
-    event, method, name, user, intended, start = entry
-    exception: Exception
-    aborted = exc is None or isinstance(exc, GreenletExit)
-    if aborted:
-        exception, response = RequestAborted(ABORTED), None
-    elif isinstance(exc, Exception):
-        exception = exc
-    else:
-        exception = RuntimeError(f"{type(exc).__name__}: {exc}")
-    ctx: dict[str, Any] = {"harness_user": user}
-    if aborted and _stopping["at"] and start >= _stopping["at"]:
-        # sent after the stop began (a user woke from its wait between Locust's check and its
-        # kill) and killed by Locust at once: the harness cut it, the system was never given
-        # the chance to answer it, so it is not a request of the test at all
-        log_event("stop_artifact", name=name)
-        return
-    if intended is not None:
-        ctx["harness_intended"] = intended
-    event.fire(
-        request_type=method,
-        name=name,
-        response_time=(time.time() - start) * 1000.0,
-        response_length=0,
-        response=response,
-        exception=exception,
-        context=ctx,
-        start_time=start,
-        url=name,
-    )
-
-
-def abort_in_flight() -> int:
-    """Count every request still in flight as aborted; returns how many."""
-    tokens = list(_inflight)
-    for token in tokens:
-        _settle(token, None)
-    return len(tokens)
-
-
-def _tracked_request(original: Callable[..., Any]) -> Callable[..., Any]:
-    params = list(inspect.signature(original).parameters)  # self, method, url, name, ...
-    name_at, context_at = params.index("name") - 3, params.index("context") - 3
-
-    def request(self: Any, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
-        token = next(_tokens)
-        if len(args) > context_at:  # context passed positionally
-            listed = list(args)
-            listed[context_at] = {**(listed[context_at] or {}), "harness_req": token}
-            args = tuple(listed)
-        else:
-            kwargs["context"] = {**(kwargs.get("context") or {}), "harness_req": token}
-        user = self.user
-        name = kwargs.get("name") or (args[name_at] if len(args) > name_at else None)
-        _inflight[token] = (
-            self.request_event,
-            method,
-            str(name or self.request_name or url),
-            None if user is None else user_key(user),
-            None if user is None else getattr(user, "_harness_intended", None),
-            time.time(),
-        )
-        try:
-            return original(self, method, url, *args, **kwargs)
-        except BaseException as e:
-            _settle(token, e)
-            raise
-
-    request._harness = True  # type: ignore[attr-defined]
-    return request
-
-
-def _tracked_exit(original: Callable[..., Any]) -> Callable[..., Any]:
-    def __exit__(self: Any, exc: Any, value: Any, tb: Any) -> Any:
-        result = original(self, exc, value, tb)
-        if exc is not None:  # without an exception Locust always fires the event
-            token = (self.request_meta.get("context") or {}).get("harness_req")
-            if token in _inflight:
-                _settle(token, value if value is not None else exc(), self)
-        return result
-
-    __exit__._harness = True  # type: ignore[attr-defined]
-    return __exit__
-
-
-def track_requests() -> None:
-    """Wrap Locust's HTTP clients so every request sent is counted exactly once."""
-    from locust.clients import HttpSession
-    from locust.clients import ResponseContextManager as HttpRCM
-    from locust.contrib.fasthttp import FastHttpSession
-    from locust.contrib.fasthttp import ResponseContextManager as FastRCM
-
-    for session in (FastHttpSession, HttpSession):
-        if not getattr(session.request, "_harness", False):
-            session.request = _tracked_request(session.request)  # type: ignore[method-assign]
-    for rcm in (FastRCM, HttpRCM):
-        if not getattr(rcm.__exit__, "_harness", False):
-            rcm.__exit__ = _tracked_exit(rcm.__exit__)  # type: ignore[method-assign]
-
-
-def fixed_rate(rate: float) -> Any:
-    """A wait_time keeping each user on a fixed schedule (1/rate apart). When an answer is late
-    the next send is late too; the schedule it should have kept is remembered as the intended
-    send time, from which the corrected latency is measured."""
-    period = 1.0 / rate
-
-    def wait_time(user: Any) -> float:
-        now = time.time()
-        nxt = getattr(user, "_harness_next", None)
-        nxt = now if nxt is None else nxt + period
-        user._harness_next = nxt
-        user._harness_intended = nxt
-        return max(0.0, nxt - now)
-
-    return wait_time
-
-
-def _with_harness_context(original: Any) -> Any:
-    """Every request event carries the user's key; under a fixed rate the first request of a
-    task also carries its intended send time."""
-
-    def context(user: Any) -> dict[str, Any]:
-        ctx = original(user)
-        ctx = dict(ctx) if ctx else {}
-        ctx["harness_user"] = user_key(user)
-        intended = getattr(user, "_harness_intended", None)
-        if intended is not None:  # only the first request of a task was scheduled
-            ctx["harness_intended"] = intended
-            user._harness_intended = None
-        return ctx
-
-    context._harness = True  # type: ignore[attr-defined]
-    return context
-
-
-def _retiring(original: Any) -> Any:
-    """A user stopped while the load goes on (a ramp-down) leaves the served-again bookkeeping."""
-
-    def on_stop(user: Any) -> None:
-        try:
-            original(user)
-        finally:
-            uid = getattr(user, "_harness_uid", None)
-            if uid is not None and not _stopping["at"]:
-                CLIENTS.retire(uid)
-
-    on_stop._harness = True  # type: ignore[attr-defined]
-    return on_stop
-
-
 def instrument_user_class(cls: Any) -> None:
-    if not getattr(cls.context, "_harness", False):
-        cls.context = _with_harness_context(cls.context)
-    if not getattr(cls.on_stop, "_harness", False):
-        cls.on_stop = _retiring(cls.on_stop)
-    if RATE:
-        cls.wait_time = fixed_rate(RATE)
+    userclass.instrument_user_class(cls, CLIENTS, RATE)
 
 
 def _users_sampler(environment: Any) -> None:
@@ -384,11 +216,10 @@ def _users_sampler(environment: Any) -> None:
 
 
 def _on_init(environment: Any, **_: Any) -> None:
-    global _log_fh
     host, _sep, port = ADDR.rpartition(":")
     start_http_server(int(port), addr=host, registry=REGISTRY)
     if EVENT_LOG:
-        _log_fh = open(EVENT_LOG, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
+        eventlog.open_log(EVENT_LOG)
     for cls in environment.user_classes or []:
         if cls.__name__ in USER_WEIGHTS:
             cls.weight = int(USER_WEIGHTS[cls.__name__])
@@ -418,8 +249,7 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     deadline = time.monotonic() + RELEASE_TIMEOUT
     while RELEASE_FILE and not os.path.exists(RELEASE_FILE) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _log_fh is not None:
-        _log_fh.flush()
+    eventlog.flush()
 
 
 if ADDR:
