@@ -26,6 +26,7 @@ def containers(ctx: Context, name: str, svc: PhpFpmService) -> list[ContainerPla
         "min_spare_servers": svc.min_spare_servers,
         "max_spare_servers": svc.max_spare_servers,
         "max_requests": svc.max_requests,
+        "listen_backlog": svc.listen_backlog,
     }
     out = []
     for inst in ctx.instances(name):

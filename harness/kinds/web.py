@@ -71,7 +71,16 @@ def containers(ctx: Context, name: str, svc: WebService) -> list[ContainerPlan]:
     out = []
     for inst in ctx.instances(name):
         files, env = php_files(
-            ctx, name, svc, inst, "/run/php/php8.2-fpm.sock", {"pm": "static", "max_children": 8}
+            ctx,
+            name,
+            svc,
+            inst,
+            "/run/php/php8.2-fpm.sock",
+            {
+                "pm": "static",
+                "max_children": svc.max_children,
+                "listen_backlog": svc.listen_backlog,
+            },
         )
         files[CONFIG_PATH] = render("nginx-web.conf.j2", health_socket=HEALTH_SOCKET)
         files[HEALTH_POOL] = render(

@@ -57,6 +57,32 @@ def series(prom: Prometheus, run_id: str, tl: Timeline, step: float = 1.0) -> di
         r["metric"].get("served_by", "?"): [[float(t), float(v)] for t, v in r["values"]]
         for r in backends
     }
+    out["backends_up"] = backends_up(prom, run_id, start, end, step)
+    return out
+
+
+def backends_up(
+    prom: Prometheus, run_id: str, start: float, end: float, step: float
+) -> dict[str, list[list[Any]]]:
+    """Per HAProxy instance, what its own exporter says of its backend servers over time:
+    "all N UP", "k/N UP" or "all backends DOWN" (every client then gets the LB's own 503).
+    Nginx LBs expose no per-peer state, so they have no lane."""
+    servers = f'haproxy_server_status{{run="{run_id}",proxy="app",state="UP"}}'
+    up = prom.range(f"sum by (instance) ({servers})", start, end, step)
+    total = {
+        r["metric"].get("instance", "?"): {float(t): float(v) for t, v in r["values"]}
+        for r in prom.range(f"count by (instance) ({servers})", start, end, step)
+    }
+    out: dict[str, list[list[Any]]] = {}
+    for r in up:
+        lb = r["metric"].get("instance", "?")
+        lane = out[lb] = []
+        for t, v in r["values"]:
+            n, k = total.get(lb, {}).get(float(t), 0.0), float(v)
+            label = (
+                "all backends DOWN" if k == 0 else f"all {n:g} UP" if k == n else f"{k:g}/{n:g} UP"
+            )
+            lane.append([float(t), label])
     return out
 
 

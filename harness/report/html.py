@@ -508,6 +508,9 @@ def _plots(journal: RunRecord, t0: float) -> str:
         )
         title = f"VIP holder: {service}" if service else "VIP holder"
         charts.append(band_plot(plot_id, title, _steps(steps, t0), **common))
+    for lb, steps in sorted(_dict(series.get("backends_up")).items()):  # the backend lane
+        lane = "backends-up-" + "".join(c if c.isalnum() else "-" for c in str(lb))
+        charts.append(band_plot(lane, f"Backends UP: {lb}", _steps(steps, t0), **common))
     legend = (
         '<div class="plot-legend">'
         '<span><i class="sw fault"></i>fault window (injected → rolled back)</span>'

@@ -332,6 +332,21 @@ class HAProxyService(ServiceBase):
     timeout_connect: Millis = 1.0
     timeout_server: Millis = 10.0
     keepalived: Keepalived | None = None
+    # a server back UP takes its full weight over this long (HAProxy `slowstart`), not at once
+    slowstart: Millis | None = None
+    # overload protection: at most this many requests at once per server (HAProxy `maxconn`);
+    # the rest wait in HAProxy's queue for up to `timeout_queue`, then get a 503
+    maxconn: int | None = Field(None, ge=1, le=100_000)
+    timeout_queue: Millis | None = None
+
+
+class LimitReq(StrictModel):
+    """Nginx `limit_req` over the whole LB: `rate` requests per second, `burst` more may wait
+    (or pass at once with `nodelay`); the rest are answered `limit_status` at once."""
+
+    rate: int = Field(ge=1, le=1_000_000)  # requests per second
+    burst: int = Field(0, ge=0, le=1_000_000)
+    nodelay: bool = True
 
 
 NextUpstream = Literal[
@@ -366,6 +381,11 @@ class NginxLBService(ServiceBase):
     timeout_connect: Millis = 1.0
     timeout_read: Millis = 10.0
     keepalived: Keepalived | None = None
+    # overload protection: requests past the rate, or connections past the limit, are answered
+    # `limit_status` by the LB in microseconds instead of queueing on the backends
+    limit_req: LimitReq | None = None
+    limit_conn: int | None = Field(None, ge=1, le=1_000_000)  # requests in progress, whole LB
+    limit_status: Literal[503, 429] = 503
 
     @field_validator("next_upstream")
     @classmethod
@@ -391,6 +411,10 @@ class WebService(ServiceBase):
     # DB_READ_HOSTS to the database's replicas (the read/write split), `primary` reads where it
     # writes; either declares the read path `stale_reads` measures
     db_reads: Literal["primary", "replicas"] | None = None
+    # the node's PHP-FPM pool (pm static): workers, and the listen queue in front of them (a full
+    # queue makes Nginx answer 502 at once instead of waiting)
+    max_children: int = Field(8, ge=1, le=500)
+    listen_backlog: int | None = Field(None, ge=1, le=65535)
 
 
 class PhpFpmService(ServiceBase):
@@ -407,6 +431,7 @@ class PhpFpmService(ServiceBase):
     min_spare_servers: int = Field(1, ge=1, le=500)
     max_spare_servers: int = Field(3, ge=1, le=500)
     max_requests: int = Field(0, ge=0, le=10_000_000)
+    listen_backlog: int | None = Field(None, ge=1, le=65535)  # the pool's listen queue
 
 
 class CustomService(ServiceBase):
@@ -824,6 +849,21 @@ class StaleReads(StrictModel):
     max_ratio: float = Field(0.0, ge=0, le=1)
 
 
+class Overload(StrictModel):
+    """Shed, don't stall: past capacity, requests the system turns away are turned away fast
+    (rejected: an answer with a `reject_status`, their `quantile` under `rejected_max`), the ones
+    it accepts keep their bound (`accepted_max`), and at most `max_stalled_ratio` of requests end
+    any other way (timeouts, 502/504, connection errors)."""
+
+    accepted_max: Positive
+    rejected_max: Positive
+    quantile: float = Field(0.95, gt=0, lt=1)
+    reject_status: list[Annotated[int, Field(ge=400, le=599)]] = Field(
+        default_factory=lambda: [503, 429], min_length=1
+    )
+    max_stalled_ratio: float = Field(0.01, ge=0, le=1)
+
+
 class TestinfraCheck(StrictModel):
     """A testinfra test module run against a service's containers after the load."""
 
@@ -842,6 +882,7 @@ ASSERTION_KINDS = (
     "promql",
     "testinfra",
     "replication_lag",
+    "overload",
     "stale_reads",
 )
 
@@ -866,6 +907,7 @@ class Assertion(StrictModel):
     no_lost_writes: NoLostWrites | None = None
     testinfra: TestinfraCheck | None = None
     replication_lag: ReplicationLag | None = None
+    overload: Overload | None = None
     stale_reads: StaleReads | None = None
     promql: (
         Annotated[

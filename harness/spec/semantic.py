@@ -121,6 +121,23 @@ def _check_lb(topo: Topology, name: str, svc: Any, names: list[str]) -> Iterator
         yield ("services", name, "keepalived"), "a VIP needs at least 2 replicas (set replicas: 2)"
 
 
+def _check_limits(name: str, svc: Any) -> Iterator[tuple[Loc, str]]:
+    """Overload settings that could never apply (issue 13)."""
+    if getattr(svc, "timeout_queue", None) is not None and svc.maxconn is None:
+        yield (
+            ("services", name, "timeout_queue"),
+            "a server without maxconn never queues a request, so timeout_queue would never "
+            "apply (add maxconn: N, e.g. the web node's PHP-FPM max_children)",
+        )
+    limits = getattr(svc, "limit_req", None) or getattr(svc, "limit_conn", None)
+    if "limit_status" in svc.model_fields_set and not limits:
+        yield (
+            ("services", name, "limit_status"),
+            "no limit_req or limit_conn is set, so nothing is ever rejected (add "
+            "limit_req: {rate: N} or limit_conn: N, or remove limit_status)",
+        )
+
+
 def _check_db(name: str, svc: Any) -> Iterator[tuple[Loc, str]]:
     """Replication and a database VIP (the built-in MariaDB image sets both up)."""
     repl = svc.replication
@@ -412,6 +429,7 @@ def check_topology(
             yield from _check_pool(name, svc)
         if svc.kind in LB_KINDS:
             yield from _check_lb(topo, name, svc, names)
+            yield from _check_limits(name, svc)
         if svc.kind in DB_KINDS:
             yield from _check_db(name, svc)
         if svc.kind in CACHE_KINDS:
@@ -1190,6 +1208,23 @@ def warn_topology(topo: Topology, base_dir: Path = Path(".")) -> Iterator[tuple[
                     f"{getattr(svc, 'pm', 'static')} (remove them, or set pm: dynamic)",
                 )
     yield from _warn_file_sessions(topo)
+    yield from _warn_overload(topo)
+
+
+def _warn_overload(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    """HAProxy's per-server maxconn above the pool behind it: the excess waits in PHP-FPM's
+    listen queue, where HAProxy's timeout_queue cannot turn it away (it stalls instead)."""
+    for name, svc in topo.services.items():
+        maxconn = getattr(svc, "maxconn", None)
+        backend = topo.services.get(getattr(svc, "backends", None) or "")
+        workers = getattr(backend, "max_children", None)
+        if maxconn and workers and maxconn > workers:
+            yield (
+                ("services", name, "maxconn"),
+                f"maxconn: {maxconn} lets more requests reach each node than its PHP-FPM pool "
+                f"has workers (max_children: {workers}); the rest wait in PHP-FPM's listen "
+                f"queue, where timeout_queue cannot turn them away (use maxconn: {workers})",
+            )
 
 
 def _warn_file_sessions(topo: Topology) -> Iterator[tuple[Loc, str]]:

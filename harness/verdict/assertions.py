@@ -26,6 +26,8 @@ from harness.observe.prom import Prometheus
 from harness.spec.models import Assertion, Topology
 from harness.spec.semantic import instance_names
 from harness.verdict import bounds, data, fresh, stale
+from harness.verdict.overload import KINDS as OVERLOAD
+from harness.verdict.overload import compile as overload_figure
 from harness.verdict.promql import change, change_by, dur, m, resets, sel
 from harness.verdict.windows import FaultSpan, Span, Timeline
 
@@ -157,6 +159,20 @@ class Compiler:
             guards = [Guard(*g) for g in f.guards]
             return Query(
                 f.expr, f.bound, f.op, f.unit, span, f.also, reads=[self.locust], guards=guards
+            )
+        if k in OVERLOAD:  # shed, don't stall (issue 13)
+            of = overload_figure(self.run_id, self.topo, self.edge, a, span)
+            guards = [Guard(*g) for g in of.guards]
+            return Query(
+                of.expr,
+                of.bound,
+                of.op,
+                of.unit,
+                span,
+                also=of.also,
+                reads=[self.locust],
+                guards=guards,
+                adjust=of.adjust,
             )
         if k == "session_continuity":
             started = f"sum({metrics.SESSIONS_STARTED.total}{sel(self.run_id)} @ {span.end:.3f})"

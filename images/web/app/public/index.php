@@ -163,6 +163,13 @@ try {
                 db()->query('SELECT 1');
             }
             reply(200, ['status' => 'ok', 'node' => $node]);
+        case 'GET /work':
+            // Holds this worker for ?ms= milliseconds (0-10000, default 100), like a request
+            // waiting on a slow backend: a node then serves at most its PHP-FPM workers x
+            // 1000/ms requests a second, whatever the CPU (the overload examples).
+            $ms = max(0, min(10000, (int)($_GET['ms'] ?? 100)));
+            usleep($ms * 1000);
+            reply(200, ['slept_ms' => $ms, 'node' => $node]);
         case 'POST /login':
             $user = (string)(input()['user'] ?? '');
             if ($user === '') {
