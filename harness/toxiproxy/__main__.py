@@ -4,6 +4,7 @@ Runs in the foreground until SIGTERM/SIGINT (container stop, Ctrl-C), then close
 listeners and live connections before exiting 0.  Uses uvloop when it is installed.
 ``--config`` populates proxies *before* the API listens, like ``toxiproxy-server -config``,
 so a readiness probe on the API implies the proxies are up; a bad config is fatal.
+``HARNESS_TOXIPROXY_LOOP=asyncio`` forces the standard event loop even where uvloop exists.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 
@@ -55,12 +57,16 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if os.environ.get("HARNESS_TOXIPROXY_LOOP", "uvloop") == "asyncio":
+        asyncio.run(serve(args))  # the standard loop on demand (bench/proxy.py compares)
+        return 0
     try:
         import uvloop
     except ImportError:
         asyncio.run(serve(args))
-    else:
-        uvloop.run(serve(args))
+    else:  # Runner, not uvloop.run: Debian's python3-uvloop (0.17) predates uvloop.run
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(args))
     return 0
 
 

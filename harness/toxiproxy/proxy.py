@@ -30,7 +30,7 @@ import ipaddress
 import logging
 import socket
 import struct
-from typing import Any
+from typing import Any, cast
 
 from .toxics import ApiError, Chain, Toxic, ToxicState, close_delay, deadline, run_chain
 
@@ -223,22 +223,27 @@ class _Side(asyncio.Protocol):
     """One socket of a connection: feeds the link that reads it, paces the one writing it."""
 
     transport: asyncio.Transport | None = None
+    early: list[bytes]
     reads: Link | None = None  # the link whose source is this socket
     writes: Link | None = None  # the link whose destination is this socket
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(WRITE_HIGH_WATER)
+        self.early = []
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self.transport.set_write_buffer_limits(WRITE_HIGH_WATER)
 
     def data_received(self, data: bytes) -> None:
         link = self.reads
         if link is not None:
             link.feed(data)
+        else:  # the client spoke before the upstream answered: hold it (reading is paused)
+            self.early.append(data)
 
     def eof_received(self) -> bool:
         if self.reads is not None:
             self.reads.feed_eof()
+        else:
+            self.early.append(b"")  # end of stream, replayed once linked
         return True  # keep the transport: the link decides when to close it
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -318,6 +323,9 @@ class Connection:
                 _set_linger0(s)
         for link in self.links:
             link.wake()
+        for data in client.early:
+            up.feed(data) if data else up.feed_eof()
+        client.early.clear()
         assert client.transport is not None
         client.transport.resume_reading()
 
