@@ -7,49 +7,35 @@ resources are removed.
 from __future__ import annotations
 
 import random
-import secrets
 import time
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from harness.chaos.base import FaultContext
 from harness.chaos.schedule import Schedule
 from harness.errors import (
-    EXIT_FAILED,
-    EXIT_INCONCLUSIVE,
-    EXIT_OK,
-    HarnessError,
-    Inconclusive,
     InfrastructureError,
-    Interrupted,
 )
 from harness.grafana import GrafanaAnnotator
-from harness.journal import Journal, RunStatus
+from harness.journal import Journal
 from harness.load.process import LocustProcess
-from harness.observe import hostcheck, metrics, writes
 from harness.observe.exporter import HarnessExporter, free_port
 from harness.observe.prom import Prometheus
 from harness.plan.build import make_plan, with_prometheus
 from harness.plan.model import RunPlan, ScrapeTarget
 from harness.plan.targets import check_load_url
-from harness.report import collect
 from harness.report.writers import write_reports
+from harness.run import judge, sequence, stale, subscribers
 from harness.run import load as load_steps
-from harness.run import stale, subscribers
-from harness.run.events import Events, PhaseChanged
-from harness.run.phases import Phase, Stage, of
+from harness.run.events import Events
+from harness.run.phases import PHASES, Phase, Stage, of
+from harness.run.result import RunResult, new_run_id
 from harness.runtime import images
-from harness.runtime.signals import exit_signals, shielded
 from harness.runtime.stack import Stack, create_network, teardown
-from harness.spec.compare import parse_tolerance
 from harness.spec.loader import load_topology
 from harness.spec.models import Topology
-from harness.verdict.assertions import FAILED, PASSED, Result, evaluate
-from harness.verdict.compare import compare as compare_runs
+from harness.verdict.assertions import Result
 from harness.verdict.compare import load_baseline
 from harness.verdict.windows import Timeline
 from harness.watch import Watchers
@@ -57,29 +43,6 @@ from harness.watch.recovery import RecoveryWatcher
 from harness.watch.state import wait_steady
 
 Say = Callable[[str], None]
-
-
-def _running(container: Any) -> bool:
-    try:
-        container.reload()
-        return bool(container.status == "running")
-    except Exception:  # noqa: BLE001 - gone
-        return False
-
-
-def new_run_id() -> str:
-    return f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    run_dir: Path
-    exit_code: int
-    status: str
-    results: list[Result] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
 
 
 def build_images(topo: Topology, say: Say, base_dir: Path = Path(".")) -> dict[str, str]:
@@ -284,82 +247,10 @@ class Run:
         self.on_tick(time.time() - self._t0, self.topo.load.duration, active)
 
     def post_run(self) -> None:
-        """Measurements made after the load (acknowledged writes against the database,
-        testinfra modules), published as gauges and awaited in Prometheus so the verdict stays
-        PromQL."""
-        assert self.plan and self.stack and self.prom and self.exporter and self.timeline
-        kinds = {a.kind for a in self.topo.assertions}
-        if not kinds & {"no_lost_writes", "testinfra"}:
-            return
-        with self.journal.phase("post-run") as ph:
-            if "no_lost_writes" in kinds:
-                checked, missing, sample = writes.check(
-                    self.plan, self.stack.containers, self.run_dir
-                )
-                self.exporter.writes_checked.set(checked)
-                self.exporter.writes_missing.set(missing)
-                ph.update(writes_checked=checked, writes_missing=missing, missing_sample=sample)
-            for a in self.topo.assertions:
-                if a.testinfra is not None:
-                    running = {i for i, c in self.stack.containers.items() if _running(c)}
-                    passed, failed = hostcheck.run_module(
-                        Path(self.topology_file).parent / a.testinfra.module,
-                        self.plan,
-                        a.testinfra.hosts,
-                        self.run_dir,
-                        running,
-                    )
-                    self.exporter.testinfra_passed.labels(a.testinfra.module).set(passed)
-                    self.exporter.testinfra_failed.labels(a.testinfra.module).set(failed)
-                    ph.setdefault("testinfra", {})[a.testinfra.module] = {
-                        "passed": passed,
-                        "failed": failed,
-                    }
-            stamp = round(time.time(), 3)
-            self.exporter.post_run.set(stamp)
-            posted = f'{metrics.POST_RUN.name}{{run="{self.run_id}"}}'
-            seen = self.prom.wait_for(
-                posted,
-                30.0,
-                lambda v: v is not None and abs(v - stamp) < 0.01,
-            )
-            if seen is None:
-                raise InfrastructureError("post-run measurements never reached Prometheus")
-            self.timeline.post_at = self.prom.scalar(f"timestamp({posted})") or time.time()
+        judge.post_run(self)
 
     def verdict(self) -> None:
-        assert self.prom and self.timeline
-        with self.journal.phase("verdict"):
-            results = [
-                evaluate(a, self.prom, self.run_id, self.timeline, self.topo)
-                for a in self.topo.assertions
-            ]
-            if self.baseline is not None:
-                gates, rows = compare_runs(results, self.baseline, self._tolerances())
-                results = results + gates
-                self.journal.data["compare"] = {
-                    "baseline_run": self.baseline.get("run_id"),
-                    "rows": rows,
-                }
-            self.journal["assertions"] = [r.as_dict() for r in results]
-            self.journal["summary"] = collect.summary(self.prom, self.run_id, self.timeline)
-            series = collect.series(self.prom, self.run_id, self.timeline)
-            if self.watchers is not None:
-                history = self.watchers.history()
-                if history["vip_holder"]:
-                    changes = next(iter(history["vip_holder"].values()))
-                    series["vip_holder"] = collect.step_series(
-                        changes, self.timeline.load_start - 2, self.timeline.load_end + 1
-                    )
-                self.journal.data["watch"] = history
-            self.journal["series"] = series
-            self.journal["markers"] = collect.markers(results, self.timeline)
-        self.results = results
-
-    def _tolerances(self) -> dict[str, tuple[str, float]]:
-        spec_cmp = getattr(self.topo, "compare", None)
-        given = dict(spec_cmp.tolerance) if spec_cmp is not None else {}
-        return {key: parse_tolerance(value) for key, value in given.items()}
+        judge.verdict(self)
 
     def down(self) -> None:
         """Faults rolled back, Locust stopped, watchers and exporter closed; the run's
@@ -391,102 +282,17 @@ class Run:
     # ------------------------------------------------------------------ the whole run
 
     def _enter(self, phase: Phase) -> None:
-        self.phase = phase.name
-        self.events.emit(PhaseChanged(phase.name))
+        sequence.enter(self, phase)
 
     def bring_up(self) -> RunResult:
         """`harness up`: build, start and check the stack, then leave it running."""
-        result = RunResult(self.run_id, self.run_dir, EXIT_INCONCLUSIVE, RunStatus.ERROR)
-        with exit_signals():
-            try:
-                for phase in of(PHASES, Stage.BODY, bring_up=True):
-                    self._enter(phase)
-                    phase.run(self)
-                result.exit_code, result.status = EXIT_OK, RunStatus.UP
-            except HarnessError as exc:
-                result.error, result.exit_code = str(exc), exc.exit_code
-                self._abandon()
-            except BaseException:
-                self._abandon()
-                raise
-            finally:
-                if self.exporter is not None:
-                    self.exporter.close()
-        self.journal.data.update(status=result.status, exit_code=result.exit_code)
-        self.journal.save()
-        return result
+        return sequence.bring_up(self)
 
     def execute(self) -> RunResult:
-        result = RunResult(self.run_id, self.run_dir, EXIT_INCONCLUSIVE, RunStatus.ERROR)
-        with exit_signals():
-            try:
-                for phase in of(PHASES, Stage.BODY):
-                    self._enter(phase)
-                    phase.run(self)
-                result.results = self.results
-                failed = any(r.status == FAILED for r in result.results)
-                all_ok = all(r.status == PASSED for r in result.results)
-                result.exit_code = (
-                    EXIT_FAILED if failed else (EXIT_OK if all_ok else EXIT_INCONCLUSIVE)
-                )
-                result.status = (
-                    RunStatus.FAILED
-                    if failed
-                    else (RunStatus.PASSED if all_ok else RunStatus.INCONCLUSIVE)
-                )
-            except HarnessError as exc:
-                result.error = str(exc)
-                result.exit_code = exc.exit_code
-                result.status = (
-                    RunStatus.INTERRUPTED
-                    if isinstance(exc, Interrupted)
-                    else (
-                        RunStatus.INCONCLUSIVE if isinstance(exc, Inconclusive) else RunStatus.ERROR
-                    )
-                )
-                self.journal.data["error"] = result.error
-            except (
-                Exception
-            ) as exc:  # a bug or an unexpected library error: still clean up, still report
-                (self.run_dir / "traceback.txt").write_text(traceback.format_exc())
-                result.error = (
-                    f"internal error: {exc!r} (traceback in {self.run_dir}/traceback.txt)"
-                )
-                self.journal.data["error"] = result.error
-            finally:
-                with shielded():
-                    self._cleanup()
-        result.summary = self.journal["summary"]
-        self.journal.data.update(
-            status=result.status, exit_code=result.exit_code, ended_at=time.time()
-        )
-        self.journal.save()
-        for phase in of(PHASES, Stage.AFTER):
-            self._enter(phase)
-            phase.run(self)
-        return result
+        return sequence.execute(self)
 
     def _abandon(self) -> None:
-        """A bring-up that failed leaves nothing behind, --keep or not."""
-        with shielded():
-            self.keep = False
-            self._cleanup()
+        sequence.abandon(self)
 
     def _cleanup(self) -> None:
-        for phase in of(PHASES, Stage.CLEANUP):
-            self._enter(phase)
-            phase.run(self)
-
-
-# The order of a run. `harness up` runs the bring_up phases and leaves the stack up.
-PHASES: tuple[Phase, ...] = (
-    Phase("validate", "validate", Stage.VALIDATE),
-    Phase("build", "build", bring_up=True),
-    Phase("up", "up", bring_up=True),
-    Phase("baseline", "baseline_check", bring_up=True),
-    Phase("load", "load_and_chaos"),
-    Phase("post-run", "post_run"),
-    Phase("verdict", "verdict"),
-    Phase("down", "down", Stage.CLEANUP),
-    Phase("report", "report", Stage.AFTER),
-)
+        sequence.cleanup(self)

@@ -36,3 +36,17 @@ class Phase:
 
 def of(phases: tuple[Phase, ...], stage: Stage, bring_up: bool = False) -> list[Phase]:
     return [p for p in phases if p.stage == stage and (p.bring_up or not bring_up)]
+
+
+# The order of a run. `harness up` runs the bring_up phases and leaves the stack up.
+PHASES: tuple[Phase, ...] = (
+    Phase("validate", "validate", Stage.VALIDATE),
+    Phase("build", "build", bring_up=True),
+    Phase("up", "up", bring_up=True),
+    Phase("baseline", "baseline_check", bring_up=True),
+    Phase("load", "load_and_chaos"),
+    Phase("post-run", "post_run"),
+    Phase("verdict", "verdict"),
+    Phase("down", "down", Stage.CLEANUP),
+    Phase("report", "report", Stage.AFTER),
+)

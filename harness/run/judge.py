@@ -1,0 +1,101 @@
+"""The judging phases of a run: the measurements made after the load (post-run), and the
+verdict over everything Prometheus holds. `run` is the harness.run.core.Run being judged."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.errors import InfrastructureError
+from harness.observe import hostcheck, metrics, writes
+from harness.report import collect
+from harness.spec.compare import parse_tolerance
+from harness.verdict.assertions import evaluate
+from harness.verdict.compare import compare as compare_runs
+
+
+def _running(container: Any) -> bool:
+    try:
+        container.reload()
+        return bool(container.status == "running")
+    except Exception:  # noqa: BLE001 - gone
+        return False
+
+
+def post_run(run: Any) -> None:
+    """Measurements made after the load (acknowledged writes against the database,
+    testinfra modules), published as gauges and awaited in Prometheus so the verdict stays
+    PromQL."""
+    assert run.plan and run.stack and run.prom and run.exporter and run.timeline
+    kinds = {a.kind for a in run.topo.assertions}
+    if not kinds & {"no_lost_writes", "testinfra"}:
+        return
+    with run.journal.phase("post-run") as ph:
+        if "no_lost_writes" in kinds:
+            checked, missing, sample = writes.check(run.plan, run.stack.containers, run.run_dir)
+            run.exporter.writes_checked.set(checked)
+            run.exporter.writes_missing.set(missing)
+            ph.update(writes_checked=checked, writes_missing=missing, missing_sample=sample)
+        for a in run.topo.assertions:
+            if a.testinfra is not None:
+                running = {i for i, c in run.stack.containers.items() if _running(c)}
+                passed, failed = hostcheck.run_module(
+                    Path(run.topology_file).parent / a.testinfra.module,
+                    run.plan,
+                    a.testinfra.hosts,
+                    run.run_dir,
+                    running,
+                )
+                run.exporter.testinfra_passed.labels(a.testinfra.module).set(passed)
+                run.exporter.testinfra_failed.labels(a.testinfra.module).set(failed)
+                ph.setdefault("testinfra", {})[a.testinfra.module] = {
+                    "passed": passed,
+                    "failed": failed,
+                }
+        stamp = round(time.time(), 3)
+        run.exporter.post_run.set(stamp)
+        posted = f'{metrics.POST_RUN.name}{{run="{run.run_id}"}}'
+        seen = run.prom.wait_for(
+            posted,
+            30.0,
+            lambda v: v is not None and abs(v - stamp) < 0.01,
+        )
+        if seen is None:
+            raise InfrastructureError("post-run measurements never reached Prometheus")
+        run.timeline.post_at = run.prom.scalar(f"timestamp({posted})") or time.time()
+
+
+def verdict(run: Any) -> None:
+    assert run.prom and run.timeline
+    with run.journal.phase("verdict"):
+        results = [
+            evaluate(a, run.prom, run.run_id, run.timeline, run.topo) for a in run.topo.assertions
+        ]
+        if run.baseline is not None:
+            gates, rows = compare_runs(results, run.baseline, tolerances(run))
+            results = results + gates
+            run.journal.data["compare"] = {
+                "baseline_run": run.baseline.get("run_id"),
+                "rows": rows,
+            }
+        run.journal["assertions"] = [r.as_dict() for r in results]
+        run.journal["summary"] = collect.summary(run.prom, run.run_id, run.timeline)
+        series = collect.series(run.prom, run.run_id, run.timeline)
+        if run.watchers is not None:
+            history = run.watchers.history()
+            if history["vip_holder"]:
+                changes = next(iter(history["vip_holder"].values()))
+                series["vip_holder"] = collect.step_series(
+                    changes, run.timeline.load_start - 2, run.timeline.load_end + 1
+                )
+            run.journal.data["watch"] = history
+        run.journal["series"] = series
+        run.journal["markers"] = collect.markers(results, run.timeline)
+    run.results = results
+
+
+def tolerances(run: Any) -> dict[str, tuple[str, float]]:
+    spec_cmp = getattr(run.topo, "compare", None)
+    given = dict(spec_cmp.tolerance) if spec_cmp is not None else {}
+    return {key: parse_tolerance(value) for key, value in given.items()}
