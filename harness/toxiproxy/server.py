@@ -20,6 +20,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
@@ -81,9 +82,15 @@ class ToxiproxyServer:
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
             self._server = None
 
-    def start_background(self, timeout: float = 10.0) -> ToxiproxyServer:
-        """Run the server on its own event loop in a daemon thread; returns once bound."""
-        loop = asyncio.new_event_loop()
+    def start_background(
+        self,
+        timeout: float = 10.0,
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
+    ) -> ToxiproxyServer:
+        """Run the server on its own event loop in a daemon thread; returns once bound.
+
+        ``loop_factory`` picks the loop (``uvloop.new_event_loop`` for the image's loop)."""
+        loop = loop_factory()
         ready = threading.Event()
         failure: list[BaseException] = []
 

@@ -1,6 +1,7 @@
 """Fixtures for the Toxiproxy-compatibility tests: the server under test and loopback upstreams.
 
-``toxiproxy_url`` is the embedded server on an ephemeral port.  Set ``HARNESS_REAL_TOXIPROXY``
+``toxiproxy_url`` is the embedded server on an ephemeral port, on the standard loop and, where
+uvloop is installed, on uvloop as in the image.  Set ``HARNESS_REAL_TOXIPROXY``
 to a ``toxiproxy-server`` binary (built from source) and every test here also runs against
 it, with the same assertions: that is how the expected behaviour was checked side by side.
 Upstreams are threaded servers on loopback: ``blob`` sends the number of bytes asked for in a
@@ -9,6 +10,7 @@ Upstreams are threaded servers on loopback: ``blob`` sends the number of bytes a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -24,7 +26,15 @@ import pytest
 from harness.toxiproxy import ToxiproxyServer
 
 REAL = os.environ.get("HARNESS_REAL_TOXIPROXY", "")
-TARGETS = ["embedded", *(["toxiproxy"] if REAL else [])]
+try:
+    import uvloop
+except ImportError:  # the image has it (python3-uvloop); a dev venv may not
+    uvloop = None
+TARGETS = [
+    "embedded",
+    *(["embedded-uvloop"] if uvloop is not None else []),
+    *(["toxiproxy"] if REAL else []),
+]
 
 
 def _free_port() -> int:
@@ -35,8 +45,11 @@ def _free_port() -> int:
 
 @pytest.fixture(params=TARGETS)
 def toxiproxy_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.param == "embedded":
-        srv = ToxiproxyServer(port=0, seed=7).start_background()
+    if request.param.startswith("embedded"):
+        factory = asyncio.new_event_loop
+        if request.param == "embedded-uvloop" and uvloop is not None:
+            factory = uvloop.new_event_loop
+        srv = ToxiproxyServer(port=0, seed=7).start_background(loop_factory=factory)
         try:
             yield srv.base_url
         finally:
