@@ -19,8 +19,10 @@ How to add a kind (e.g. a new load balancer)
      `exporter`, and what applies to the role: for an LB `log=LogLines(...)` (the lines that
      mean a backend went DOWN/UP, that the process started, `keepalived.LOG` for the VIP),
      `tracks` (the process Keepalived's tracking script follows), `ejection(svc) -> (seconds,
-     how)` (the bound `max: auto` uses), `backends_up` (a PromQL selector for the baseline) or
-     `upstreams` (an LB whose log names upstreams by address); for a database `read_orders`.
+     how)` (the bound `max: auto` uses; `ejection_in(topology, svc)` when it depends on other
+     services, as a gateway's on its registry's lease TTL), `backends_up` (a PromQL selector
+     for the baseline) or `upstreams` (an LB whose log names upstreams by address); for a
+     database `read_orders`. A kind with no role yet adds one to `roles.Role`.
 4. its template in harness/kinds/templates/ and, if it needs one, its image in images/<name>/
    (harness/runtime/images.py builds every image a plan names).
 Options on an existing kind (a check path, slowstart, maxconn) touch only its model class, its
