@@ -9,6 +9,7 @@ from typing import Any
 import jinja2
 import jinja2.sandbox
 
+from harness.kinds.links import proxy_port
 from harness.plan.model import ContainerPlan, ScrapeTarget, Wait
 from harness.roles import Role, kinds_of
 from harness.spec.files import MAX_USER_FILE_BYTES, FileProblem, read_bounded
@@ -74,13 +75,11 @@ class Context:
 
     def endpoint(self, client: str, server: str, port: int) -> tuple[str, int]:
         """Where `client`'s instances reach `server`: directly, or through its Toxiproxy link."""
-        from harness.kinds import toxiproxy
-
         for link in self.topology.links:
             if link.from_ == client and link.to == server:
-                proxy = self.first_of_kind("toxiproxy")
+                proxy = self.first_of_kind(*kinds_of(Role.PROXY))
                 assert proxy is not None
-                return self.ips[self.instances(proxy)[0]], toxiproxy.proxy_port(self, link)
+                return self.ips[self.instances(proxy)[0]], proxy_port(self.topology, link)
         return self.upstream(client, server), port
 
     def upstream(self, client: str, server: str) -> str:

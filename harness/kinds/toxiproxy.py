@@ -7,23 +7,21 @@ from __future__ import annotations
 
 import json
 
+from harness import kinds
 from harness.kinds.base import Context, apply_overrides
 from harness.kinds.descriptor import Descriptor
+from harness.kinds.links import proxy_name, proxy_port
 from harness.plan.model import ContainerPlan, Wait
-from harness.spec.models import Link, ToxiproxyService
+from harness.spec.models import ToxiproxyService
 
 IMAGE = "toxiproxy"
 API_PORT = 8474
-FIRST_PORT = 10000
-UPSTREAM_PORTS = {"mariadb": 3306, "redis": 6379}
+__all__ = ["API_PORT", "containers", "proxy_name", "proxy_port", "upstream_port"]
 
 
-def proxy_name(link: Link) -> str:
-    return f"{link.from_}_to_{link.to}"
-
-
-def proxy_port(ctx: Context, link: Link) -> int:
-    return FIRST_PORT + [lk.name for lk in ctx.topology.links].index(link.name)
+def upstream_port(kind: str) -> int:
+    """The port a link's `to` service answers on: the first its kind declares."""
+    return next(iter(kinds.descriptor(kind).ports.values()))
 
 
 def containers(ctx: Context, name: str, svc: ToxiproxyService) -> list[ContainerPlan]:
@@ -31,11 +29,11 @@ def containers(ctx: Context, name: str, svc: ToxiproxyService) -> list[Container
     proxies = []
     for link in ctx.topology.links:
         to_kind = ctx.topology.services[link.to].kind
-        upstream = f"{ctx.upstream(link.from_, link.to)}:{UPSTREAM_PORTS[to_kind]}"
+        upstream = f"{ctx.upstream(link.from_, link.to)}:{upstream_port(to_kind)}"
         proxies.append(
             {
                 "name": proxy_name(link),
-                "listen": f"0.0.0.0:{proxy_port(ctx, link)}",
+                "listen": f"0.0.0.0:{proxy_port(ctx.topology, link)}",
                 "upstream": upstream,
                 "enabled": True,
             }

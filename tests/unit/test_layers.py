@@ -51,9 +51,6 @@ KNOWN_EXCEPTIONS: set[tuple[str, str]] = {
     # and with plan/build → spec/semantic that closes a circle.
     ("harness.spec.semantic", "harness.plan.build"),
     ("harness.spec.semantic", "harness.kinds.base"),
-    # The base kind renders the Toxiproxy sidecar (lazily), whose kind module builds on the base:
-    # a two-file circle inside kinds/.
-    ("harness.kinds.base", "harness.kinds.toxiproxy"),
 }
 EXEMPT_PACKAGES = ("harness.spec", "harness.plan", "harness.kinds")
 

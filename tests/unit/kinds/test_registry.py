@@ -3,6 +3,8 @@ module that renders it and declares a DESCRIPTOR; the rest of the harness finds 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from harness import kinds, roles
@@ -103,3 +105,33 @@ def test_every_kinds_lines_together_is_what_an_untold_watcher_reads() -> None:
         )
     assert len(set(merged.vip)) == len(merged.vip)  # Keepalived's line once, not per LB kind
     assert LogLines() + LogLines() == LogLines()
+
+
+def test_a_link_reaches_the_port_its_target_kind_declares() -> None:
+    """Links to a mysql service (the user's image) were planned with a port table that only
+    knew mariadb and redis: a KeyError reported as a harness bug."""
+    from harness.plan.build import make_plan
+
+    topo = Topology.model_validate(
+        {
+            "version": 1,
+            "name": "t",
+            "services": {
+                "lb": {"kind": "haproxy", "backends": "web"},
+                "web": {"kind": "web"},
+                "redis": {"kind": "redis"},
+                "db": {"kind": "mysql", "image": "mysql:8"},
+            },
+            "links": [{"from": "web", "to": "db"}, {"from": "web", "to": "redis"}],
+        }
+    )
+    plan = make_plan(topo, "r1", "10.99.0.0/24", [])
+    proxy = next(c for c in plan.containers if c.kind in roles.kinds_of(Role.PROXY))
+    config = json.loads(proxy.files["/etc/toxiproxy.json"])
+    db, redis = plan.container("db").ip, plan.container("redis").ip
+    assert [(p["listen"], p["upstream"]) for p in config] == [
+        ("0.0.0.0:10000", f"{db}:3306"),
+        ("0.0.0.0:10001", f"{redis}:6379"),
+    ]
+    web = plan.container("web")
+    assert (web.env["DB_HOST"], web.env["DB_PORT"]) == (proxy.ip, "10000")

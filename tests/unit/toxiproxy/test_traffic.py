@@ -118,16 +118,17 @@ def test_slicer_on_the_wire(api: ToxiproxyClient, echo: str) -> None:
 
 def _delayed(socks: list[socket.socket]) -> list[bool]:
     """Send one byte on every connection; which answers came back late (latency applied)."""
+    start = time.monotonic()
     for sock in socks:
         sock.sendall(b"p")
-    time.sleep(0.12)
-    late = []
-    for sock in socks:
-        ready, _, _ = select.select([sock], [], [], 0)
-        late.append(not ready)
-    for sock in socks:
-        assert sock.recv(1) == b"p"
-    return late
+    arrived: dict[socket.socket, float] = {}
+    while len(arrived) < len(socks) and time.monotonic() - start < 3:
+        ready, _, _ = select.select([s for s in socks if s not in arrived], [], [], 0.5)
+        for sock in ready:
+            assert sock.recv(1) == b"p"
+            arrived[sock] = time.monotonic() - start
+    assert len(arrived) == len(socks)
+    return [arrived[sock] > 0.2 for sock in socks]  # the toxic delays by 400-450 ms
 
 
 def test_toxicity_is_rerolled_when_a_toxic_is_updated(api: ToxiproxyClient, echo: str) -> None:
@@ -135,9 +136,12 @@ def test_toxicity_is_rerolled_when_a_toxic_is_updated(api: ToxiproxyClient, echo
     toxicity value changed).  16 connections at 50 %: the same pattern twice by chance is
     1 in 65536."""
     port = _port(api.create_proxy("r", "127.0.0.1:0", echo))
-    api.add_toxic("r", "latency", {"latency": 400}, toxicity=0.5)
     socks = [connect(port) for _ in range(16)]
     try:
+        for sock in socks:  # every connection through to the upstream (whose backlog is 5)
+            sock.sendall(b"w")
+            assert sock.recv(1) == b"w"
+        api.add_toxic("r", "latency", {"latency": 400}, toxicity=0.5)
         before = _delayed(socks)
         api.update_toxic("r", "latency_downstream", attributes={"latency": 450})
         after = _delayed(socks)
