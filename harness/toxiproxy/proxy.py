@@ -236,8 +236,8 @@ class _Side(asyncio.Protocol):
         link = self.reads
         if link is not None:
             link.feed(data)
-        else:  # the client spoke before the upstream answered: hold it (reading is paused)
-            self.early.append(data)
+        else:  # before the links exist (a client that speaks first, or a server greeting
+            self.early.append(data)  # while the connect completes): replayed once linked
 
     def eof_received(self) -> bool:
         if self.reads is not None:
@@ -249,6 +249,8 @@ class _Side(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.reads is not None:
             self.reads.feed_eof()
+        else:
+            self.early.append(b"")
         if self.writes is not None:
             self.writes.dst_lost()
 
@@ -323,9 +325,10 @@ class Connection:
                 _set_linger0(s)
         for link in self.links:
             link.wake()
-        for data in client.early:
-            up.feed(data) if data else up.feed_eof()
-        client.early.clear()
+        for early_side, link in ((client, up), (side, down)):  # what came before the links
+            for data in early_side.early:
+                link.feed(data) if data else link.feed_eof()
+            early_side.early.clear()
         assert client.transport is not None
         client.transport.resume_reading()
 

@@ -5,7 +5,8 @@ uvloop is installed, on uvloop as in the image.  Set ``HARNESS_REAL_TOXIPROXY``
 to a ``toxiproxy-server`` binary (built from source) and every test here also runs against
 it, with the same assertions: that is how the expected behaviour was checked side by side.
 Upstreams are threaded servers on loopback: ``blob`` sends the number of bytes asked for in a
-``SIZE\\n`` request line, ``slow_echo`` echoes each chunk after 150 ms.
+``SIZE\\n`` request line, ``slow_echo`` echoes each chunk after 150 ms, ``greeter`` speaks
+first (as MySQL does) and then echoes.
 """
 
 from __future__ import annotations
@@ -91,6 +92,16 @@ class _Blob(socketserver.StreamRequestHandler):
                 size -= len(block)
 
 
+class _Greeter(socketserver.BaseRequestHandler):
+    """Speaks first, like MySQL's handshake, then echoes."""
+
+    def handle(self) -> None:
+        with contextlib.suppress(OSError):
+            self.request.sendall(b"hello\n")
+            while data := self.request.recv(65536):
+                self.request.sendall(data)
+
+
 class _SlowEcho(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         with contextlib.suppress(OSError):
@@ -114,6 +125,11 @@ def _serve(handler: type[socketserver.BaseRequestHandler]) -> Iterator[str]:
 @pytest.fixture
 def blob() -> Iterator[str]:
     yield from _serve(_Blob)
+
+
+@pytest.fixture
+def greeter() -> Iterator[str]:
+    yield from _serve(_Greeter)
 
 
 @pytest.fixture

@@ -186,3 +186,17 @@ def test_upstream_close_closes_client(api: ToxiproxyClient, blob: str) -> None:
         sock.sendall(b"1000\n")
         assert recv_exactly(sock, 1000) == b"x" * 1000
         assert sock.recv(10) == b""
+
+
+@pytest.mark.parametrize("toxic", [None, "latency"])
+def test_server_that_speaks_first(api: ToxiproxyClient, greeter: str, toxic: str | None) -> None:
+    """A greeting that arrives while the proxy is still finishing its upstream connect is
+    delivered (MySQL's handshake; a lost one reads as "MySQL server has gone away")."""
+    port = _port(api.create_proxy("g", "127.0.0.1:0", greeter))
+    if toxic:
+        api.add_toxic("g", toxic, {"latency": 50})
+    for _ in range(20):
+        with connect(port) as sock:
+            assert recv_exactly(sock, 6) == b"hello\n"
+            sock.sendall(b"q")
+            assert recv_exactly(sock, 1) == b"q"
