@@ -57,7 +57,7 @@ def series(prom: Prometheus, run_id: str, tl: Timeline, step: float = 1.0) -> di
         r["metric"].get("served_by", "?"): [[float(t), float(v)] for t, v in r["values"]]
         for r in backends
     }
-    out["backends_up"] = backends_up(prom, run_id, start, end, step)
+    out["backends_up"] = backends_up(prom, run_id, tl.load_start, end, step)  # not the boot
     return out
 
 

@@ -75,7 +75,8 @@ def test_nginx_takes_limit_req_and_limit_conn_with_a_fast_status(tmp_path: Path)
         "limit_status: 429}",
     )
     cfg = files(tmp_path, text, "edge")["/etc/nginx/nginx.conf"]
-    assert "limit_req_zone $server_name zone=harness_req:1m rate=40r/s;" in cfg
+    assert "limit_req_zone $hostname zone=harness_req:1m rate=40r/s;" in cfg
+    assert "limit_conn_zone $hostname zone=harness_conn:1m;" in cfg  # a key never empty
     assert "limit_req zone=harness_req burst=5 nodelay;" in cfg
     assert "limit_conn harness_conn 8;" in cfg
     assert "limit_req_status 429;" in cfg and "limit_conn_status 429;" in cfg
@@ -146,6 +147,7 @@ def test_the_schema_names_every_new_key() -> None:
     [
         "health-liveness.yaml",
         "overload-shed.yaml",
+        "overload-nginx.yaml",
         "overload-two-of-three.yaml",
         "examples/deep-health-check.yaml",
         "examples/overload-no-limits.yaml",
