@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.plan.model import ContainerPlan, RunPlan
+from harness.plan.model import ContainerPlan, RunPlan, ScrapeTarget
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,10 @@ class LogLines:
 class Exporter:
     job: str  # the Prometheus job its metrics are scraped under
     port: int
+
+    def target(self, ip: str, instance: str) -> ScrapeTarget:
+        """What Prometheus scrapes for one instance of the kind."""
+        return ScrapeTarget(self.job, f"{ip}:{self.port}", instance)
 
 
 # (plan, LB container) → (upstream address → backend instance, backend → seconds until retried)

@@ -7,11 +7,12 @@ import re
 from harness.kinds import keepalived
 from harness.kinds.base import Context, apply_overrides, render
 from harness.kinds.descriptor import Descriptor, Exporter, LogLines
-from harness.plan.model import ContainerPlan, ScrapeTarget, Wait
+from harness.plan.model import ContainerPlan, Wait
 from harness.spec.models import HAProxyService
 
 IMAGE = "lb"
 METRICS_PORT = 8405
+EXPORTER = Exporter("haproxy", METRICS_PORT)  # promex, built into HAProxy
 
 
 def containers(ctx: Context, name: str, svc: HAProxyService) -> list[ContainerPlan]:
@@ -36,7 +37,7 @@ def containers(ctx: Context, name: str, svc: HAProxyService) -> list[ContainerPl
             wait=Wait("http", f"http://{ctx.ips[inst]}:{METRICS_PORT}/metrics", 60),
         )
         out.append(apply_overrides(plan, svc, ctx, "/etc/haproxy/haproxy.cfg"))
-        ctx.metrics_targets.append(ScrapeTarget("haproxy", f"{ctx.ips[inst]}:{METRICS_PORT}", inst))
+        ctx.metrics_targets.append(EXPORTER.target(ctx.ips[inst], inst))
     return out
 
 
@@ -59,7 +60,7 @@ def _backends_up(run_id: str, instance: str) -> str:
 DESCRIPTOR = Descriptor(
     image=IMAGE,
     ports={"http": 80, "metrics": METRICS_PORT},
-    exporter=Exporter("haproxy", METRICS_PORT),
+    exporter=EXPORTER,
     log=LogLines(
         backend=(re.compile(r"Server (\S+)/(\S+) is (UP|DOWN)"),),
         started=(re.compile(r"New worker \(\d+\) forked"),),

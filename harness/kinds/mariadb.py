@@ -16,12 +16,13 @@ from collections.abc import Mapping
 from harness.kinds import keepalived
 from harness.kinds.base import Context, apply_overrides
 from harness.kinds.descriptor import Descriptor, Exporter
-from harness.plan.model import ContainerPlan, ScrapeTarget, Wait
+from harness.plan.model import ContainerPlan, Wait
 from harness.spec.models import MariaDBService
 
 IMAGE = "data"
 CONFIG_PATH = "/etc/mysql/mariadb.conf.d/99-harness.cnf"
 EXPORTER_PORT = 9104
+EXPORTER = Exporter("mysqld", EXPORTER_PORT)
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS orders (id VARCHAR(64) PRIMARY KEY, item VARCHAR(255), node VARCHAR(64), "
     "created_at TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3)) ENGINE=InnoDB"
@@ -43,9 +44,7 @@ def containers(ctx: Context, name: str, svc: MariaDBService) -> list[ContainerPl
         setup: list[str] = []
         if builtin:
             wait = Wait("file", "/run/harness-ready", 120)
-            ctx.metrics_targets.append(
-                ScrapeTarget("mysqld", f"{ctx.ips[inst]}:{EXPORTER_PORT}", inst)
-            )
+            ctx.metrics_targets.append(EXPORTER.target(ctx.ips[inst], inst))
         else:
             env.update(
                 MYSQL_ROOT_PASSWORD=pw,
@@ -115,6 +114,6 @@ def read_orders(secrets: Mapping[str, str]) -> list[str]:
 DESCRIPTOR = Descriptor(
     image=IMAGE,
     ports={"mysql": 3306, "metrics": EXPORTER_PORT},
-    exporter=Exporter("mysqld", EXPORTER_PORT),
+    exporter=EXPORTER,
     read_orders=read_orders,
 )

@@ -14,12 +14,13 @@ import re
 from harness.kinds import keepalived
 from harness.kinds.base import Context, apply_overrides, render
 from harness.kinds.descriptor import Descriptor, Exporter, LogLines
-from harness.plan.model import ContainerPlan, RunPlan, ScrapeTarget, Wait
+from harness.plan.model import ContainerPlan, RunPlan, Wait
 from harness.spec.models import NginxLBService
 
 IMAGE = "lb"
 CONFIG_PATH = "/etc/nginx/nginx.conf"
 EXPORTER_PORT = 9113
+EXPORTER = Exporter("nginx", EXPORTER_PORT)  # Debian's nginx exporter over stub_status
 
 
 def containers(ctx: Context, name: str, svc: NginxLBService) -> list[ContainerPlan]:
@@ -45,7 +46,7 @@ def containers(ctx: Context, name: str, svc: NginxLBService) -> list[ContainerPl
             wait=Wait("http", f"http://{ctx.ips[inst]}:8080/stub_status", 60),
         )
         out.append(apply_overrides(plan, svc, ctx, CONFIG_PATH))
-        ctx.metrics_targets.append(ScrapeTarget("nginx", f"{ctx.ips[inst]}:{EXPORTER_PORT}", inst))
+        ctx.metrics_targets.append(EXPORTER.target(ctx.ips[inst], inst))
     return out
 
 
@@ -117,7 +118,7 @@ def _ejection(svc: NginxLBService) -> tuple[float, str]:
 DESCRIPTOR = Descriptor(
     image=IMAGE,
     ports={"http": 80, "status": 8080, "metrics": EXPORTER_PORT},
-    exporter=Exporter("nginx", EXPORTER_PORT),
+    exporter=EXPORTER,
     log=LogLines(
         disabled=(
             re.compile(

@@ -15,6 +15,7 @@ from harness.spec.models import RedisService
 
 IMAGE = "data"
 TRACK_MASTER = "/usr/local/bin/redis-is-master.sh"
+EXPORTER = Exporter("redis", 9121)
 SENTINEL_EXPORTER_PORT = 9355  # a second redis exporter, asking the Sentinel beside it
 
 
@@ -48,7 +49,7 @@ def containers(ctx: Context, name: str, svc: RedisService) -> list[ContainerPlan
             ),
         )
         if plan.builtin_image:
-            ctx.metrics_targets.append(ScrapeTarget("redis", f"{ctx.ips[inst]}:9121", inst))
+            ctx.metrics_targets.append(EXPORTER.target(ctx.ips[inst], inst))
             if svc.sentinel is not None:  # Sentinel's view of the master (redis_sentinel_*)
                 ctx.metrics_targets.append(
                     ScrapeTarget("sentinel", f"{ctx.ips[inst]}:{SENTINEL_EXPORTER_PORT}", inst)
@@ -77,5 +78,5 @@ def replication_env(ctx: Context, name: str, svc: RedisService, index: int) -> d
 
 
 DESCRIPTOR = Descriptor(
-    image=IMAGE, ports={"redis": 6379, "metrics": 9121}, exporter=Exporter("redis", 9121)
+    image=IMAGE, ports={"redis": 6379, "metrics": EXPORTER.port}, exporter=EXPORTER
 )
