@@ -79,6 +79,8 @@ FACTS: dict[str, Facts] = {
     "custom": Facts(Role.CUSTOM, "harness.kinds.custom", default_config=False),
     "prometheus": Facts(Role.OBSERVER, "harness.kinds.prometheus", singleton=True),
     "toxiproxy": Facts(Role.PROXY, "harness.kinds.toxiproxy", singleton=True),
+    "gateway": Facts(Role.LOAD_BALANCER, "harness.kinds.gateway", (HAPROXY,), discovers=True),
+    "registry": Facts(Role.REGISTRY, "harness.kinds.registry", default_config=False),
 }
 
 

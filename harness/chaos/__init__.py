@@ -24,6 +24,7 @@ FAULTS: dict[str, str] = {
     "process_kill": "harness.chaos.process_kill",
     "vip_failover": "harness.chaos.vip_failover",
     "partition": "harness.chaos.partition",
+    "heartbeat_freeze": "harness.chaos.heartbeat",
     **dict.fromkeys(TOXIC_KINDS, _TOXIC),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.kinds import registry
 from harness.kinds.base import DB_KINDS, Context, app_dirs, apply_overrides, render
 from harness.kinds.descriptor import Descriptor
 from harness.plan.model import ContainerPlan, Wait
@@ -93,7 +94,7 @@ def containers(ctx: Context, name: str, svc: WebService) -> list[ContainerPlan]:
             image=svc.image or IMAGE,
             builtin_image=svc.image is None,
             ip=ctx.ips[inst],
-            env=env,
+            env=env | registry.registration_env(ctx, name, inst),  # behind a gateway
             files=files,
             dirs=app_dirs(ctx, svc.app),
             wait=Wait("http", f"http://{ctx.ips[inst]}/health", 90),

@@ -36,6 +36,7 @@ class HarnessExporter:
         self.container_running = g(metrics.CONTAINER_RUNNING)
         self.backend_state = g(metrics.BACKEND_STATE)
         self.backend_up = g(metrics.BACKEND_UP)
+        self.registry_event = g(metrics.REGISTRY_EVENT)
         self.keepalived_state = g(metrics.KEEPALIVED_STATE)
         self.vip_holder = g(metrics.VIP_HOLDER)
         self.vip_acquired = g(metrics.VIP_ACQUIRED)

@@ -148,6 +148,12 @@ BACKEND_STATE = Metric(
 BACKEND_UP = Metric(
     "harness_backend_up", "1 while the LB reports the backend UP.", ("lb", "server")
 )
+REGISTRY_EVENT = Metric(
+    "harness_registry_event_timestamp_seconds",
+    "When the service registry registered (PUT) or deregistered (DELETE: its lease expired) an "
+    "instance, as the registry itself delivered the event.",
+    ("registry", "server", "action"),
+)
 KEEPALIVED_STATE = Metric(
     "harness_keepalived_state_timestamp_seconds",
     "When Keepalived entered a state (MASTER, BACKUP, FAULT).",
@@ -208,6 +214,7 @@ EXPORTER = (
     CONTAINER_RUNNING,
     BACKEND_STATE,
     BACKEND_UP,
+    REGISTRY_EVENT,
     KEEPALIVED_STATE,
     VIP_HOLDER,
     VIP_ACQUIRED,

@@ -488,6 +488,57 @@ class ToxiproxyService(ServiceBase):
     kind: Literal["toxiproxy"]
 
 
+# etcd grants no lease under 2 s with its default election timeout (a shorter TTL is raised).
+LeaseTTL = Annotated[
+    float, *_duration(2, 3600, whole=True, why="etcd grants leases in whole seconds, at least 2")
+]
+
+
+class RegistryService(ServiceBase):
+    """A service registry (etcd from Debian, one member). Web instances behind a `gateway`
+    register in it under a lease of `lease_ttl` and renew it every `heartbeat`; an instance whose
+    heartbeats stop leaves the registry when its lease expires, and the gateways drop it."""
+
+    kind: Literal["registry"]
+    lease_ttl: LeaseTTL = 3.0
+    heartbeat: Annotated[
+        float, *_duration(0.1, 3600, why="a heartbeat every 0s is no heartbeat")
+    ] = 1.0
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> RegistryService:
+        if self.heartbeat >= self.lease_ttl:
+            raise ValueError(
+                f"heartbeat: {self.heartbeat:g}s is not shorter than lease_ttl: "
+                f"{self.lease_ttl:g}s, so every lease would expire between two heartbeats "
+                f"(use heartbeat: {max(0.1, round(self.lease_ttl / 3, 1)):g}s, a third of the "
+                "lease, or a longer lease_ttl)"
+            )
+        if self.replicas != 1:
+            raise ValueError(
+                f"replicas: {self.replicas}, but a registry runs one etcd member "
+                "(remove replicas:, or set replicas: 1)"
+            )
+        return self
+
+
+class GatewayService(ServiceBase):
+    """An API gateway: HAProxy whose backend servers are the instances of `backends` registered
+    in `registry`, kept in step with it through HAProxy's runtime API. It sits behind an edge
+    load balancer (an haproxy or nginx-lb whose `backends` is the gateway service)."""
+
+    kind: Literal["gateway"]
+    backends: str  # the web service whose instances register
+    registry: str | None = None  # the registry service; default: the only one
+    # dynamic servers (HAProxy's `add server`) need a dynamic algorithm
+    balance: Literal["roundrobin", "leastconn", "first", "random"] = "roundrobin"
+    check: Check = Field(default_factory=Check)
+    retries: int = Field(1, ge=0, le=10)
+    redispatch: bool = True
+    timeout_connect: Millis = 1.0
+    timeout_server: Millis = 10.0
+
+
 Service = Annotated[
     HAProxyService
     | NginxLBService
@@ -497,6 +548,8 @@ Service = Annotated[
     | MariaDBService
     | PrometheusService
     | ToxiproxyService
+    | RegistryService
+    | GatewayService
     | CustomService,
     Field(discriminator="kind"),
 ]
@@ -653,6 +706,14 @@ class PartitionFault(StrictModel):
     peers: list[str] | Literal["all"] = "all"  # services or instances it can no longer reach
 
 
+class HeartbeatFreezeFault(StrictModel):
+    """Stop a registered instance's heartbeats (its registration sidecar is frozen with
+    SIGSTOP): the node keeps serving, but its lease expires and the gateways drop it."""
+
+    target: Target
+    restore: bool = True  # let the heartbeats go on (SIGCONT) when the window ends
+
+
 class Fault(StrictModel):
     kill: KillFault | None = None
     stop: ContainerFault | None = None
@@ -669,6 +730,7 @@ class Fault(StrictModel):
     limit_data: ToxicFault | None = None
     down: ToxicFault | None = None
     partition: PartitionFault | None = None
+    heartbeat_freeze: HeartbeatFreezeFault | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -38,7 +38,10 @@ LB_KINDS = kinds_of(Role.LOAD_BALANCER)
 APP_KINDS = kinds_of(Role.WEB, Role.APP_POOL)
 DB_KINDS = kinds_of(Role.DATABASE)
 POOL_KINDS = kinds_of(Role.APP_POOL)  # bare FastCGI pools
-HTTP_KINDS = kinds_of(Role.WEB, Role.CUSTOM)  # what an LB's HTTP backends may be
+GATEWAY_KINDS = kinds_where(discovers=True)  # LBs whose servers come from a registry
+REGISTRY_KINDS = kinds_of(Role.REGISTRY)
+# what an LB's HTTP backends may be (an edge LB balances gateways: the two-level LB)
+HTTP_KINDS = kinds_of(Role.WEB, Role.CUSTOM) + GATEWAY_KINDS
 CACHE_KINDS = kinds_of(Role.CACHE)
 REPLICATING = kinds_where(replicates=True)  # replicas: N is a primary and its replicas
 BRING_IMAGE = kinds_where(role=Role.DATABASE, builtin_image=False)  # Debian ships no server
@@ -427,7 +430,9 @@ def check_topology(
                 )
         if svc.kind in POOL_KINDS:
             yield from _check_pool(name, svc)
-        if svc.kind in LB_KINDS:
+        if svc.kind in GATEWAY_KINDS:
+            yield from _check_gateway(topo, name, svc, names)
+        elif svc.kind in LB_KINDS:
             yield from _check_lb(topo, name, svc, names)
             yield from _check_limits(name, svc)
         if svc.kind in DB_KINDS:
@@ -898,6 +903,8 @@ def _check_fault(
             )
     if kind == "process_kill":
         yield from _check_process(topo, loc, params)
+    if kind == "heartbeat_freeze":
+        yield from _check_heartbeat_freeze(topo, loc, params.target)
     if kind == "partition" and isinstance(params.peers, list):
         for j, peer in enumerate(params.peers):
             if peer not in instances and peer not in names:
@@ -905,6 +912,76 @@ def _check_fault(
                     loc + ("peers", j),
                     f"unknown container or service '{peer}' ({_hint(peer, instances + names)})",
                 )
+
+
+def _check_gateway(
+    topo: Topology, name: str, svc: Any, names: list[str]
+) -> Iterator[tuple[Loc, str]]:
+    """A gateway's servers are the instances of `backends` registered in its registry: they
+    must be built-in web nodes (their image carries the registration sidecar)."""
+    services = topo.services
+    registries = [n for n, s in services.items() if s.kind in REGISTRY_KINDS]
+    if svc.registry is not None and (
+        svc.registry not in services or services[svc.registry].kind not in REGISTRY_KINDS
+    ):
+        yield (
+            ("services", name, "registry"),
+            f"'{svc.registry}' is not a registry service ({_hint(svc.registry, registries)})",
+        )
+    elif svc.registry is None and len(registries) != 1:
+        yield (
+            ("services", name, "kind"),
+            "a gateway discovers its servers in a registry, and there is none (add e.g. "
+            "registry: {kind: registry})"
+            if not registries
+            else f"there are {len(registries)} registries (name one: registry: {registries[0]})",
+        )
+    backend = services.get(svc.backends)
+    webs = [n for n, s in services.items() if s.kind in kinds_of(Role.WEB)]
+    if backend is None:
+        yield (
+            ("services", name, "backends"),
+            f"unknown service '{svc.backends}' ({_hint(svc.backends, names)})",
+        )
+    elif backend.kind not in kinds_of(Role.WEB) or backend.image is not None:
+        what = "runs its own image" if backend.kind in kinds_of(Role.WEB) else f"is {backend.kind}"
+        yield (
+            ("services", name, "backends"),
+            f"a gateway's servers register themselves from the built-in web image, and "
+            f"'{svc.backends}' {what} ("
+            + (f"name a web service, e.g. backends: {webs[0]})" if webs else "add a web service)"),
+        )
+
+
+def _check_heartbeat_freeze(topo: Topology, loc: Loc, target: Any) -> Iterator[tuple[Loc, str]]:
+    """Only an instance that registers (a web node a gateway discovers) has heartbeats."""
+    name = target if isinstance(target, str) else target.service
+    owner = next(
+        (n for n, s in topo.services.items() if name == n or name in instance_names(n, s.replicas)),
+        None,
+    )
+    if owner is None:
+        return  # an unknown target is reported on its own
+    web = kinds_of(Role.WEB)
+    discovered = [
+        b
+        for s in topo.services.values()
+        if s.kind in GATEWAY_KINDS
+        and (b := getattr(s, "backends", None)) in topo.services
+        and topo.services[b].kind in web
+    ]
+    if owner not in discovered:
+        where = loc + (("target",) if isinstance(target, str) else ("target", "service"))
+        fix = (
+            f"target an instance of {', '.join(str(d) for d in discovered)}"
+            if discovered
+            else "put a gateway in front of it, or use pause to freeze the whole node"
+        )
+        yield (
+            where,
+            f"'{name}' sends no heartbeats: only web instances a gateway discovers register in "
+            f"the registry ({fix})",
+        )
 
 
 def _check_pool(name: str, svc: Any) -> Iterator[tuple[Loc, str]]:

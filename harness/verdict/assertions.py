@@ -23,6 +23,7 @@ from typing import Any
 from harness.errors import InfrastructureError
 from harness.observe import metrics
 from harness.observe.prom import Prometheus
+from harness.roles import Role, kinds_of
 from harness.spec.models import Assertion, Topology
 from harness.spec.semantic import instance_names
 from harness.verdict import bounds, data, fresh, stale
@@ -329,6 +330,17 @@ class Compiler:
             f"clamp_min(max({metrics.LAST_RESPONSE.name}"
             f"{sel(self.run_id, m(served_by='=~' + servers))} @ {w.end:.3f}) - {f.start:.3f}, 0)"
         )
+        also = {"client_side": client_side}
+        if any(s.kind in kinds_of(Role.REGISTRY) for s in self.topo.services.values()):
+            # Behind gateways: the registry's own deregistration instant (the lease expired),
+            # and how long after it the slowest gateway dropped the node.
+            dereg = sel(self.run_id, m(server="=~" + servers, action="DELETE"))
+            registry_side = (
+                f"max(min_over_time(({metrics.REGISTRY_EVENT.name}{dereg} "
+                f">= {f.start:.3f}){rng})) - {f.start:.3f}"
+            )
+            also["registry_side"] = registry_side
+            also["after_registry"] = f"max({lb_side}) - ({registry_side})"
         side = p.side or "lb"
         _, bound, note = bounds.ejection(self.topo, p.service)
         max_ = bound if p.max == "auto" else float(p.max)
@@ -350,7 +362,7 @@ class Compiler:
             "<=",
             "s",
             w,
-            also={"client_side": client_side},
+            also=also,
             reads=[self.harness],
             fresh_span=judged,
             fail_if_none=True,

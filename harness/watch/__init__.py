@@ -11,8 +11,10 @@ from docker.models.containers import Container
 
 from harness import kinds
 from harness.plan.model import RunPlan
+from harness.roles import Role, kinds_of
 from harness.watch.events import EventWatcher
 from harness.watch.logs import LogWatcher
+from harness.watch.registry import RegistryWatcher
 from harness.watch.vip import VipWatcher
 
 
@@ -47,6 +49,12 @@ class Watchers:
                     lines=kind.log,
                 )
             )
+        # Service registries (kind registry): their own (de)registration instants.
+        self.logs += [
+            RegistryWatcher(containers.get(c.instance), c.instance, exporter, since, containers)
+            for c in plan.containers
+            if c.kind in kinds_of(Role.REGISTRY)
+        ]
         self.vips = [
             VipWatcher(
                 service,

@@ -12,5 +12,10 @@ if [ "${1:-}" != "php-fpm" ]; then
   nginx -g 'daemon off;' &
   pids+=($!)
 fi
+# Behind a gateway: register in the service registry and keep the lease alive (register.sh).
+if [ -n "${HARNESS_REGISTRY:-}" ]; then
+  /usr/local/bin/register.sh &
+  pids+=($!)
+fi
 touch /run/harness-started
 while :; do sleep 3600 & wait $!; done
