@@ -25,6 +25,8 @@ FAULTS: dict[str, str] = {
     "vip_failover": "harness.chaos.vip_failover",
     "partition": "harness.chaos.partition",
     "heartbeat_freeze": "harness.chaos.heartbeat",
+    "rolling_restart": "harness.chaos.deploy",
+    "deploy": "harness.chaos.deploy",
     **dict.fromkeys(TOXIC_KINDS, _TOXIC),
 }
 

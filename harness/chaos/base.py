@@ -6,6 +6,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from docker.models.containers import Container
@@ -22,6 +23,8 @@ class FaultContext:
     rng: random.Random = field(
         default_factory=lambda: random.Random(0)
     )  # seeded with topology.seed
+    base_dir: Path = Path(".")  # the topology file's directory: a deploy's `app:` is relative to it
+    checkpoint: Callable[[], None] = lambda: None  # saves the journal (a long fault's progress)
 
 
 class BaseFault(ABC):

@@ -193,7 +193,12 @@ class Run:
                 f"load: {load.users} users for {load.duration:g}s through {self.plan.load_url}"
             )
             ctx = FaultContext(
-                self.stack.containers, self.run_id, self.plan, random.Random(self.topo.seed)
+                self.stack.containers,
+                self.run_id,
+                self.plan,
+                random.Random(self.topo.seed),
+                base_dir=Path(self.topology_file).parent,
+                checkpoint=self.journal.save,
             )
             self.recovery = recovery = RecoveryWatcher(
                 self.plan,

@@ -714,6 +714,75 @@ class HeartbeatFreezeFault(StrictModel):
     restore: bool = True  # let the heartbeats go on (SIGCONT) when the window ends
 
 
+def _batch(value: object) -> object:
+    if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+        raise ValueError(
+            f"batch: {value} takes no node out, so the deploy would never move on "
+            "(write batch: 1 for one node at a time, or batch: all)"
+        )
+    return value
+
+
+# How many nodes go out at once: a count, or `all` (every node at once: the known-bad way).
+Batch = Annotated[
+    int | Literal["all"],
+    BeforeValidator(_batch),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1, "maximum": 20}, {"const": "all"}]}),
+]
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+def _weight(value: object) -> float:
+    """`10%` -> 0.1: the share of the traffic a canary gets."""
+    m = _PERCENT.match(value) if isinstance(value, str) else None
+    if m is None:
+        raise ValueError(
+            f"{_one_line(str(value))!r} is not a percentage (write the canary's share of the "
+            "traffic, e.g. weight: 10%)"
+        )
+    pct = float(m.group(1))
+    if not 0 < pct < 100:
+        what = "more than all the traffic" if pct > 100 else f"{pct:g}% of the traffic"
+        raise ValueError(
+            f"weight: {pct:g}% is {what}; a canary gets a share between 0% and 100%, "
+            "the stable nodes the rest (write e.g. weight: 10%)"
+        )
+    return pct / 100
+
+
+Weight = Annotated[
+    float,
+    BeforeValidator(_weight),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$",
+            "description": "the canary's share of the traffic, e.g. 10%",
+        }
+    ),
+]
+
+
+class RollingRestartFault(StrictModel):
+    """Restart a service's nodes batch by batch, each taken out through the LB in front first
+    (HAProxy runtime API drain then maint; Nginx `down` + reload) and put back once healthy."""
+
+    service: str
+    batch: Batch = 1
+    drain: bool = True  # false: restart under the LB's feet (the known-bad way)
+    drain_timeout: WaitSeconds = 30.0  # in-flight requests get this long to finish
+
+
+class DeployFault(RollingRestartFault):
+    """Replace the app of a web/php-fpm service: every node batch by batch (`rolling`), or
+    `canaries` nodes given `weight` of the traffic on the LB (`canary`)."""
+
+    app: FilePath  # a directory: public/index.php or index.php, relative to the topology file
+    strategy: Literal["rolling", "canary"] = "rolling"
+    weight: Weight | None = None  # canary: its share of the traffic, e.g. 10%
+    canaries: int = Field(1, ge=1, le=19)  # canary: how many nodes (the service's last ones)
+
+
 class Fault(StrictModel):
     kill: KillFault | None = None
     stop: ContainerFault | None = None
@@ -731,6 +800,8 @@ class Fault(StrictModel):
     down: ToxicFault | None = None
     partition: PartitionFault | None = None
     heartbeat_freeze: HeartbeatFreezeFault | None = None
+    rolling_restart: RollingRestartFault | None = None
+    deploy: DeployFault | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -738,7 +809,8 @@ class Fault(StrictModel):
         # `{kill: web-1}` is `{kill: {target: web-1}}`; `{vip_failover: lb}` is `{vip_failover: {service: lb}}`;
         # `{down: web->mysql}` is `{down: {link: web->mysql}}`.
         if isinstance(data, dict):
-            keys = {"vip_failover": "service"} | dict.fromkeys(TOXIC_KINDS, "link")
+            keys = {"vip_failover": "service", "rolling_restart": "service"}
+            keys |= dict.fromkeys(TOXIC_KINDS, "link")
             data = {
                 k: ({keys.get(k, "target"): v} if isinstance(v, str) else v)
                 for k, v in data.items()
@@ -926,6 +998,17 @@ class Overload(StrictModel):
     max_stalled_ratio: float = Field(0.01, ge=0, le=1)
 
 
+class CanaryCheck(StrictModel):
+    """The canary nodes of a `deploy: {strategy: canary}` step against the stable ones, over
+    the same window, per node from X-Served-By (harness/verdict/canary.py)."""
+
+    service: str  # the service the canary deploy replaced the app of
+    fault: str | None = None  # the canary deploy step; default: the first on `service`
+    max_error_increase: float = Field(0.005, ge=0, le=1)  # canary ratio <= stable ratio + this
+    quantile: float = Field(0.95, gt=0, lt=1)
+    max_latency_ratio: float = Field(1.2, ge=1)  # canary quantile <= stable quantile x this
+
+
 class TestinfraCheck(StrictModel):
     """A testinfra test module run against a service's containers after the load."""
 
@@ -946,6 +1029,7 @@ ASSERTION_KINDS = (
     "replication_lag",
     "overload",
     "stale_reads",
+    "canary",
 )
 
 
@@ -971,6 +1055,7 @@ class Assertion(StrictModel):
     replication_lag: ReplicationLag | None = None
     overload: Overload | None = None
     stale_reads: StaleReads | None = None
+    canary: CanaryCheck | None = None
     promql: (
         Annotated[
             str,

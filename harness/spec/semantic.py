@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.roles import Role, kinds_of, kinds_where, restartable
-from harness.spec import graph
+from harness.spec import deploys, graph
 from harness.spec.addresses import (
     EXAMPLE_SUBNET,
     FIRST_HOST,
@@ -519,6 +519,9 @@ def check_topology(
         else:
             yield from _check_timing(topo, i, step)
         yield from _check_fault(topo, i, step, names, instances)
+        if step.fault.kind in ("rolling_restart", "deploy"):  # issue 13
+            loc = ("chaos", i, "fault", step.fault.kind)
+            yield from deploys.check_step(topo, loc, step.fault.kind, step.fault.params, base_dir)
 
     titles: set[str] = set()
     for i, a in enumerate(topo.assertions):
@@ -740,6 +743,8 @@ def _check_assertion(
         )
     if a.kind == "replication_lag":
         yield from _check_replication_lag(topo, loc, p)
+    if a.kind == "canary":
+        yield from deploys.check_canary(topo, loc, p)
     if a.kind == "stale_reads":
         yield from _check_stale_reads(topo, loc)
     if a.kind == "testinfra" and p.hosts in topo.services:

@@ -26,7 +26,7 @@ from harness.observe.prom import Prometheus
 from harness.roles import Role, kinds_of
 from harness.spec.models import Assertion, Topology
 from harness.spec.semantic import instance_names
-from harness.verdict import bounds, data, fresh, stale
+from harness.verdict import bounds, canary, data, fresh, stale
 from harness.verdict.overload import KINDS as OVERLOAD
 from harness.verdict.overload import compile as overload_figure
 from harness.verdict.promql import change, change_by, dur, m, resets, sel
@@ -160,6 +160,24 @@ class Compiler:
             guards = [Guard(*g) for g in f.guards]
             return Query(
                 f.expr, f.bound, f.op, f.unit, span, f.also, reads=[self.locust], guards=guards
+            )
+        if k in canary.KINDS:  # deploys (issue 13)
+            cf = canary.compile(self.run_id, self.topo, self.tl, self.edge, a)
+            if cf.bound is None:
+                return _nothing_to_measure(
+                    cf.span, cf.none_means.removesuffix(": nothing to measure")
+                )
+            guards = [Guard(*g) for g in cf.guards]
+            return Query(
+                cf.expr,
+                cf.bound,
+                cf.op,
+                cf.unit,
+                cf.span,
+                also=cf.also,
+                reads=[self.locust],
+                guards=guards,
+                adjust=cf.adjust,
             )
         if k in OVERLOAD:  # shed, don't stall (issue 13)
             of = overload_figure(self.run_id, self.topo, self.edge, a, span)
