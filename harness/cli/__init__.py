@@ -14,6 +14,7 @@ from rich.text import Text
 from harness.cli import (
     doctor,
     down,
+    export,
     gc,
     grafana,
     images,
@@ -29,7 +30,7 @@ from harness.errors import EXIT_INCONCLUSIVE, EXIT_INVALID, HarnessError, SpecEr
 
 __all__ = ["main", "parser"]
 
-COMMANDS = (run, validate, up, down, status, gc, schema, grafana, doctor, images, report)
+COMMANDS = (run, validate, up, down, status, gc, schema, grafana, doctor, images, report, export)
 
 
 class _Parser(argparse.ArgumentParser):

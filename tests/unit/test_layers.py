@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "harness.plan": 2,
     "harness.kinds": 2,  # each kind turns a service into container plans, beside plan/
     "harness.runtime": 3,
+    "harness.export": 3,  # the plan written as Compose/Swarm/Kubernetes files (image tags from runtime)
     "harness.hosts": 3,  # testinfra hosts for a run's containers
     "harness.load": 4,
     "harness.chaos": 4,
