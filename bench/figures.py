@@ -1,0 +1,85 @@
+"""Regenerate the README's benchmark figure table from bench/results/*.json, so the table can
+only say what a result file says. The table sits between two markers in README.md:
+
+    <!-- bench-figures:begin --> ... <!-- bench-figures:end -->
+
+    python bench/figures.py            # rewrite the table in place
+    python bench/figures.py --check    # exit 1 if README.md is not what the results give
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from _common import RESULTS, ROOT
+
+README = ROOT / "README.md"
+BEGIN, END = "<!-- bench-figures:begin -->", "<!-- bench-figures:end -->"
+
+
+def _mmm(s: dict[str, float], unit: str = "", spec: str = ".2f") -> str:
+    return f"{s['median']:{spec}}{unit} (min {s['min']:{spec}}, max {s['max']:{spec}})"
+
+
+def bringup(d: dict[str, Any]) -> list[tuple[str, str]]:
+    n = len(d["pairs"])
+    return [
+        (
+            f"`harness up` / (`docker-compose up -d` + healthy), ha.yaml, {n} interleaved pairs",
+            f"{_mmm(d['up_ratio'])}; harness {_mmm(d['harness_up'], ' s', '.1f')}, "
+            f"Compose {_mmm(d['compose_up'], ' s', '.1f')}",
+        ),
+        (
+            "`harness down` / `docker-compose down -v -t 0`",
+            f"{_mmm(d['harness_down'], ' s', '.1f')} / {_mmm(d['compose_down'], ' s', '.1f')}",
+        ),
+    ]
+
+
+# result-file prefix -> rows; a script whose results are not here yet adds no row
+ROWS: dict[str, Callable[[dict[str, Any]], list[tuple[str, str]]]] = {"bringup": bringup}
+
+
+def table() -> str:
+    lines = ["| what | figure | from |", "|---|---|---|"]
+    for prefix, rows in ROWS.items():
+        files = sorted(RESULTS.glob(f"{prefix}-*.json"))
+        if not files:
+            continue
+        data = json.loads(files[-1].read_text())
+        for what, figure in rows(data):
+            lines.append(f"| {what} | {figure} | `bench/results/{files[-1].name}` |")
+    return "\n".join(lines)
+
+
+def render(text: str) -> str:
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    return f"{head}{BEGIN}\n{table()}\n{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--check", action="store_true")
+    args = p.parse_args(argv)
+    text = README.read_text()
+    if BEGIN not in text or END not in text:
+        print(f"README.md has no {BEGIN} ... {END} block", file=sys.stderr)
+        return 2
+    new = render(text)
+    if args.check:
+        return 0 if new == text else 1
+    Path(README).write_text(new)
+    print(table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
