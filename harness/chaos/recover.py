@@ -32,11 +32,18 @@ def recover(run_dir_or_journal: Path, restart_stopped: bool = False) -> list[str
     data: dict[str, Any] = json.loads(path.read_text())
     lines: list[str] = []
     for entry in data.get("faults", []):
-        if entry.get("status") not in UNDONE or entry.get("kind") not in chaos.FAULTS:
+        remote = (entry.get("detail") or {}).get("runtime") == "hosts"
+        if entry.get("status") not in UNDONE or not (remote or entry.get("kind") in chaos.FAULTS):
             continue
         kind, detail = entry["kind"], entry.get("detail") or {}
         try:
-            done = chaos.module(kind).recover(kind, detail, restart_stopped)
+            if remote:  # runtime: hosts: the journaled undo commands, over SSH
+                from harness.remote.faults import recover as recover_on_hosts
+                from harness.remote.shell import SshShell
+
+                done = recover_on_hosts(detail, SshShell())
+            else:
+                done = chaos.module(kind).recover(kind, detail, restart_stopped)
         except Exception as exc:  # noqa: BLE001 - one broken entry must not stop the others
             done = [f"{kind}: could not recover ({exc.__class__.__name__}: {exc})"]
         name = entry.get("name", kind)

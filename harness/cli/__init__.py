@@ -48,6 +48,12 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", required=True)
     for command in COMMANDS:
         command.add_parser(sub)
+    from harness.load.worker import add_parser as add_worker
+
+    add_worker(sub)
+    from harness.remote.cli import add_parser as add_hosts
+
+    add_hosts(sub)
     return p
 
 

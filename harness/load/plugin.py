@@ -91,6 +91,12 @@ RATE = float(os.environ.get("HARNESS_RATE", "0") or 0)
 EVENT_LOG = os.environ.get("HARNESS_EVENT_LOG", "")
 RELEASE_FILE = os.environ.get("HARNESS_RELEASE_FILE", "")
 RELEASE_TIMEOUT = float(os.environ.get("HARNESS_RELEASE_TIMEOUT", "60"))
+# A worker on another machine cannot see the release file: it is released once Prometheus has
+# scraped its final figures this many times (0: wait for the file).
+RELEASE_SCRAPES = int(os.environ.get("HARNESS_RELEASE_SCRAPES", "0") or 0)
+# ...and no sooner than this many seconds after its test stopped (the master and the other
+# workers finish a moment later, and the run needs a scrape of every process after all did)
+RELEASE_LINGER = float(os.environ.get("HARNESS_RELEASE_LINGER", "0") or 0)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 STATS = RequestStats()  # requests, failures, latency, last response per node: the hot path
@@ -117,6 +123,24 @@ _write_failing: set[str] = set()  # stores whose latest write failed, in this pr
 USERS = _gauge(metrics.USERS)
 STARTED = _gauge(metrics.LOAD_STARTED)
 FINISHED = _gauge(metrics.LOAD_FINISHED)
+WORKERS = _gauge(metrics.WORKERS_CONNECTED)
+
+
+class _FinalScrapes:
+    """Counts the scrapes served after the test stopped (a collector that exports nothing)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def collect(self) -> list[Any]:
+        if _stopped["at"]:
+            self.count += 1
+        return []
+
+
+_stopped = {"at": 0.0}
+FINAL_SCRAPES = _FinalScrapes()
+REGISTRY.register(FINAL_SCRAPES)
 
 
 def session_started(user: str = "") -> None:
@@ -212,12 +236,23 @@ def _users_sampler(environment: Any) -> None:
         runner = environment.runner
         if runner is not None:
             USERS.labels(ROLE).set(runner.user_count)
+            if ROLE == "master" and not _stopped["at"]:  # the count during the test
+                WORKERS.set(sum(1 for w in runner.clients.values() if w.state != "missing"))
         time.sleep(0.5)
 
 
+_serving = {"up": False}
+
+
+def serve_metrics() -> None:
+    if not _serving["up"]:
+        host, _sep, port = ADDR.rpartition(":")
+        start_http_server(int(port), addr=host, registry=REGISTRY)
+        _serving["up"] = True
+
+
 def _on_init(environment: Any, **_: Any) -> None:
-    host, _sep, port = ADDR.rpartition(":")
-    start_http_server(int(port), addr=host, registry=REGISTRY)
+    serve_metrics()
     if EVENT_LOG:
         eventlog.open_log(EVENT_LOG)
     for cls in environment.user_classes or []:
@@ -230,7 +265,7 @@ def _on_init(environment: Any, **_: Any) -> None:
 
 
 def _on_test_start(environment: Any, **_: Any) -> None:
-    _stopping["at"] = 0.0
+    _stopping["at"] = _stopped["at"] = 0.0
     STARTED.set(time.time())
     log_event("test_start")
 
@@ -242,6 +277,7 @@ def _on_test_stopping(environment: Any, **_: Any) -> None:
 def _on_test_stop(environment: Any, **_: Any) -> None:
     aborted = abort_in_flight()  # before the finish instant: the final scrape must include them
     FINISHED.set(time.time())
+    _stopped["at"] = time.time()
     log_event("test_stop", aborted=aborted)
 
 
@@ -249,10 +285,18 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     deadline = time.monotonic() + RELEASE_TIMEOUT
     while RELEASE_FILE and not os.path.exists(RELEASE_FILE) and time.monotonic() < deadline:
         time.sleep(0.1)
+    while RELEASE_SCRAPES and time.monotonic() < deadline:
+        if FINAL_SCRAPES.count >= RELEASE_SCRAPES and time.time() - _stopped["at"] >= RELEASE_LINGER:
+            break
+        time.sleep(0.1)
     eventlog.flush()
 
 
 if ADDR:
+    # A worker joining from another machine is scraped from the moment it starts: Locust fires
+    # `init` only once the master has acknowledged it, which took ~10 s across a veth pair.
+    if os.environ.get("HARNESS_METRICS_EARLY"):
+        serve_metrics()
     track_requests()
     events.init.add_listener(_on_init)
     events.request.add_listener(_on_request)

@@ -36,7 +36,11 @@ class LocustProcess:
         if len(metrics_addrs) != 1 + load.workers:
             raise ValueError("one metrics address per Locust process (master + workers)")
         self.load, self.url, self.run_id, self.run_dir = load, url, run_id, run_dir
-        self.metrics_addrs, self.master_port, self.ui = metrics_addrs, master_port, ui
+        self.metrics_addrs, self.ui = metrics_addrs, ui
+        self.master_port = load.master.port or master_port
+        # the local workers reach the master where it listens (loopback when it listens everywhere)
+        bind = load.master.bind
+        self.master_host = "127.0.0.1" if bind == "0.0.0.0" else bind
         self.metrics_addr = metrics_addrs[0]
         self.release_file = run_dir / "locust.release"
         self.log_path = run_dir / "locust.log"
@@ -61,7 +65,7 @@ class LocustProcess:
             return cmd + [
                 "--worker",
                 "--master-host",
-                "127.0.0.1",
+                self.master_host,
                 "--master-port",
                 str(self.master_port),
             ]
@@ -83,9 +87,9 @@ class LocustProcess:
             cmd += [
                 "--master",
                 "--expect-workers",
-                str(load.workers),
+                str(load.total_workers),
                 "--master-bind-host",
-                "127.0.0.1",
+                load.master.bind,
                 "--master-bind-port",
                 str(self.master_port),
             ]
@@ -113,7 +117,7 @@ class LocustProcess:
     def start(self) -> None:
         if not Path(self.load.locustfile).is_file():
             raise InfrastructureError(f"locustfile {self.load.locustfile} not found")
-        roles = ["master"] + ["worker"] * self.load.workers if self.load.workers else ["local"]
+        roles = ["master"] + ["worker"] * self.load.workers if self.load.distributed else ["local"]
         with open(self.log_path, "ab") as log:
             for role, addr in zip(roles, self.metrics_addrs, strict=True):
                 self.procs.append(
@@ -156,7 +160,32 @@ class LocustProcess:
             return "(no log)"
 
     def running(self) -> bool:
-        return bool(self.procs) and all(p.poll() is None for p in self.procs)
+        """The master (or the single process) is alive, and enough local workers with it that
+        `load.min_workers` can still hold; a worker that dropped out is judged at the end."""
+        if not self.procs or self.procs[0].poll() is not None:
+            return False
+        lost = sum(1 for p in self.procs[1:] if p.poll() is not None)
+        return self.load.total_workers - lost >= self.min_workers
+
+    @property
+    def min_workers(self) -> int:
+        m = self.load.min_workers
+        return self.load.total_workers if m is None else m
+
+    def dead_local_workers(self) -> list[str]:
+        """The scrape target names of the local worker processes that have exited."""
+        return [
+            f"locust-worker-{i}" for i, p in enumerate(self.procs[1:], 1) if p.poll() is not None
+        ]
+
+    def why_not_running(self) -> str:
+        if self.procs and self.procs[0].poll() is None:
+            dead = self.dead_local_workers()
+            return (
+                f"Locust worker(s) {', '.join(dead)} exited mid-run, leaving fewer than "
+                f"load.min_workers {self.min_workers} (inconclusive): {self.log_tail()}"
+            )
+        return f"Locust exited early: {self.log_tail()}"
 
     def release(self, timeout: float = 15.0) -> None:
         """Let the processes exit (the harness has the final figures) and reap them."""

@@ -118,6 +118,10 @@ WRITE_RESUMED = Metric(
 USERS = Metric("harness_users", "Current simulated users in this Locust process.", ("role",))
 LOAD_STARTED = Metric("harness_load_started_timestamp_seconds", "When the load test started.")
 LOAD_FINISHED = Metric("harness_load_finished_timestamp_seconds", "When the load test stopped.")
+WORKERS_CONNECTED = Metric(
+    "harness_locust_workers_connected",
+    "Workers the Locust master hears from (not missing); exported by the master only.",
+)
 
 # ---------------------------------------------------------------- the harness's exporter
 
@@ -206,6 +210,7 @@ PLUGIN = (
     USERS,
     LOAD_STARTED,
     LOAD_FINISHED,
+    WORKERS_CONNECTED,
 )
 EXPORTER = (
     FAULT_INJECTED,

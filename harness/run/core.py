@@ -142,6 +142,10 @@ class Run:
                 ScrapeTarget("locust", addr, "locust" if i == 0 else f"locust-worker-{i}")
                 for i, addr in enumerate(locust_addrs)
             ]
+            exporters += [
+                ScrapeTarget("locust", addr, load_steps.remote_instance(i))
+                for i, addr in enumerate(self.topo.load.master.remote_workers, 1)
+            ]
             self.plan = make_plan(
                 self.topo, self.run_id, subnet, exporters, base_dir=Path(self.topology_file).parent
             )
@@ -222,13 +226,24 @@ class Run:
             self.schedule.run(t0, t0 + load.duration, self._tick)
             recovery.stop()
             # The last figures count only once Prometheus has scraped them after Locust stopped.
-            end = load_steps.final_scrape(self.prom, self.locust, self.run_id, load.workers)
+            workers = load_steps.worker_dropouts(
+                self.prom, self.locust, self.run_id, t0, t0 + load.duration
+            )
+            self.journal["workers"] = workers
+            if workers.get("dropped"):
+                self.say(
+                    f"load: worker(s) {', '.join(workers['dropped'])} dropped out mid-run; "
+                    f"{workers['alive']} of {workers['expected']} left (load.min_workers "
+                    f"{workers['min_workers']} holds)"
+                )
+            end = load_steps.final_scrape(self.prom, self.locust, self.run_id, workers["alive"])
             self.schedule.rollback_all()
             self.locust.release()
             spans = load_steps.fault_spans(
                 self.topo, self.journal["faults"], getattr(recovery, "spans", []), recovery.quiet
             )
             self.timeline = Timeline(t0, end, spans)
+            self.timeline.dropped_workers = tuple(workers.get("dropped", ()))
             self.journal["load_ended_at"] = end
             self.journal.data["recovery"] = {
                 "recovered_at": recovery.recovered_at,
@@ -246,7 +261,7 @@ class Run:
         """Called by the schedule while the load runs."""
         assert self.locust is not None
         if not self.locust.running():
-            raise InfrastructureError(f"Locust exited early: {self.locust.log_tail()}")
+            raise InfrastructureError(self.locust.why_not_running())
         self.recovery.tick()
         active = ", ".join(e["name"] for _, e, _ in self.schedule.active) if self.schedule else ""
         self.on_tick(time.time() - self._t0, self.topo.load.duration, active)

@@ -11,6 +11,7 @@ from harness.observe import metrics
 from harness.observe.prom import Prometheus
 from harness.run.subscribers import fault_targets
 from harness.spec.models import Topology
+from harness.verdict.promql import dur
 from harness.verdict.windows import FaultSpan, step_key
 
 
@@ -36,6 +37,76 @@ def final_scrape(prom: Prometheus, locust: LocustProcess, run_id: str, workers: 
             f"Prometheus stopped scraping Locust when the load ended: {why_unscraped(prom, locust)}"
         )
     return float(end)
+
+
+WORKER_INSTANCES = "locust-(worker|remote)-[0-9]+"
+
+
+def remote_instance(i: int) -> str:
+    """The scrape target name of the i-th (from 1) worker joining from another machine."""
+    return f"locust-remote-{i}"
+
+
+def worker_dropouts(
+    prom: Prometheus, locust: LocustProcess, run_id: str, start: float, end: float
+) -> dict[str, Any]:
+    """Which workers dropped out between the load's start and end: a worker scrape target that
+    failed a scrape, a local worker process that exited, or fewer workers than expected
+    connected to the master. Raises InfrastructureError (inconclusive) when fewer than
+    `load.min_workers` stayed; otherwise the account, for the journal and the console."""
+    load = locust.load
+    expected = load.total_workers
+    report: dict[str, Any] = {"expected": expected, "min_workers": locust.min_workers}
+    if not expected:
+        return report | {"dropped": [], "alive": 0}
+    # a second after the start (the master's gauge is sampled twice a second) to the end
+    w, at = dur(max(1.0, end - start - 1.0)), f"@ {end:.3f}"
+    sel = f'{{run="{run_id}",instance=~"{WORKER_INSTANCES}"}}'
+    ups = {
+        r["metric"].get("instance", "?"): float(r["value"][1])
+        for r in prom.query(f"min_over_time(up{sel}[{w}] {at})")
+    }
+    dead_local = locust.dead_local_workers()
+    dropped = sorted({i for i, v in ups.items() if v < 1} | set(dead_local))
+    gauge = f'{metrics.WORKERS_CONNECTED.name}{{run="{run_id}"}}'
+    connected = prom.scalar(f"min_over_time({gauge}[{w}] {at})")
+    short = expected - int(connected) if connected is not None else 0
+    lost = max(len(dropped), short)
+    alive = expected - lost
+    report.update(
+        dropped=dropped,
+        lowest_connected=connected,
+        alive=alive,
+    )
+    errors = scrape_errors(prom, dropped)
+    if errors:
+        report["scrape_errors"] = errors
+    if lost and alive < locust.min_workers:
+        why = "; ".join(f"{i}: {e}" for i, e in errors.items())
+        raise InfrastructureError(
+            f"{lost} of {expected} Locust worker(s) dropped out mid-run "
+            f"({', '.join(dropped) or 'seen by the master'}; at the lowest "
+            f"{int(connected or 0)} connected): {alive} left, below load.min_workers "
+            f"{locust.min_workers}, so the load was not what the topology asked for "
+            "(inconclusive; set load.min_workers to accept fewer)"
+            + (f". Scrapes: {why}" if why else "")
+        )
+    return report
+
+
+def scrape_errors(prom: Prometheus, instances: list[str]) -> dict[str, str]:
+    """Prometheus's last scrape error of each of these targets (why it is down)."""
+    if not instances:
+        return {}
+    try:
+        data = prom._get("/api/v1/targets", {"state": "active"})  # noqa: SLF001
+    except InfrastructureError:
+        return {}
+    return {
+        t["labels"].get("instance", "?"): str(t.get("lastError") or "up now")
+        for t in data.get("activeTargets", [])
+        if t["labels"].get("instance") in instances
+    }
 
 
 def why_unscraped(prom: Prometheus, locust: LocustProcess) -> str:

@@ -309,8 +309,45 @@ class HealthCheck(StrictModel):
 ContainerPath = Annotated[str, Field(pattern=r"^[^\x00-\x1f]*$", max_length=4096)]
 
 
+# `runtime: hosts`: an existing machine reached over SSH (user and port optional; the user's
+# ssh config and agent decide the rest)
+SshUrl = Annotated[
+    str,
+    Field(
+        pattern=r"^ssh://([A-Za-z0-9._-]{1,64}@)?[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$",
+        max_length=330,
+    ),
+]
+ShellCommand = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_no_nul)]
+
+
+class HostControl(StrictModel):
+    """How faults act on a service's hosts (`runtime: hosts`): systemd's unit by default, or
+    these commands, run through SSH with the host's shell."""
+
+    unit: str | None = Field(None, pattern=r"^[A-Za-z0-9@._:-]{1,200}$")  # default: by kind
+    stop: ShellCommand | None = None  # default: systemctl stop UNIT
+    start: ShellCommand | None = None  # default: systemctl start UNIT
+    kill: ShellCommand | None = None  # default: systemctl kill -s KILL UNIT
+    log: str | None = Field(None, pattern=r"^(journal|/[^\x00-\x1f]*)$")  # journal, or a file
+
+
 class ServiceBase(StrictModel):
     replicas: int = Field(1, ge=1, le=20)
+    hosts: list[SshUrl] = Field(default_factory=list, max_length=20)  # runtime: hosts only
+    lab: bool = False  # its hosts are lab machines: destructive faults need no --i-know
+    control: HostControl | None = None  # runtime: hosts: how faults stop, start and kill it
+
+    @model_validator(mode="after")
+    def _replicas_are_hosts(self) -> ServiceBase:
+        if self.hosts:
+            if "replicas" in self.model_fields_set and self.replicas != len(self.hosts):
+                raise ValueError(
+                    f"replicas: {self.replicas} but {len(self.hosts)} hosts: with hosts, each "
+                    "host is one instance (remove replicas:)"
+                )
+            self.replicas = len(self.hosts)
+        return self
     image: Image | None = None
     env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     command: list[EnvValue] | EnvValue | None = None
@@ -583,6 +620,38 @@ class UserMix(StrictModel):
     weight: int = Field(default=1, ge=0, le=1000)
 
 
+def _ipv4(value: str) -> str:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(
+            f"'{value}' is not an IPv4 address (write one of this machine's addresses, e.g. "
+            "10.0.0.5, or 0.0.0.0 for every interface)"
+        ) from None
+    return value
+
+
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"'{value}' is not HOST:PORT (write e.g. 10.0.0.7:9646)")
+    return value
+
+
+class LoadMaster(StrictModel):
+    """Where the Locust master listens for workers. The default (127.0.0.1) admits only the
+    harness's own local worker processes; an address other machines reach lets
+    `harness worker --master ADDR:PORT` join from there."""
+
+    bind: Annotated[str, AfterValidator(_ipv4)] = "127.0.0.1"
+    port: Port | None = None  # default: a free port (fixed ports suit remote workers)
+    # metrics addresses (HOST:PORT) of the workers started elsewhere with `harness worker
+    # --metrics HOST:PORT`: the run's Prometheus scrapes them, and the master waits for them
+    remote_workers: list[Annotated[str, AfterValidator(_host_port)]] = Field(
+        default_factory=list, max_length=64
+    )
+
+
 class Load(StrictModel):
     # relative to the topology file (else to the harness's own directory, where the built-in
     # locustfiles/ live); the loader replaces it with the absolute path it found
@@ -602,6 +671,10 @@ class Load(StrictModel):
         default=None, gt=0
     )  # fixed arrival rate per user (req/s): constant_throughput
     workers: int = Field(default=0, ge=0, le=64)  # > 0: Locust master + this many worker processes
+    master: LoadMaster = Field(default_factory=LoadMaster)
+    # the fewest workers (local + remote) that must stay connected for the run to count; a run
+    # whose workers dropped below it is inconclusive (default: every worker)
+    min_workers: int | None = Field(default=None, ge=0, le=128)
 
     @model_validator(mode="after")
     def _stages_set_duration(self) -> Load:
@@ -629,6 +702,15 @@ class Load(StrictModel):
                 "every user class has weight: 0, so Locust would start no user (give one weight: 1 or more)"
             )
         return self
+
+    @property
+    def total_workers(self) -> int:
+        """Worker processes in all: the harness's local ones plus those joining from elsewhere."""
+        return self.workers + len(self.master.remote_workers)
+
+    @property
+    def distributed(self) -> bool:
+        return self.total_workers > 0
 
 
 class TargetSpec(StrictModel):
@@ -1158,10 +1240,29 @@ def _not_bool(value: Any) -> Any:
 Version = Annotated[Literal[1], BeforeValidator(_not_bool)]
 
 
+def _allow_range(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(value, strict=False))
+    except ValueError:
+        raise ValueError(
+            f"'{value}' is not an IPv4 range (write e.g. 10.0.0.0/24, or 10.0.0.7/32 for one host)"
+        ) from None
+
+
+class ExternalPrometheus(StrictModel):
+    url: str = Field(pattern=r"^https?://[^/\s]+(/\S*)?$", max_length=2048)
+
+
 class Topology(StrictModel):
     version: Version = 1
     name: Name
     description: str = ""
+    # docker: the harness builds and starts the stack; hosts: services name existing machines
+    # (`hosts: [ssh://user@addr]`) and the harness only acts on them over SSH
+    runtime: Literal["docker", "hosts"] = "docker"
+    # runtime: hosts: the address ranges the harness may touch; any other host is refused
+    allow: list[Annotated[str, AfterValidator(_allow_range)]] = Field(default_factory=list)
+    prometheus: ExternalPrometheus | None = None  # runtime: hosts: the user's own Prometheus
     services: dict[Name, Service]
     links: list[Link] = Field(default_factory=list)
     network: Network = Field(default_factory=Network)

@@ -481,7 +481,16 @@ def check_topology(
     yield from _check_cycle(topo)
     yield from _check_addresses(topo)
     yield from _check_load(topo, base_dir, instances, allow_external_target)
+    from harness.spec import hostsrt
 
+    yield from hostsrt.check(topo)
+
+    if topo.load.min_workers is not None and topo.load.min_workers > topo.load.total_workers:
+        yield (
+            ("load", "min_workers"),
+            f"{topo.load.min_workers} is more than the {topo.load.total_workers} worker(s) the "
+            "load has (workers plus master.remote_workers): lower min_workers or add workers",
+        )
     if topo.load.target is not None and topo.load.target not in services:
         yield (
             ("load", "target"),
@@ -808,6 +817,8 @@ def _check_db_reads(topo: Topology, name: str, svc: Any) -> Iterator[tuple[Loc, 
 
 def _check_vip(topo: Topology, name: str, vip: str) -> Iterator[tuple[Loc, str]]:
     loc: Loc = ("services", name, "keepalived", "vip")
+    if topo.runtime == "hosts":  # existing machines: harness/spec/hostsrt.py checks it
+        return
     if topo.network.subnet is None:
         yield (
             loc,

@@ -124,7 +124,7 @@ class Compiler:
         self.run_id, self.tl, self.topo = run_id, tl, topo
         self.interval = scrape_interval(topo)
         self.edge = fresh.edge(self.interval)
-        self.locust = fresh.locust(topo.load.workers)
+        self.locust = fresh.locust(topo.load.total_workers, tl.dropped_workers)
         self.harness = fresh.harness()
 
     def change(

@@ -12,7 +12,7 @@ from harness.observe.prom import Prometheus
 from harness.verdict.promql import dur, sel
 from harness.verdict.windows import Span
 
-LOCUST = r"locust(-worker-[0-9]+)?"
+LOCUST = r"locust(-worker-[0-9]+|-remote-[0-9]+)?"
 HARNESS = "harness"
 
 
@@ -25,8 +25,19 @@ class Targets:
     what: str
 
 
-def locust(workers: int) -> Targets:
-    return Targets(LOCUST, 1 + workers, "the Locust process" + ("es" if workers else ""))
+def locust(workers: int, dropped: tuple[str, ...] = ()) -> Targets:
+    """Every Locust process; those in `dropped` (workers gone mid-run while load.min_workers
+    held) are no longer required: the verdict judges what the others measured."""
+    what = "the Locust process" + ("es" if workers else "")
+    if not dropped:
+        return Targets(LOCUST, 1 + workers, what)
+    live = ["locust"] + [
+        name
+        for i in range(1, workers + 1)
+        for name in (f"locust-worker-{i}", f"locust-remote-{i}")
+        if name not in dropped
+    ]
+    return Targets("|".join(live), 1 + workers - len(dropped), what)
 
 
 def harness() -> Targets:

@@ -50,6 +50,7 @@ class Timeline:
         default_factory=dict
     )  # by chaos step name, in injection order
     post_at: float | None = None  # when post-run measurements (writes, testinfra) were published
+    dropped_workers: tuple[str, ...] = ()  # Locust workers gone mid-run (load.min_workers held)
 
     def fault(self, name: str) -> FaultSpan | None:
         key = step_key(name)

@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "harness.hosts": 3,  # testinfra hosts for a run's containers
     "harness.load": 4,
     "harness.chaos": 4,
+    "harness.remote": 4,  # runtime: hosts: faults on existing machines over SSH
     "harness.watch": 4,
     "harness.observe": 5,
     "harness.verdict": 6,

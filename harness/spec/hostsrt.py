@@ -1,0 +1,88 @@
+"""Checks of `runtime: hosts` topologies (services that name existing machines over SSH): which
+keys belong to which runtime, every host inside the declared `allow:` ranges, and only the
+faults the hosts runtime knows how to apply with a host's own tools."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from harness.spec.models import Topology
+
+Loc = tuple[Any, ...]
+
+# what `runtime: hosts` can do to a machine over SSH (harness/remote/faults.py)
+HOST_FAULTS = ("kill", "stop", "restart", "vip_failover", "partition", "latency")
+HARNESS_OWN = ("prometheus", "toxiproxy")  # kinds the harness adds to a docker run
+
+
+def host_address(url: str) -> str:
+    """`ssh://user@10.0.0.5:2222` -> `10.0.0.5`."""
+    return urlsplit(url).hostname or ""
+
+
+def outside(address: str, allow: list[str]) -> bool:
+    """True when `address` is an IPv4 literal outside every range (names are resolved and
+    checked when the harness connects)."""
+    try:
+        ip = ipaddress.IPv4Address(address)
+    except ValueError:
+        return False
+    return not any(ip in ipaddress.IPv4Network(r) for r in allow)
+
+
+def check(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    if topo.runtime != "hosts":
+        for name, svc in topo.services.items():
+            if svc.hosts:
+                yield (
+                    ("services", name, "hosts"),
+                    "hosts: names existing machines, which only runtime: hosts uses (add "
+                    "runtime: hosts at the top of the file, or remove hosts:)",
+                )
+        for key in ("allow", "prometheus"):
+            if getattr(topo, key):
+                yield (
+                    (key,),
+                    f"{key}: belongs to runtime: hosts (add runtime: hosts, or remove {key}:)",
+                )
+        return
+    if not topo.allow:
+        yield (
+            ("runtime",),
+            "runtime: hosts needs allow: with the address ranges the harness may act on "
+            "(add e.g. allow: [10.0.0.0/24])",
+        )
+    for name, svc in topo.services.items():
+        if svc.kind in HARNESS_OWN:
+            continue
+        if not svc.hosts:
+            yield (
+                ("services", name, "hosts"),
+                "runtime: hosts needs the machines this service runs on (add hosts: "
+                "[ssh://user@ADDR, ...])",
+            )
+        for i, url in enumerate(svc.hosts):
+            addr = host_address(url)
+            if topo.allow and outside(addr, topo.allow):
+                yield (
+                    ("services", name, "hosts", i),
+                    f"{addr} is outside allow: [{', '.join(topo.allow)}]; the harness acts only "
+                    "on declared ranges (fix the address, or add its range to allow:)",
+                )
+        ka = getattr(svc, "keepalived", None)
+        if ka is not None and (ka.vip == "auto" or (topo.allow and outside(ka.vip, topo.allow))):
+            yield (
+                ("services", name, "keepalived", "vip"),
+                f"runtime: hosts needs the VIP the hosts already float, inside allow: (got "
+                f"{ka.vip}; write e.g. vip: 10.0.0.100)",
+            )
+    for i, step in enumerate(topo.chaos):
+        kind = step.fault.kind
+        if kind not in HOST_FAULTS:
+            yield (
+                ("chaos", i, "fault", kind),
+                f"{kind} has no hosts-runtime form (use one of {', '.join(HOST_FAULTS)})",
+            )
