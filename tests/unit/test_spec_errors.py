@@ -83,7 +83,7 @@ THREE_CYCLE = """\
 CASES = [
     # ---- unknown keys, with a did-you-mean hint where one is close
     Case("unknown-top-level-key", BASE + "sevices: {}\n", 26, "sevices", "did you mean 'services'?"),
-    Case("unknown-top-level-key-far", BASE + "zzz: 1\n", 26, "zzz", "known keys: assertions, chaos"),
+    Case("unknown-top-level-key-far", BASE + "zzz: 1\n", 26, "zzz", "known keys: allow, assertions, chaos"),
     Case("unknown-service-key", edit("    sessions: redis", "    sesions: redis"), 13, "services.web.sesions", "unknown key 'sesions' (did you mean 'sessions'?)"),
     Case("unknown-nested-key", edit("fall: 2,", "fal: 2,"), 9, "services.lb.check.fal", "did you mean 'fall'?"),
     Case("unknown-kind", edit("kind: haproxy", "kind: haproxxy"), 5, "services.lb.kind", "unknown kind 'haproxxy' (did you mean 'haproxy'?)"),
