@@ -9,7 +9,7 @@ import pytest
 
 from harness.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_schema_prints_a_json_schema(capsys: pytest.CaptureFixture[str]) -> None:

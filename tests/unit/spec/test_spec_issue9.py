@@ -27,9 +27,9 @@ from harness.spec.models import (
     parse_tolerance,
 )
 from harness.spec.schema import json_schema
-from tests.unit.test_spec_errors import BASE, edit
+from tests.unit.spec.test_spec_errors import BASE, edit
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CHAOS = "  - {name: kill web-1, at: 10s, fault: {kill: web-1}}"  # line 22 of BASE
 ASSERTIONS = "  - session_continuity: {max_lost: 0}\n  - error_budget: {max_error_ratio: 0.01}\n"
 ASSERT_2 = "  - error_budget: {max_error_ratio: 0.01}"  # line 25 of BASE

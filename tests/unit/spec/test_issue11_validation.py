@@ -32,7 +32,7 @@ from harness.errors import SpecError
 from harness.plan.build import make_plan
 from harness.spec.loader import load_topology
 from harness.spec.models import Topology
-from tests.unit.test_spec_errors import BASE, edit
+from tests.unit.spec.test_spec_errors import BASE, edit
 
 SUBNET = "10.213.9.0/24"
 LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+): (?P<field>\S+): (?P<msg>.+) \((?P<fix>.+)\)$")
@@ -319,7 +319,7 @@ def test_5_a_locustfile_is_relative_to_the_topology_file(tmp_path: Path) -> None
 
 def test_5_the_built_in_locustfiles_are_found_from_anywhere(tmp_path: Path) -> None:
     topo = valid(tmp_path, edit("  users: 20", "  locustfile: locustfiles/mix.py\n  users: 20"))
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     assert topo.load.locustfile == str(root / "locustfiles" / "mix.py")
 
 

@@ -15,7 +15,7 @@ from harness.report.html import render_html, write_html
 from harness.report.plots import nice_ticks
 from harness.report.rerender import rerender
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "journal_sample.json"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "journal_sample.json"
 PLOTS = ("rps", "errors", "p95", "backends", "vip")
 SVG_RE = re.compile(r"<svg\b[^>]*>.*?</svg>", re.S)
 

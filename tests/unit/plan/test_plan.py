@@ -11,7 +11,7 @@ from harness.plan.build import levels, make_plan, with_prometheus
 from harness.plan.model import ScrapeTarget
 from harness.spec.loader import load_topology
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SUBNET = "10.213.9.0/24"
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from harness.toxiproxy import ToxiproxyServer
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

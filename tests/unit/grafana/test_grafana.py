@@ -28,7 +28,7 @@ from harness.grafana import (
 from tests.fakes import GRAFANA_TOKEN as TOKEN
 from tests.fakes import FakeGrafana
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DASHBOARD = ROOT / "dashboards" / "harness-overview.json"
 BUILD = ROOT / "dashboards" / "build.py"
 

@@ -14,7 +14,7 @@ from harness.plan.build import make_plan
 from harness.spec.loader import load_topology
 from harness.spec.models import MariaDBService
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SUBNET = "10.213.9.0/24"
 
 TOPO = """\

@@ -18,7 +18,7 @@ from harness.load.requeststats import ClientState, RequestStats
 from harness.observe import metrics
 from harness.observe.exporter import HarnessExporter
 
-PACKAGE = Path(__file__).resolve().parents[2] / "harness"
+PACKAGE = Path(__file__).resolve().parents[3] / "harness"
 
 
 def families(registry: CollectorRegistry) -> dict[str, tuple[str, str, tuple[str, ...]]]:

@@ -11,7 +11,7 @@ import pytest
 
 from harness.report.junit import junit_xml, write_junit
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "journal_sample.json"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "journal_sample.json"
 
 
 @pytest.fixture()

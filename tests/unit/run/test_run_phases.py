@@ -13,7 +13,7 @@ from harness import runner
 from harness.errors import InfrastructureError
 from harness.run import PHASES, Events, FaultEvent, PhaseChanged, Run, Stage, stale, subscribers
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_the_phases_of_a_run_in_order() -> None:

@@ -14,7 +14,7 @@ from harness.spec.schema import SCHEMA_DIALECT, SCHEMA_ID, json_schema
 
 jsonschema = pytest.importorskip("jsonschema")  # a dev dependency (pyproject: dev extra)
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = sorted((ROOT / "topologies").glob("*.yaml"))
 
 
