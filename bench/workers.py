@@ -90,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
                     say(
                         f"round {rnd + 1}/{args.rounds}: {side} ({args.users} users, {args.seconds}s)"
                     )
-                    s = run_harness(url, args, Path(tmpd) / f"r{rnd}-{side}", rnd, SIDES[side])
-                    rows.append({"side": side, "round": rnd, "workers": SIDES[side], **asdict(s)})
+                    workdir = Path(tmpd) / f"r{rnd}-{side}"
+                    workdir.mkdir(parents=True)
+                    s = run_harness(url, args, workdir, rnd, SIDES[side])
+                    rows.append({**asdict(s), "side": side, "round": rnd, "workers": SIDES[side]})
                     say(f"  {side}: {s.rps:.1f} req/s, {s.failures}/{s.requests} failed")
                     time.sleep(args.pause)
     except (BenchError, HarnessError, DockerException) as exc:
