@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from _common import ROOT, BenchError, console, install_sigterm, machine, say, write_result
 
 TOPOLOGY = ROOT / "topologies" / "ha.yaml"
@@ -69,7 +70,7 @@ def instrumented(t: Timings) -> Iterator[None]:
         return wrapper
 
     core.create_network = timed("up: network", orig[0])
-    stack.Stack._create = timed("up: create+copy+start (sum)", orig[1])  # type: ignore[method-assign]
+    stack.Stack._create = timed("up: create+copy (sum, all at once)", orig[1])  # type: ignore[method-assign]
     stack.wait_ready = timed("up: readiness waits (sum)", orig[2])
     stack.Stack.up = timed("up: containers, level by level (wall)", orig[3])  # type: ignore[method-assign]
     for name, fn in orig_phase.items():
@@ -143,6 +144,17 @@ def compose_side(workdir: Path) -> dict[str, Any]:
                 raise BenchError("the Compose stack did not become healthy in 180 s")
             time.sleep(0.25)
         up_s = time.monotonic() - t0
+        # What `harness up` also waits for (its baseline): the stack answers through the VIP.
+        while True:
+            try:
+                if httpx.get(f"{s['load_url']}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise BenchError("the Compose stack did not answer through its VIP in 180 s")
+            time.sleep(0.1)
+        vip_s = time.monotonic() - t0
         t0 = time.monotonic()
         down = subprocess.run(
             [exe, "-p", project, "down", "-v", "-t", "0"], cwd=out, capture_output=True, text=True
@@ -152,7 +164,12 @@ def compose_side(workdir: Path) -> dict[str, Any]:
             raise BenchError(f"docker-compose down failed: {down.stderr[-500:]}")
     finally:
         teardown(s["run_id"])  # whatever is left, by the export's run label
-    return {"up": up_s, "down": down_s, "breakdown": {"compose up -d returned": t_started}}
+    return {
+        "up": up_s,
+        "up_vip": vip_s,
+        "down": down_s,
+        "breakdown": {"compose up -d returned": t_started},
+    }
 
 
 def stats(xs: list[float]) -> dict[str, float]:
@@ -195,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"pair {i + 1} {side}: up {pair[side]['up']:.1f}s, down {pair[side]['down']:.1f}s"
                     )
                 pair["up_ratio"] = pair["harness"]["up"] / pair["compose"]["up"]
+                pair["up_ratio_vip"] = pair["harness"]["up"] / pair["compose"]["up_vip"]
                 pairs.append(pair)
     except (BenchError, KeyboardInterrupt) as exc:
         console.print(f"[red]could not measure:[/] {exc}")
@@ -212,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         k: stats([p["harness"]["breakdown"].get(k, 0.0) for p in pairs])["median"] for k in keys
     }
     result["up_ratio"] = stats([p["up_ratio"] for p in pairs])
+    result["up_ratio_vip"] = stats([p["up_ratio_vip"] for p in pairs])
+    result["compose_up_vip"] = stats([p["compose"]["up_vip"] for p in pairs])
     result["goals"] = {"up_ratio_max": UP_GOAL, "harness_down_max_s": DOWN_GOAL}
     console.print("\nwhere harness up's time goes (median s):")
     for k, v in result["harness_breakdown_median"].items():
@@ -222,6 +242,16 @@ def main(argv: list[str] | None = None) -> int:
             console.print(
                 f"{side:8s} {what:5s} min {s['min']:.2f}  median {s['median']:.2f}  max {s['max']:.2f} s"
             )
+    s = result["compose_up_vip"]
+    console.print(
+        f"compose up+VIP min {s['min']:.2f}  median {s['median']:.2f}  max {s['max']:.2f} s "
+        f"(until the stack answers through its Keepalived VIP, as harness up's baseline checks)"
+    )
+    v = result["up_ratio_vip"]
+    console.print(
+        f"harness up / (compose up + answering through the VIP): {v['median']:.2f} "
+        f"(min {v['min']:.2f}, max {v['max']:.2f})"
+    )
     path = write_result("bringup", result)
     r = result["up_ratio"]
     met = r["median"] <= UP_GOAL and result["harness_down"]["median"] <= DOWN_GOAL

@@ -35,6 +35,12 @@ def bringup(d: dict[str, Any]) -> list[tuple[str, str]]:
             f"Compose {_mmm(d['compose_up'], ' s', '.1f')}",
         ),
         (
+            "`harness up` / (`docker-compose up -d` + healthy + answering through the VIP)",
+            f"{_mmm(d['up_ratio_vip'])}; Compose {_mmm(d['compose_up_vip'], ' s', '.1f')}"
+            if "up_ratio_vip" in d
+            else "not measured",
+        ),
+        (
             "`harness down` / `docker-compose down -v -t 0`",
             f"{_mmm(d['harness_down'], ' s', '.1f')} / {_mmm(d['compose_down'], ' s', '.1f')}",
         ),

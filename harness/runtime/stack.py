@@ -149,11 +149,11 @@ class Stack:
         container = client().containers.get(created["Id"])
         if c.files or c.dirs:
             container.put_archive("/", _tar(c.files, c.dirs))
-        container.start()
         return container
 
-    def _start_one(self, c: ContainerPlan) -> None:
-        container = self._create(c)
+    def _start_one(self, c: ContainerPlan, created: Container | None = None) -> None:
+        container = created if created is not None else self._create(c)
+        container.start()
         self.containers[c.instance] = container
         wait_ready(container, c.instance, c.wait)
         for cmd in c.setup:
@@ -165,9 +165,15 @@ class Stack:
         self.progress(f"{c.instance} ready ({c.ip})")
 
     def up(self) -> None:
+        """Create every container (and copy its files in) at once, then start level by level:
+        only starting waits for the level before (bench/bringup.py: creating inside the level
+        loop put ~0.5 s per container on the critical path of every level)."""
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = {c.instance: pool.submit(self._create, c) for c in self.plan.containers}
+            created = {name: fut.result() for name, fut in futures.items()}
         for level in self.plan.levels:
             with ThreadPoolExecutor(max_workers=max(1, len(level))) as pool:
-                for fut in [pool.submit(self._start_one, c) for c in level]:
+                for fut in [pool.submit(self._start_one, c, created[c.instance]) for c in level]:
                     fut.result()
 
     def container(self, instance: str) -> Container:
