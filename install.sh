@@ -26,6 +26,7 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
 [ "$DEV" = 1 ] && ! command -v chromium >/dev/null && pkgs+=(chromium)
 [ "$DEV" = 1 ] && ! command -v promtool >/dev/null && pkgs+=(prometheus)
 [ "$DEV" = 1 ] && ! command -v docker-compose >/dev/null && pkgs+=(docker-compose)
+[ "$DEV" = 1 ] && ! command -v npm >/dev/null && pkgs+=(nodejs npm)
 if [ "${#pkgs[@]}" -gt 0 ]; then
   say "apt-get install ${pkgs[*]}"
   # Debian's prometheus package starts a daemon on 0.0.0.0:9090 from its postinst. The tests

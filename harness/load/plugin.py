@@ -286,7 +286,10 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     while RELEASE_FILE and not os.path.exists(RELEASE_FILE) and time.monotonic() < deadline:
         time.sleep(0.1)
     while RELEASE_SCRAPES and time.monotonic() < deadline:
-        if FINAL_SCRAPES.count >= RELEASE_SCRAPES and time.time() - _stopped["at"] >= RELEASE_LINGER:
+        if (
+            FINAL_SCRAPES.count >= RELEASE_SCRAPES
+            and time.time() - _stopped["at"] >= RELEASE_LINGER
+        ):
             break
         time.sleep(0.1)
     eventlog.flush()

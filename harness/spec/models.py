@@ -348,6 +348,7 @@ class ServiceBase(StrictModel):
                 )
             self.replicas = len(self.hosts)
         return self
+
     image: Image | None = None
     env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     command: list[EnvValue] | EnvValue | None = None
