@@ -19,6 +19,7 @@ from harness import kinds
 from harness.kinds.base import LB_KINDS, Context
 from harness.plan.build import make_plan, with_prometheus
 from harness.plan.model import ContainerPlan, RunPlan
+from harness.roles import Role, kinds_of
 from harness.runtime import images
 from harness.spec.addresses import EXAMPLE_SUBNET
 from harness.spec.loader import load_topology
@@ -124,7 +125,8 @@ def name_plan(
         prefixlen=ipaddress.IPv4Network(net).prefixlen,
     )
     by_service: dict[str, list[ContainerPlan]] = {}
-    for name in sorted(full.services, key=lambda s: full.services[s].kind == "prometheus"):
+    observers = kinds_of(Role.OBSERVER)  # rendered last: it scrapes what the others declared
+    for name in sorted(full.services, key=lambda s: full.services[s].kind in observers):
         by_service[name] = kinds.get(full.services[name].kind).containers(
             ctx, name, full.services[name]
         )
