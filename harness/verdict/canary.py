@@ -20,8 +20,6 @@ it: the verdict's assertions call in here, never the other way)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from harness.observe import metrics
@@ -29,22 +27,10 @@ from harness.observe.prom import Prometheus
 from harness.spec.models import Assertion, ChaosStep, Topology
 from harness.spec.semantic import instance_names
 from harness.verdict.promql import change, change_by, m
+from harness.verdict.query import Figure
 from harness.verdict.windows import Span, Timeline, step_key
 
 KINDS = ("canary",)
-
-
-@dataclass
-class Figure:
-    expr: str
-    bound: float | None
-    op: str
-    unit: str
-    span: Span
-    guards: list[tuple[str, str]] = field(default_factory=list)
-    also: dict[str, str] = field(default_factory=dict)
-    adjust: Callable[[Prometheus, float], tuple[float, str]] | None = None
-    none_means: str = ""
 
 
 def canary_step(topo: Topology, service: str, name: str | None) -> ChaosStep | None:
@@ -70,7 +56,7 @@ def compile(run_id: str, topo: Topology, tl: Timeline, edge: float, a: Assertion
     step = canary_step(topo, p.service, p.fault)
     run = tl.window("run")
     if step is None:  # validation makes sure there is one
-        return Figure("vector(0)", None, "<=", "ratio", run, none_means="no canary deploy")
+        return Figure("vector(0)", None, "<=", "ratio", span=run, none_means="no canary deploy")
     injected = tl.fault(step.name)
     if injected is None:
         return Figure(
@@ -78,7 +64,7 @@ def compile(run_id: str, topo: Topology, tl: Timeline, edge: float, a: Assertion
             None,
             "<=",
             "ratio",
-            run,
+            span=run,
             none_means=f"the canary deploy '{step.name}' never ran: nothing to measure",
         )
     span = Span(injected.start, tl.load_end) if a.during == "run" else tl.window(a.during)
@@ -126,7 +112,7 @@ def compile(run_id: str, topo: Topology, tl: Timeline, edge: float, a: Assertion
         p.max_error_increase,
         "<=",
         "ratio",
-        span,
+        span=span,
         guards=[
             (c_reqs, f"{who} answered no request in this window: nothing to measure"),
             (s_reqs, f"stable {', '.join(stable)} answered no request: nothing to measure"),

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import SpecError
-from harness.verdict.assertions import FAILED, PASSED, Result, _fmt
+from harness.verdict.evaluation import fmt as _fmt
+from harness.verdict.query import FAILED, PASSED, Result
 
 
 def load_baseline(path: Path) -> dict[str, Any]:

@@ -9,7 +9,6 @@ it: the verdict's assertions call in here, never the other way)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from harness.observe import metrics
@@ -17,24 +16,13 @@ from harness.roles import kinds_where
 from harness.spec.models import Assertion, Topology
 from harness.spec.semantic import instance_names
 from harness.verdict.promql import dur, m, sel
+from harness.verdict.query import Figure
 from harness.verdict.windows import Span
 
 # mysqld_exporter's heartbeat collector (pt-heartbeat's table layout), per scraped instance
 HEARTBEAT_NOW = "mysql_heartbeat_now_timestamp_seconds"
 HEARTBEAT_STORED = "mysql_heartbeat_stored_timestamp_seconds"
 KINDS = ("replication_lag",)
-
-
-@dataclass
-class Figure:
-    """A Query's fields: the figure, its bound, and (expr, why) guards that must be > 0."""
-
-    expr: str
-    bound: float
-    op: str
-    unit: str
-    guards: list[tuple[str, str]] = field(default_factory=list)
-    also: dict[str, str] = field(default_factory=dict)
 
 
 def replicated_service(topo: Topology, service: str | None) -> str:
@@ -111,12 +99,4 @@ def first_write(
     return f"(min(min_over_time(({resumed} >= {fault_start:.3f}){span})) - {fault_start:.3f})"
 
 
-def compile(
-    run_id: str,
-    topo: Topology,
-    interval: float,
-    a: Assertion,
-    span: Span,
-    hit: frozenset[str] = frozenset(),
-) -> Figure:
-    return replication_lag(run_id, topo, interval, a, span, hit)
+compile = replication_lag  # the data tier's one assertion kind so far (KINDS)

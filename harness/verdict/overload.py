@@ -24,28 +24,16 @@ it: the verdict's assertions call in here, never the other way)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from harness.observe import metrics
 from harness.observe.prom import Prometheus
 from harness.spec.models import Assertion, Topology
 from harness.verdict.promql import change, change_by
+from harness.verdict.query import Figure
 from harness.verdict.windows import Span
 
 KINDS = ("overload",)
-
-
-@dataclass
-class Figure:
-    expr: str
-    bound: float
-    op: str
-    unit: str
-    guards: list[tuple[str, str]] = field(default_factory=list)
-    also: dict[str, str] = field(default_factory=dict)
-    adjust: Callable[[Prometheus, float], tuple[float, str]] | None = None
 
 
 def _quantile(q: float, buckets: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.observe import metrics
 from harness.spec.models import Assertion
-from harness.verdict.data import Figure
+from harness.verdict.query import Figure
 from harness.verdict.windows import Span
 
 KINDS = ("stale_reads",)

@@ -219,7 +219,6 @@ KNOWN_KIND_NAMES: set[tuple[str, str]] = {
     ("harness.spec.deploys", "web"),
     ("harness.spec.deploys", "php-fpm"),
     ("harness.spec.semantic", "haproxy"),  # maxconn against the backends' workers (issue 13)
-    ("harness.verdict.assertions", "prometheus"),  # the Prometheus-down guard
 }
 
 
