@@ -51,6 +51,7 @@ class Facts:
     app_data: bool = False  # the PHP app needs it (web and app pool nodes wait for it)
     # an LB whose servers come from a registry (a gateway): another LB may balance it
     discovers: bool = False
+    unit: str = ""  # its systemd unit on an existing machine (runtime: hosts faults)
 
 
 HAPROXY = Process("haproxy", "haproxy -W -db -f /etc/haproxy/haproxy.cfg")
@@ -69,13 +70,27 @@ KEEPALIVED = Process(
 PROCESSES = (HAPROXY, NGINX, PHP_FPM, KEEPALIVED)
 
 FACTS: dict[str, Facts] = {
-    "haproxy": Facts(Role.LOAD_BALANCER, "harness.kinds.haproxy", (HAPROXY, KEEPALIVED)),
-    "nginx-lb": Facts(Role.LOAD_BALANCER, "harness.kinds.nginx_lb", (NGINX, KEEPALIVED)),
-    "web": Facts(Role.WEB, "harness.kinds.web", (NGINX, PHP_FPM)),
-    "php-fpm": Facts(Role.APP_POOL, "harness.kinds.php_fpm", (PHP_FPM,)),
-    "mariadb": Facts(Role.DATABASE, "harness.kinds.mariadb", replicates=True, app_data=True),
-    "mysql": Facts(Role.DATABASE, "harness.kinds.mariadb", builtin_image=False, app_data=True),
-    "redis": Facts(Role.CACHE, "harness.kinds.redis", default_config=False, app_data=True),
+    "haproxy": Facts(
+        Role.LOAD_BALANCER, "harness.kinds.haproxy", (HAPROXY, KEEPALIVED), unit="haproxy"
+    ),
+    "nginx-lb": Facts(
+        Role.LOAD_BALANCER, "harness.kinds.nginx_lb", (NGINX, KEEPALIVED), unit="nginx"
+    ),
+    "web": Facts(Role.WEB, "harness.kinds.web", (NGINX, PHP_FPM), unit="nginx"),
+    "php-fpm": Facts(Role.APP_POOL, "harness.kinds.php_fpm", (PHP_FPM,), unit="php8.2-fpm"),
+    "mariadb": Facts(
+        Role.DATABASE, "harness.kinds.mariadb", replicates=True, app_data=True, unit="mariadb"
+    ),
+    "mysql": Facts(
+        Role.DATABASE,
+        "harness.kinds.mariadb",
+        builtin_image=False,
+        app_data=True,
+        unit="mysql",
+    ),
+    "redis": Facts(
+        Role.CACHE, "harness.kinds.redis", default_config=False, app_data=True, unit="redis-server"
+    ),
     "custom": Facts(Role.CUSTOM, "harness.kinds.custom", default_config=False),
     "prometheus": Facts(Role.OBSERVER, "harness.kinds.prometheus", singleton=True),
     "toxiproxy": Facts(Role.PROXY, "harness.kinds.toxiproxy", singleton=True),

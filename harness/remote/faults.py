@@ -25,7 +25,7 @@ from typing import Any
 
 from harness.errors import InfrastructureError
 from harness.remote.shell import Result, Shell
-from harness.remote.targets import DEFAULT_UNITS, Host
+from harness.remote.targets import Host, default_unit
 from harness.spec.models import (
     ChaosStep,
     HAProxyService,
@@ -92,9 +92,7 @@ def _control(topo: Topology, service: str) -> tuple[str, str, str]:
     """(stop, start, kill) commands for a service's hosts."""
     svc = topo.services[service]
     ctl = svc.control
-    unit = shlex.quote(
-        (ctl.unit if ctl and ctl.unit else None) or DEFAULT_UNITS.get(svc.kind, service)
-    )
+    unit = shlex.quote((ctl.unit if ctl and ctl.unit else None) or default_unit(svc.kind, service))
     return (
         (ctl.stop if ctl and ctl.stop else None) or f"systemctl stop {unit}",
         (ctl.start if ctl and ctl.start else None) or f"systemctl start {unit}",

@@ -11,21 +11,19 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from harness.errors import SpecError
+from harness.roles import FACTS
 from harness.spec.liveness import instance_names
 from harness.spec.models import Topology
 
 # faults that take a service down or cut it off (every host fault today)
 DESTRUCTIVE = ("kill", "stop", "restart", "vip_failover", "partition", "latency")
 
-DEFAULT_UNITS = {
-    "haproxy": "haproxy",
-    "nginx-lb": "nginx",
-    "web": "nginx",
-    "php-fpm": "php8.2-fpm",
-    "redis": "redis-server",
-    "mariadb": "mariadb",
-    "mysql": "mysql",
-}
+
+def default_unit(kind: str, service: str) -> str:
+    """The systemd unit a kind runs as on an existing machine (harness/roles.py), else the
+    service's name."""
+    facts = FACTS.get(kind)
+    return facts.unit if facts is not None and facts.unit else service
 
 
 @dataclass(frozen=True)

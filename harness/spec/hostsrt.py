@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness.roles import Role, kinds_of
 from harness.spec.models import Topology
 
 Loc = tuple[Any, ...]
 
 # what `runtime: hosts` can do to a machine over SSH (harness/remote/faults.py)
 HOST_FAULTS = ("kill", "stop", "restart", "vip_failover", "partition", "latency")
-HARNESS_OWN = ("prometheus", "toxiproxy")  # kinds the harness adds to a docker run
+HARNESS_OWN = kinds_of(Role.OBSERVER, Role.PROXY)  # what the harness adds to a docker run
 
 
 def host_address(url: str) -> str:
