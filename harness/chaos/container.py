@@ -8,7 +8,8 @@ took effect anyway. `detail` carries container ids and names so `recover()` can 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
@@ -18,6 +19,7 @@ from harness.chaos.targets import describe, resolve
 from harness.errors import InfrastructureError
 from harness.runtime.docker import client
 from harness.spec.models import ContainerFault as ContainerParams
+from harness.spec.models import Target
 
 STOP_TIMEOUT = 5
 STOPPED = ("exited", "created", "dead")
@@ -52,12 +54,31 @@ def unpause_if_paused(c: Container) -> bool:
     return False
 
 
+class Targeted(Protocol):
+    """The parameters of a fault on target containers (container faults, process_kill,
+    heartbeat_freeze): which instances, and whether rollback undoes it."""
+
+    @property
+    def target(self) -> Target: ...
+
+    @property
+    def restore(self) -> bool: ...
+
+
+def reason(exc: Exception) -> str:
+    """Why a Docker call (its engine's explanation) or one of ours failed."""
+    return str(exc.explanation) if isinstance(exc, APIError) else str(exc)
+
+
 class ContainerFault(BaseFault):
-    """Apply `_apply` to each target container; rollback applies `_undo` where it was tried."""
+    """Apply `_apply` to each target container; rollback applies `_undo` where it was tried.
+    An undo that raises one of `undo_failures` is kept to be tried again (base.undo_each)."""
 
     kind = ""
+    params: Targeted
+    undo_failures: tuple[type[Exception], ...] = (APIError,)
 
-    def __init__(self, params: ContainerParams, ctx: FaultContext) -> None:
+    def __init__(self, params: Targeted, ctx: FaultContext) -> None:
         self.params, self.ctx = params, ctx
         self.instances = resolve(params.target, ctx)
         self.target = describe(self.instances)
@@ -90,8 +111,8 @@ class ContainerFault(BaseFault):
             self.tried,
             lambda inst: self._undo(self.ctx.containers[inst]),
             gone=(NotFound,),  # removed meanwhile: nothing left to undo
-            failed=(APIError,),
-            reason=lambda exc: str(exc.explanation),
+            failed=self.undo_failures,
+            reason=reason,
         )
 
 
@@ -135,19 +156,40 @@ def Fault(params: ContainerParams, ctx: FaultContext, kind: str = "stop") -> Con
     return KINDS[kind](params, ctx)
 
 
+def recover_each(
+    kind: str,
+    detail: dict[str, Any],
+    act: Callable[[Container], str | None],
+    could_not: str,
+    *,
+    gone: tuple[type[Exception], ...] = (NotFound,),
+    gone_means: str = "is gone",
+    failed: tuple[type[Exception], ...] = (APIError, InfrastructureError),
+) -> list[str]:
+    """Undo a fault in each container the journal names, by id: `act` returns what it did
+    ("unpaused", "restarted php-fpm8.2 in"), or None when there was nothing to do. One line per
+    container acted on, gone, or failed (`could not {could_not}`)."""
+    done = []
+    for ref in detail.get("containers", []):
+        who = f"{ref['instance']} ({ref['name']})"
+        try:
+            did = act(client().containers.get(ref["id"]))
+            if did:
+                done.append(f"{kind}: {did} {who}")
+        except gone:
+            done.append(f"{kind}: {who} {gone_means}")
+        except failed as exc:
+            done.append(f"{kind}: {ref['instance']}: could not {could_not} ({reason(exc)})")
+    return done
+
+
 def recover(kind: str, detail: dict[str, Any], restart_stopped: bool = False) -> list[str]:
     """Undo from the journal alone: unpause always (a frozen node helps nobody), start stopped
     containers only when asked (a killed node staying dead may be what the user wanted)."""
-    done = []
-    for ref in detail.get("containers", []):
-        try:
-            c = client().containers.get(ref["id"])
-            if unpause_if_paused(c):
-                done.append(f"{kind}: unpaused {ref['instance']} ({ref['name']})")
-            elif restart_stopped and start_if_stopped(c):
-                done.append(f"{kind}: started {ref['instance']} ({ref['name']})")
-        except NotFound:
-            done.append(f"{kind}: {ref['instance']} ({ref['name']}) is gone")
-        except APIError as exc:
-            done.append(f"{kind}: {ref['instance']}: could not recover ({exc.explanation})")
-    return done
+
+    def act(c: Container) -> str | None:
+        if unpause_if_paused(c):
+            return "unpaused"
+        return "started" if restart_stopped and start_if_stopped(c) else None
+
+    return recover_each(kind, detail, act, "recover", failed=(APIError,))

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from docker.errors import APIError, NotFound
+from docker.errors import APIError
 from docker.models.containers import Container
 
-from harness.chaos.base import FaultContext, undo_each
-from harness.chaos.container import container_detail, status
-from harness.chaos.targets import describe, resolve
+from harness.chaos.base import FaultContext
+from harness.chaos.container import ContainerFault, recover_each, status
 from harness.errors import InfrastructureError
-from harness.runtime.docker import client
 from harness.spec.models import HeartbeatFreezeFault
 
 PIDFILE = "/run/harness-register.pid"
@@ -39,53 +37,29 @@ def resume(c: Container) -> bool:
     return True
 
 
-class Fault:
+class Fault(ContainerFault):
     kind = "heartbeat_freeze"
+    params: HeartbeatFreezeFault
+    undo_failures = (APIError, InfrastructureError)
 
     def __init__(self, params: HeartbeatFreezeFault, ctx: FaultContext) -> None:
-        self.params, self.ctx = params, ctx
-        self.instances = resolve(params.target, ctx)
-        self.target = f"heartbeats@{describe(self.instances)}"
-        self.detail: dict[str, Any] = {
-            "instances": self.instances,
-            "containers": container_detail(ctx, self.instances),
-            "restore": params.restore,
-        }
-        self.tried: list[str] = []
+        super().__init__(params, ctx)
+        self.target = f"heartbeats@{self.target}"
 
-    def inject(self) -> None:
-        for inst in self.instances:
-            self.tried.append(inst)
-            try:
-                signal_sidecar(self.ctx.containers[inst], "STOP")
-            except APIError as exc:
-                raise InfrastructureError(
-                    f"heartbeat_freeze {inst} failed: {exc.explanation}"
-                ) from None
+    def _apply(self, c: Container) -> None:
+        signal_sidecar(c, "STOP")
 
-    def rollback(self) -> None:
-        if not self.params.restore:
-            return
-        undo_each(
-            self.kind,
-            self.tried,
-            lambda inst: resume(self.ctx.containers[inst]),
-            gone=(NotFound,),
-            failed=(APIError, InfrastructureError),
-        )
+    def _undo(self, c: Container) -> None:
+        resume(c)
 
 
 def recover(kind: str, detail: dict[str, Any], restart_stopped: bool = False) -> list[str]:
     """Let the heartbeats go on where the journal says they were frozen."""
     if not detail.get("restore", True):
         return []
-    done = []
-    for ref in detail.get("containers", []):
-        try:
-            if resume(client().containers.get(ref["id"])):
-                done.append(f"{kind}: resumed the heartbeats of {ref['instance']} ({ref['name']})")
-        except NotFound:
-            done.append(f"{kind}: {ref['instance']} ({ref['name']}) is gone")
-        except (APIError, InfrastructureError) as exc:
-            done.append(f"{kind}: {ref['instance']}: could not resume its heartbeats ({exc})")
-    return done
+    return recover_each(
+        kind,
+        detail,
+        lambda c: "resumed the heartbeats of" if resume(c) else None,
+        "resume its heartbeats",
+    )

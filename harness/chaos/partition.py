@@ -23,7 +23,7 @@ from docker.errors import APIError, ContainerError, NotFound
 from docker.models.containers import Container
 
 from harness.chaos.base import BaseFault, FaultContext, undo_each
-from harness.chaos.container import container_detail
+from harness.chaos.container import container_detail, recover_each
 from harness.chaos.targets import describe, resolve
 from harness.errors import InfrastructureError
 from harness.plan.model import RunPlan
@@ -183,15 +183,15 @@ class Fault(BaseFault):
 
 
 def recover(kind: str, detail: dict[str, Any], restart_stopped: bool = False) -> list[str]:
-    done = []
-    for ref in detail.get("containers", []):
-        try:
-            in_netns(client().containers.get(ref["id"]), REMOVE_SCRIPT)
-            done.append(f"{kind}: removed chain {CHAIN} in {ref['instance']} ({ref['name']})")
-        except (NotFound, NotRunning):
-            done.append(
-                f"{kind}: {ref['instance']} ({ref['name']}) is gone or stopped: no rules left"
-            )
-        except (APIError, InfrastructureError) as exc:
-            done.append(f"{kind}: {ref['instance']}: could not remove {CHAIN} ({exc})")
-    return done
+    def act(c: Container) -> str:
+        in_netns(c, REMOVE_SCRIPT)
+        return f"removed chain {CHAIN} in"
+
+    return recover_each(
+        kind,
+        detail,
+        act,
+        f"remove {CHAIN}",
+        gone=(NotFound, NotRunning),
+        gone_means="is gone or stopped: no rules left",
+    )

@@ -10,15 +10,13 @@ import shlex
 import time
 from typing import Any
 
-from docker.errors import APIError, NotFound
+from docker.errors import APIError
 from docker.models.containers import Container
 
-from harness.chaos.base import BaseFault, FaultContext, undo_each
-from harness.chaos.container import container_detail, status
-from harness.chaos.targets import describe, resolve
+from harness.chaos.base import FaultContext
+from harness.chaos.container import ContainerFault, recover_each, status
 from harness.errors import InfrastructureError
 from harness.roles import process, restartable
-from harness.runtime.docker import client
 from harness.spec.models import ProcessKillFault
 
 # The supervisors' command lines (images/lb/supervise.sh, images/web/supervise.sh), and what must
@@ -76,8 +74,10 @@ def start_process(c: Container, name: str, timeout: float = 5.0, settle: float =
     return True
 
 
-class Fault(BaseFault):
+class Fault(ContainerFault):
     kind = "process_kill"
+    params: ProcessKillFault
+    undo_failures = (APIError, InfrastructureError)
 
     def __init__(self, params: ProcessKillFault, ctx: FaultContext) -> None:
         if params.restore and params.process not in RESTART:
@@ -85,40 +85,15 @@ class Fault(BaseFault):
                 f"process_kill: cannot restart '{params.process}' (known: {', '.join(RESTART)}); "
                 "set restore: false to leave it dead"
             )
-        self.params, self.ctx = params, ctx
-        self.instances = resolve(params.target, ctx)
-        self.target = f"{params.process}@{describe(self.instances)}"
-        self.detail: dict[str, Any] = {
-            "instances": self.instances,
-            "containers": container_detail(ctx, self.instances),
-            "process": params.process,
-            "signal": params.signal,
-            "restore": params.restore,
-        }
-        self.tried: list[str] = []
+        super().__init__(params, ctx)
+        self.target = f"{params.process}@{self.target}"
+        self.detail.update(process=params.process, signal=params.signal)
 
-    def inject(self) -> None:
-        for inst in self.instances:
-            self.tried.append(inst)
-            try:
-                signal_process(self.ctx.containers[inst], self.params.process, self.params.signal)
-            except APIError as exc:
-                raise InfrastructureError(
-                    f"process_kill {inst} failed: {exc.explanation}"
-                ) from None
+    def _apply(self, c: Container) -> None:
+        signal_process(c, self.params.process, self.params.signal)
 
-    def rollback(self) -> None:
-        if not self.params.restore:
-            return
-        undo_each(
-            self.kind,
-            self.tried,
-            lambda inst: start_process(
-                self.ctx.containers[inst], self.params.process, settle=SETTLE
-            ),
-            gone=(NotFound,),
-            failed=(APIError, InfrastructureError),
-        )
+    def _undo(self, c: Container) -> None:
+        start_process(c, self.params.process, settle=SETTLE)
 
 
 def recover(kind: str, detail: dict[str, Any], restart_stopped: bool = False) -> list[str]:
@@ -126,13 +101,9 @@ def recover(kind: str, detail: dict[str, Any], restart_stopped: bool = False) ->
     name = detail.get("process", "")
     if not detail.get("restore") or name not in RESTART:
         return []
-    done = []
-    for ref in detail.get("containers", []):
-        try:
-            if start_process(client().containers.get(ref["id"]), name):
-                done.append(f"{kind}: restarted {name} in {ref['instance']} ({ref['name']})")
-        except NotFound:
-            done.append(f"{kind}: {ref['instance']} ({ref['name']}) is gone")
-        except (APIError, InfrastructureError) as exc:
-            done.append(f"{kind}: {ref['instance']}: could not restart {name} ({exc})")
-    return done
+    return recover_each(
+        kind,
+        detail,
+        lambda c: f"restarted {name} in" if start_process(c, name) else None,
+        f"restart {name}",
+    )

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from harness.chaos.base import FaultContext
+from harness.chaos.base import BaseFault, FaultContext
 from harness.errors import InfrastructureError
 from harness.spec.models import TOXIC_KINDS, ToxicFault
 from harness.toxiproxy.client import NotFound, ToxiproxyClient, ToxiproxyError
@@ -54,7 +54,7 @@ def attributes(kind: str, p: ToxicFault) -> dict[str, int]:
     }[kind]()
 
 
-class Fault:
+class Fault(BaseFault):
     def __init__(self, params: ToxicFault, ctx: FaultContext, kind: str = "latency") -> None:
         if kind not in TOXIC_KINDS:
             raise ValueError(f"not a toxic kind: {kind}")

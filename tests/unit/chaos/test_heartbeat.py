@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.chaos import heartbeat, make
+from harness.chaos import container, heartbeat, make
 from harness.chaos.base import FaultContext
 from harness.errors import InfrastructureError
 from harness.plan.build import make_plan
@@ -98,7 +98,7 @@ def test_recover_continues_the_sidecar_from_the_journal(monkeypatch: pytest.Monk
     class Client:
         containers = Containers()
 
-    monkeypatch.setattr(heartbeat, "client", lambda: Client())
+    monkeypatch.setattr(container, "client", lambda: Client())  # recover_each's
     detail = {"containers": [{"instance": "web-2", "id": "id-web-2", "name": "n"}], "restore": True}
     lines = heartbeat.recover("heartbeat_freeze", detail)
     assert node.signals == ["-CONT"] and lines == [
