@@ -17,7 +17,7 @@ __version__ = "0.1.0"  # the only place the version is written (pyproject.toml r
 _EXPORTS = {
     "Run": "harness.runner",
     "RunResult": "harness.runner",
-    "load_topology": "harness.spec.loader",
+    "load_topology": "harness.plan.check",
     "Topology": "harness.spec.models",
     "HarnessError": "harness.errors",
     "SpecError": "harness.errors",

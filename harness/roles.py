@@ -51,6 +51,7 @@ class Facts:
     app_data: bool = False  # the PHP app needs it (web and app pool nodes wait for it)
     # an LB whose servers come from a registry (a gateway): another LB may balance it
     discovers: bool = False
+    drains: bool = False  # an LB that can take a backend out (rolling_restart, deploy, canary)
     unit: str = ""  # its systemd unit on an existing machine (runtime: hosts faults)
 
 
@@ -71,10 +72,18 @@ PROCESSES = (HAPROXY, NGINX, PHP_FPM, KEEPALIVED)
 
 FACTS: dict[str, Facts] = {
     "haproxy": Facts(
-        Role.LOAD_BALANCER, "harness.kinds.haproxy", (HAPROXY, KEEPALIVED), unit="haproxy"
+        Role.LOAD_BALANCER,
+        "harness.kinds.haproxy",
+        (HAPROXY, KEEPALIVED),
+        unit="haproxy",
+        drains=True,
     ),
     "nginx-lb": Facts(
-        Role.LOAD_BALANCER, "harness.kinds.nginx_lb", (NGINX, KEEPALIVED), unit="nginx"
+        Role.LOAD_BALANCER,
+        "harness.kinds.nginx_lb",
+        (NGINX, KEEPALIVED),
+        unit="nginx",
+        drains=True,
     ),
     "web": Facts(Role.WEB, "harness.kinds.web", (NGINX, PHP_FPM), unit="nginx"),
     "php-fpm": Facts(Role.APP_POOL, "harness.kinds.php_fpm", (PHP_FPM,), unit="php8.2-fpm"),

@@ -391,7 +391,7 @@ def run_case(path: Path, text: str, validator: Any = None) -> tuple[str, list[st
     """('accepted' | 'rejected', findings, Topology or problems) for one mutant file."""
     from harness.errors import SpecError
     from harness.plan.build import make_plan
-    from harness.spec.loader import load_topology
+    from harness.plan.check import load_topology
 
     path.write_text(text)
     n_lines = len(text.splitlines())

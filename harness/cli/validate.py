@@ -15,7 +15,7 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.spec.loader import load_topology
+    from harness.plan.check import load_topology
 
     warnings: list[str] = []
     topo = load_topology(args.topology, warnings=warnings)

@@ -18,11 +18,11 @@ from pathlib import Path
 from harness import kinds
 from harness.kinds.base import LB_KINDS, Context
 from harness.plan.build import make_plan, with_prometheus
+from harness.plan.check import load_topology
 from harness.plan.model import ContainerPlan, RunPlan
 from harness.roles import Role, kinds_of
 from harness.runtime import images
 from harness.spec.addresses import EXAMPLE_SUBNET
-from harness.spec.loader import load_topology
 from harness.spec.models import Topology
 
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"

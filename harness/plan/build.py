@@ -14,8 +14,8 @@ from harness.roles import Role, kinds_of
 from harness.spec.addresses import FIRST_HOST, VIP_HOST, allocate
 from harness.spec.graph import PROMETHEUS, implicit_deps, levels
 from harness.spec.graph import with_auto_services as with_prometheus
+from harness.spec.liveness import instance_names
 from harness.spec.models import Topology
-from harness.spec.semantic import instance_names
 
 __all__ = [
     "FIRST_HOST",

@@ -12,12 +12,12 @@ from typing import Any
 
 from harness.errors import EXIT_INCONCLUSIVE, EXIT_OK, HarnessError, SpecError
 from harness.journal import Journal, RunStatus
+from harness.plan.check import load_topology
 from harness.remote.chaos import HostChaos, occurrences
 from harness.remote.faults import build
 from harness.remote.shell import DryShell, Shell, SshShell
 from harness.remote.targets import Host, hosts_of, refuse_outside, refuse_unconfirmed
 from harness.runtime.signals import exit_signals
-from harness.spec.loader import load_topology
 from harness.spec.models import Topology
 
 

@@ -23,6 +23,7 @@ from harness.load.process import LocustProcess
 from harness.observe.exporter import HarnessExporter, free_port
 from harness.observe.prom import Prometheus
 from harness.plan.build import make_plan, with_prometheus
+from harness.plan.check import load_topology
 from harness.plan.model import RunPlan, ScrapeTarget
 from harness.plan.targets import check_load_url
 from harness.report.writers import write_reports
@@ -33,7 +34,6 @@ from harness.run.phases import PHASES, Phase, Stage, of
 from harness.run.result import RunResult, new_run_id
 from harness.runtime import images
 from harness.runtime.stack import Stack, create_network, teardown
-from harness.spec.loader import load_topology
 from harness.spec.models import Topology
 from harness.verdict.assertions import Result
 from harness.verdict.compare import load_baseline

@@ -9,12 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.spec.files import FileProblem, probe
+from harness.roles import Role, kinds_of, kinds_where
+from harness.spec.files import FileProblem, is_php_app, probe
 from harness.spec.models import Topology
 
 Loc = tuple[Any, ...]
-DRAINING_KINDS = ("haproxy", "nginx-lb")  # LBs the harness can take a backend out of
-APP_KINDS = ("web", "php-fpm")
+DRAINING_KINDS = kinds_where(drains=True)  # LBs the harness can take a backend out of
+APP_KINDS = kinds_of(Role.WEB, Role.APP_POOL)  # what a deploy replaces the app of
 
 
 def _hint(name: str, choices: list[str]) -> str:
@@ -102,12 +103,8 @@ def _check_app(loc: Loc, app: str, base_dir: Path) -> Iterator[tuple[Loc, str]]:
             f"no directory {root} (give the new version's PHP app, relative to the topology file)",
         )
         return
-    for entry in ("public/index.php", "index.php"):
-        try:
-            if probe(root / entry) == "file":
-                return
-        except FileProblem:
-            continue
+    if is_php_app(root):
+        return
     yield loc, f"{root} has no index.php or public/index.php (give your app's directory)"
 
 

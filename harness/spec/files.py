@@ -89,6 +89,17 @@ def probe(path: Path) -> str:
     return _what(mode)
 
 
+def is_php_app(root: Path) -> bool:
+    """Whether the directory `root` holds a PHP app: a regular public/index.php or index.php."""
+    for entry in ("public/index.php", "index.php"):
+        try:
+            if probe(root / entry) == "file":
+                return True
+        except FileProblem:
+            continue
+    return False
+
+
 def read_bounded(path: Path, limit: int, what: str = "file", fix: str = "") -> bytes:
     """The bytes of a regular file of at most `limit` bytes, or FileProblem saying why not.
     Never blocks on a FIFO and never reads more than `limit` + 1 bytes."""

@@ -24,7 +24,6 @@ from harness.spec.problems import validation_problems
 from harness.spec.render import Loc, line_for, one_line, render
 from harness.spec.semantic import (
     check_merged,
-    check_plan,
     check_topology,
     resolve_fault_ref,
     resolve_locustfile,
@@ -56,10 +55,10 @@ def load_topology(
     one `SpecError` listing every problem. `experiments` picks experiments by name (default: all
     listed); their steps and assertions join the topology's own. The topology as it will run
     (merged and picked) is checked last: it needs an assertion, and no step may hit a container
-    an earlier step removed. Then the run's plan is built once (user templates rendered), so a
-    topology accepted here is one the plan can be built from. References to a repeated step's
-    later injections (`NAME#2`) come back as the schedule names them (`NAME #2`), and
-    `load.locustfile` as the absolute path it was found at. `require_assertions=False` is for
+    an earlier step removed. The run's plan is not built here (the spec sits below the plan):
+    `harness.plan.check.load_topology` adds that check, and every entry point calls it.
+    References to a repeated step's later injections (`NAME#2`) come back as the schedule
+    names them (`NAME #2`), and `load.locustfile` as the absolute path it was found at. `require_assertions=False` is for
     `harness up`, which judges nothing; `warnings` (if given) receives the warning lines, each
     `file:line: field: warning: problem (fix)`; `allow_external_target` lets load.url leave the
     run's network (harness run --allow-external-target)."""
@@ -80,7 +79,6 @@ def load_topology(
         problems = render(str(path), [*found, *merged], lines)
         if problems:
             raise SpecError(problems)
-        _check_plan(path, topo, lines)
         if warnings is not None:
             found_warnings = list(warn_topology(topo, path.parent))
             warnings += render(str(path), found_warnings, lines, "warning: ")
@@ -90,12 +88,6 @@ def load_topology(
     return _resolved(
         path, _with_experiments(path, topo, lines, experiments, require_assertions, warnings)
     )
-
-
-def _check_plan(path: Path, topo: Topology, lines: dict[Loc, int]) -> None:
-    problems = render(str(path), check_plan(topo, path.parent), lines)
-    if problems:
-        raise SpecError(problems)
 
 
 def _resolved(path: Path, topo: Topology) -> Topology:
@@ -207,7 +199,6 @@ def _with_experiments(
     problems = _render_merged(own, lines, sources, late)
     if problems:
         raise SpecError(problems)
-    _check_plan(path, merged, lines)
     if warnings is not None:
         found = list(warn_topology(merged, path.parent))
         warnings += _render_merged(own, lines, sources, found, "warning: ")

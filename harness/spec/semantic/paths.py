@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.spec.files import FileProblem, probe
+from harness.spec.files import FileProblem, is_php_app, probe
 from harness.spec.models import Topology
 from harness.spec.semantic.common import NO_DEFAULT_CONFIG, Loc, file_problem
 
@@ -52,12 +52,8 @@ def check_app(name: str, app: str, base_dir: Path) -> Iterator[tuple[Loc, str]]:
         yield ("services", name, "app"), problem
         return
     root = base_dir / app
-    for entry in ("public/index.php", "index.php"):
-        try:
-            if probe(root / entry) == "file":
-                return
-        except FileProblem:
-            continue
+    if is_php_app(root):
+        return
     yield (
         ("services", name, "app"),
         f"{root} has no index.php or public/index.php, so it is not a PHP app and would be "

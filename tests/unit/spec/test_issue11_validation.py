@@ -30,7 +30,7 @@ import pytest
 
 from harness.errors import SpecError
 from harness.plan.build import make_plan
-from harness.spec.loader import load_topology
+from harness.plan.check import load_topology
 from harness.spec.models import Topology
 from tests.unit.spec.test_spec_errors import BASE, edit
 

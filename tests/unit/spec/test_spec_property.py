@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 import harness.spec.models as models
 from harness.errors import SpecError
 from harness.plan.build import make_plan
-from harness.spec.loader import load_topology
+from harness.plan.check import load_topology
 from harness.spec.models import Topology
 from tests.fuzz_validate import (
     SHIPPED,
