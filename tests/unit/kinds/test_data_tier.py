@@ -5,17 +5,13 @@ the Toxiproxy use, the replication channel through Toxiproxy, Keepalived on the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from harness.errors import SpecError
 from harness.plan.build import make_plan
 from harness.spec.loader import load_topology
 from harness.spec.models import MariaDBService
-
-REPO = Path(__file__).resolve().parents[3]
-SUBNET = "10.213.9.0/24"
+from tests.unit.spec.topofile import REPO, SUBNET, plan, problems, write
 
 TOPO = """\
 version: 1
@@ -36,23 +32,6 @@ load: {users: 5, spawn_rate: 5, duration: 20s}
 assertions:
   - no_lost_writes: {}
 """
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "topology.yaml"
-    path.write_text(text)
-    return path
-
-
-def problems(tmp_path: Path, text: str) -> list[str]:
-    path = write(tmp_path, text)
-    with pytest.raises(SpecError) as info:
-        load_topology(path)
-    return [p[len(str(path)) + 1 :] for p in info.value.problems]
-
-
-def plan(tmp_path: Path, text: str = TOPO) -> Any:
-    return make_plan(load_topology(write(tmp_path, text)), "r1", SUBNET, [], base_dir=tmp_path)
 
 
 def test_replication_defaults_and_values() -> None:
@@ -117,7 +96,7 @@ def test_a_self_link_is_only_a_replicated_mariadbs_replication_channel(tmp_path:
 def test_plan_replicates_from_the_first_instance_through_the_replication_link(
     tmp_path: Path,
 ) -> None:
-    p = plan(tmp_path)
+    p = plan(tmp_path, TOPO)
     proxy = p.container("toxiproxy")
     m1, m2 = p.container("mysql-1"), p.container("mysql-2")
     assert m1.env["DB_SERVER_ID"] == "1" and m2.env["DB_SERVER_ID"] == "2"
@@ -134,7 +113,7 @@ def test_toxiproxy_upstreams_are_the_primary_for_replication_and_the_vip_for_the
 ) -> None:
     import json
 
-    p = plan(tmp_path)
+    p = plan(tmp_path, TOPO)
     proxies = {
         x["name"]: x["upstream"]
         for x in json.loads(p.container("toxiproxy").files["/etc/toxiproxy.json"])
@@ -153,7 +132,7 @@ def test_the_app_connects_to_the_database_vip(tmp_path: Path) -> None:
 def test_keepalived_on_the_database_tracks_mysqld_and_the_first_instance_is_master(
     tmp_path: Path,
 ) -> None:
-    p = plan(tmp_path)
+    p = plan(tmp_path, TOPO)
     conf1 = p.container("mysql-1").files["/etc/keepalived/keepalived.conf"]
     conf2 = p.container("mysql-2").files["/etc/keepalived/keepalived.conf"]
     assert "pgrep -x mysqld" in conf1 and "state MASTER" in conf1 and "state BACKUP" in conf2

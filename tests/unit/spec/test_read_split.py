@@ -5,16 +5,12 @@ combinations are one line naming the field and the fix."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from harness.errors import SpecError
 from harness.plan.build import make_plan
 from harness.spec.loader import load_topology
-
-REPO = Path(__file__).resolve().parents[3]
-SUBNET = "10.213.9.0/24"
+from tests.unit.spec.topofile import REPO, SUBNET, plan, problems
 
 TOPO = """\
 version: 1
@@ -28,23 +24,6 @@ load: {users: 5, spawn_rate: 5, duration: 20s}
 assertions:
   - stale_reads: {max_ratio: 0}
 """
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "topology.yaml"
-    path.write_text(text)
-    return path
-
-
-def problems(tmp_path: Path, text: str) -> list[str]:
-    path = write(tmp_path, text)
-    with pytest.raises(SpecError) as info:
-        load_topology(path)
-    return [p[len(str(path)) + 1 :] for p in info.value.problems]
-
-
-def plan(tmp_path: Path, text: str) -> Any:
-    return make_plan(load_topology(write(tmp_path, text)), "r1", SUBNET, [], base_dir=tmp_path)
 
 
 def test_reads_from_replicas_list_every_replica_and_writes_stay_on_the_primary(
