@@ -105,6 +105,8 @@ class LogWatcher:
     # ------------------------------------------------------------------ lines
 
     def handle(self, line: str) -> None:
+        """One raw log line (Docker's timestamp first): each is handled once, also across a
+        re-attach that reads the last second again."""
         ts_text, _, msg = line.partition(" ")
         try:
             ts = parse_ts(ts_text)
@@ -114,18 +116,22 @@ class LogWatcher:
             if line in self.seen:
                 return  # handled before a re-attach
             self._remember(line, ts)
-            self.expire(ts)
-            if m := _search(self.lines.backend, msg):
-                # HAProxy reports a change on stderr and in its log: the state dedupes it
-                self._set_server(m.group(2), m.group(3), ts)
-            elif m := _search(self.lines.disabled, msg):
-                self._disabled(m.group(1).strip("[]"), m.group(2), ts)
-            elif m := _search(self.lines.vip, msg):
-                state = m.group(2)
-                self.exporter.keepalived_state.labels(self.instance, state).set(ts)
-                self.events.append((ts, "keepalived", self.instance, state))
-            elif _search(self.lines.started, msg):
-                self.restarted(ts)
+            self.on_line(ts, msg)
+
+    def on_line(self, ts: float, msg: str) -> None:
+        """A new line's message, at `ts`, under the lock: what the LB and Keepalived said."""
+        self.expire(ts)
+        if m := _search(self.lines.backend, msg):
+            # HAProxy reports a change on stderr and in its log: the state dedupes it
+            self._set_server(m.group(2), m.group(3), ts)
+        elif m := _search(self.lines.disabled, msg):
+            self._disabled(m.group(1).strip("[]"), m.group(2), ts)
+        elif m := _search(self.lines.vip, msg):
+            state = m.group(2)
+            self.exporter.keepalived_state.labels(self.instance, state).set(ts)
+            self.events.append((ts, "keepalived", self.instance, state))
+        elif _search(self.lines.started, msg):
+            self.restarted(ts)
 
     def _remember(self, line: str, ts: float) -> None:
         self.seen[line] = ts

@@ -14,7 +14,6 @@ from typing import Any
 from docker.models.containers import Container
 
 from harness.kinds.descriptor import LogLines
-from harness.watch.follow import parse_ts
 from harness.watch.logs import LogWatcher
 
 # `registry: PUT /harness/services/web/web-1 10.x.y.z:80`, `registry: DELETE /harness/.../web-1`
@@ -35,20 +34,11 @@ class RegistryWatcher(LogWatcher):
         )
         self.registered: dict[str, bool] = {}  # server -> registered now
 
-    def handle(self, line: str) -> None:
-        ts_text, _, msg = line.partition(" ")
-        try:
-            ts = parse_ts(ts_text)
-        except ValueError:
+    def on_line(self, ts: float, msg: str) -> None:
+        m = EVENT.match(msg)
+        if m is None:
             return
-        with self.lock:
-            if line in self.seen:
-                return  # handled before a re-attach
-            self._remember(line, ts)
-            m = EVENT.match(msg)
-            if m is None:
-                return
-            action, server = m.group(1), m.group(2)
-            self.registered[server] = action == "PUT"
-            self.exporter.registry_event.labels(self.instance, server, action).set(ts)
-            self.events.append((ts, "registry", server, action))
+        action, server = m.group(1), m.group(2)
+        self.registered[server] = action == "PUT"
+        self.exporter.registry_event.labels(self.instance, server, action).set(ts)
+        self.events.append((ts, "registry", server, action))
