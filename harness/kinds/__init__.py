@@ -4,8 +4,8 @@ harness asks this registry by role and never names a kind.
 
 How to add a kind (e.g. a new load balancer)
 --------------------------------------------
-1. harness/spec/models/services.py: one model class (`kind: Literal["mylb"]`, its options), added to the
-   `Service` union. Validation that only needs the model goes in the class's validators.
+1. harness/spec/models/services.py: one model class (`kind: Literal["mylb"]`, its options),
+   added to the `Service` union. Validation that only needs the model goes in its validators.
 2. harness/roles.py: one `FACTS` entry: its role (`Role.LOAD_BALANCER`, ...), its module, the
    processes `process_kill` may kill and start again (`Process(name, restart command)`), and
    facts such as `default_config=False`. Spec checks, graph edges, chaos, watch and verdict pick
