@@ -99,16 +99,34 @@ def _timeseries(
     )
 
 
-def _state_mapping(one: tuple[str, str], zero: tuple[str, str]) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "value",
-            "options": {
-                "1": {"text": one[0], "color": one[1], "index": 0},
-                "0": {"text": zero[0], "color": zero[1], "index": 1},
-            },
-        }
-    ]
+def _states(
+    title: str,
+    expr: str,
+    legend: str,
+    pos: GridPos,
+    one: tuple[str, str],
+    zero: tuple[str, str],
+    description: str,
+) -> StateTimeline:
+    """A 0/1 series per instance as a timeline: `one` and `zero` are (text, colour)."""
+    return StateTimeline(
+        title=title,
+        dataSource=DATASOURCE,
+        targets=[_target(expr, legend)],
+        gridPos=pos,
+        maxDataPoints=None,
+        thresholds=BASE_THRESHOLDS,
+        mappings=[
+            {
+                "type": "value",
+                "options": {
+                    "1": {"text": one[0], "color": one[1], "index": 0},
+                    "0": {"text": zero[0], "color": zero[1], "index": 1},
+                },
+            }
+        ],
+        description=description,
+    )
 
 
 def build_dashboard() -> Dashboard:
@@ -145,27 +163,25 @@ def build_dashboard() -> Dashboard:
             GridPos(h=8, w=12, x=12, y=8),
             description="Requests/s by the backend that answered (X-Served-By).",
         ),
-        StateTimeline(
-            title="VIP holder",
-            dataSource=DATASOURCE,
-            targets=[_target(QUERIES["vip"], "{{service}}: {{lb}}")],
-            gridPos=GridPos(h=7, w=12, x=0, y=16),
-            maxDataPoints=None,
-            thresholds=BASE_THRESHOLDS,
-            mappings=_state_mapping(("holds VIP", "green"), ("backup", "transparent")),
-            description="1 while an instance holds its service's virtual IP (keepalived "
+        _states(
+            "VIP holder",
+            QUERIES["vip"],
+            "{{service}}: {{lb}}",
+            GridPos(h=7, w=12, x=0, y=16),
+            ("holds VIP", "green"),
+            ("backup", "transparent"),
+            "1 while an instance holds its service's virtual IP (keepalived "
             "MASTER): the load balancers' VIP, and a database's or Redis's, whose holder is "
             "its primary.",
         ),
-        StateTimeline(
-            title="HAProxy server states",
-            dataSource=DATASOURCE,
-            targets=[_target(QUERIES["haproxy"], "{{proxy}}/{{server}}")],
-            gridPos=GridPos(h=7, w=12, x=12, y=16),
-            maxDataPoints=None,
-            thresholds=BASE_THRESHOLDS,
-            mappings=_state_mapping(("UP", "green"), ("DOWN", "red")),
-            description='haproxy_server_status{state="UP"}: 1 = UP, 0 = not UP.',
+        _states(
+            "HAProxy server states",
+            QUERIES["haproxy"],
+            "{{proxy}}/{{server}}",
+            GridPos(h=7, w=12, x=12, y=16),
+            ("UP", "green"),
+            ("DOWN", "red"),
+            'haproxy_server_status{state="UP"}: 1 = UP, 0 = not UP.',
         ),
         _timeseries(
             "Sessions lost",
@@ -186,36 +202,33 @@ def build_dashboard() -> Dashboard:
             description="Now minus the heartbeat row the primary rewrites every 100 ms, per "
             "MariaDB instance (what replication_lag asserts on; exact to the millisecond).",
         ),
-        StateTimeline(
-            title="Database primary (read_only off)",
-            dataSource=DATASOURCE,
-            targets=[_target(QUERIES["db_primary"], "{{instance}}")],
-            gridPos=GridPos(h=8, w=12, x=12, y=30),
-            maxDataPoints=None,
-            thresholds=BASE_THRESHOLDS,
-            mappings=_state_mapping(("primary", "green"), ("replica", "blue")),
-            description="1 - mysql_global_variables_read_only: the instance that takes writes.",
+        _states(
+            "Database primary (read_only off)",
+            QUERIES["db_primary"],
+            "{{instance}}",
+            GridPos(h=8, w=12, x=12, y=30),
+            ("primary", "green"),
+            ("replica", "blue"),
+            "1 - mysql_global_variables_read_only: the instance that takes writes.",
         ),
-        StateTimeline(
-            title="Semi-sync replication (primary side)",
-            dataSource=DATASOURCE,
-            targets=[_target(QUERIES["semi_sync"], "{{instance}}")],
-            gridPos=GridPos(h=7, w=12, x=0, y=38),
-            maxDataPoints=None,
-            thresholds=BASE_THRESHOLDS,
-            mappings=_state_mapping(("semi-sync on", "green"), ("off / async", "orange")),
-            description="Rpl_semi_sync_master_status: 1 while the primary waits for a "
+        _states(
+            "Semi-sync replication (primary side)",
+            QUERIES["semi_sync"],
+            "{{instance}}",
+            GridPos(h=7, w=12, x=0, y=38),
+            ("semi-sync on", "green"),
+            ("off / async", "orange"),
+            "Rpl_semi_sync_master_status: 1 while the primary waits for a "
             "replica's acknowledgement; 0 once it fell back to async (timeout) or is a replica.",
         ),
-        StateTimeline(
-            title="Sentinel's view of the master",
-            dataSource=DATASOURCE,
-            targets=[_target(QUERIES["sentinel"], "{{instance}} sees {{master_address}}")],
-            gridPos=GridPos(h=7, w=12, x=12, y=38),
-            maxDataPoints=None,
-            thresholds=BASE_THRESHOLDS,
-            mappings=_state_mapping(("master ok", "green"), ("master down", "red")),
-            description="Each Sentinel's master (redis_sentinel_master_status, by "
+        _states(
+            "Sentinel's view of the master",
+            QUERIES["sentinel"],
+            "{{instance}} sees {{master_address}}",
+            GridPos(h=7, w=12, x=12, y=38),
+            ("master ok", "green"),
+            ("master down", "red"),
+            "Each Sentinel's master (redis_sentinel_master_status, by "
             "master_address): a failover shows as a new address.",
         ),
     ]
