@@ -14,9 +14,7 @@ from typing import Any
 
 from harness.chaos.base import FaultContext
 from harness.chaos.schedule import Schedule
-from harness.errors import (
-    InfrastructureError,
-)
+from harness.errors import InfrastructureError
 from harness.grafana import GrafanaAnnotator
 from harness.journal import Journal
 from harness.load.process import LocustProcess
@@ -24,7 +22,7 @@ from harness.observe.exporter import HarnessExporter, free_port
 from harness.observe.prom import Prometheus
 from harness.plan.build import make_plan, with_prometheus
 from harness.plan.check import load_topology
-from harness.plan.model import RunPlan, ScrapeTarget
+from harness.plan.model import RunPlan
 from harness.plan.targets import check_load_url
 from harness.report.writers import write_reports
 from harness.run import judge, sequence, stale, subscribers
@@ -136,16 +134,11 @@ class Run:
                 f"{gateway}:{free_port(gateway)}" for _ in range(1 + self.topo.load.workers)
             ]
             self.exporter = HarnessExporter(gateway, free_port(gateway))
-            exporters = [
-                ScrapeTarget("harness", f"{gateway}:{self.exporter.server.server_port}", "harness")
-            ] + [
-                ScrapeTarget("locust", addr, "locust" if i == 0 else f"locust-worker-{i}")
-                for i, addr in enumerate(locust_addrs)
-            ]
-            exporters += [
-                ScrapeTarget("locust", addr, load_steps.remote_instance(i))
-                for i, addr in enumerate(self.topo.load.master.remote_workers, 1)
-            ]
+            exporters = load_steps.scrape_targets(
+                f"{gateway}:{self.exporter.server.server_port}",
+                locust_addrs,
+                self.topo.load.master.remote_workers,
+            )
             self.plan = make_plan(
                 self.topo, self.run_id, subnet, exporters, base_dir=Path(self.topology_file).parent
             )
@@ -225,26 +218,17 @@ class Run:
             )
             self.schedule.run(t0, t0 + load.duration, self._tick)
             recovery.stop()
-            # The last figures count only once Prometheus has scraped them after Locust stopped.
-            workers = load_steps.worker_dropouts(
-                self.prom, self.locust, self.run_id, t0, t0 + load.duration
+            self.timeline = load_steps.reckon(
+                self.journal,
+                self.prom,
+                self.locust,
+                self.topo,
+                t0,
+                self.say,
+                before_release=self.schedule.rollback_all,
+                effects=getattr(recovery, "spans", []),
+                quiet=recovery.quiet,
             )
-            self.journal["workers"] = workers
-            if workers.get("dropped"):
-                self.say(
-                    f"load: worker(s) {', '.join(workers['dropped'])} dropped out mid-run; "
-                    f"{workers['alive']} of {workers['expected']} left (load.min_workers "
-                    f"{workers['min_workers']} holds)"
-                )
-            end = load_steps.final_scrape(self.prom, self.locust, self.run_id, workers["alive"])
-            self.schedule.rollback_all()
-            self.locust.release()
-            spans = load_steps.fault_spans(
-                self.topo, self.journal["faults"], getattr(recovery, "spans", []), recovery.quiet
-            )
-            self.timeline = Timeline(t0, end, spans)
-            self.timeline.dropped_workers = tuple(workers.get("dropped", ()))
-            self.journal["load_ended_at"] = end
             self.journal.data["recovery"] = {
                 "recovered_at": recovery.recovered_at,
                 "last_problem": recovery.why,

@@ -1,18 +1,22 @@
-"""The load phase's reckoning: when the load ended (as Prometheus saw it) and each journaled
-fault as a judged window."""
+"""The load phase's reckoning: what Prometheus scrapes of the harness and Locust, when the load
+ended (as Prometheus saw it), which workers dropped out, and each journaled fault as a judged
+window."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from harness.errors import InfrastructureError
+from harness.journal import Journal
 from harness.load.process import LocustProcess
 from harness.observe import metrics
 from harness.observe.prom import Prometheus
+from harness.plan.model import ScrapeTarget
 from harness.run.subscribers import fault_targets
 from harness.spec.models import Topology
 from harness.verdict.promql import dur
-from harness.verdict.windows import FaultSpan, step_key
+from harness.verdict.windows import FaultSpan, Timeline, step_key
 
 
 def final_scrape(prom: Prometheus, locust: LocustProcess, run_id: str, workers: int) -> float:
@@ -45,6 +49,57 @@ WORKER_INSTANCES = "locust-(worker|remote)-[0-9]+"
 def remote_instance(i: int) -> str:
     """The scrape target name of the i-th (from 1) worker joining from another machine."""
     return f"locust-remote-{i}"
+
+
+def scrape_targets(
+    harness: str, locust: list[str], remote_workers: Sequence[str] = ()
+) -> list[ScrapeTarget]:
+    """The run's own exporters: the harness's, the Locust master's and local workers' (in
+    `locust`'s order), and the workers joining from other machines."""
+    return (
+        [ScrapeTarget("harness", harness, "harness")]
+        + [
+            ScrapeTarget("locust", addr, "locust" if i == 0 else f"locust-worker-{i}")
+            for i, addr in enumerate(locust)
+        ]
+        + [
+            ScrapeTarget("locust", addr, remote_instance(i))
+            for i, addr in enumerate(remote_workers, 1)
+        ]
+    )
+
+
+def reckon(
+    journal: Journal,
+    prom: Prometheus,
+    locust: LocustProcess,
+    topo: Topology,
+    t0: float,
+    say: Callable[[str], None],
+    *,
+    before_release: Callable[[], None] = lambda: None,
+    effects: list[tuple[float, float | None]] | None = None,
+    quiet: float = 2.0,
+) -> Timeline:
+    """When the load has run its course: the workers that dropped out, the load's end, then
+    (`before_release`, e.g. the faults rolled back) Locust released, and the run's timeline.
+    The last figures count only once Prometheus has scraped them after Locust stopped."""
+    run_id = str(journal["run_id"])
+    workers = worker_dropouts(prom, locust, run_id, t0, t0 + topo.load.duration)
+    journal["workers"] = workers
+    if workers.get("dropped"):
+        say(
+            f"load: worker(s) {', '.join(workers['dropped'])} dropped out mid-run; "
+            f"{workers['alive']} of {workers['expected']} left (load.min_workers "
+            f"{workers['min_workers']} holds)"
+        )
+    end = final_scrape(prom, locust, run_id, workers["alive"])
+    before_release()
+    locust.release()
+    timeline = Timeline(t0, end, fault_spans(topo, journal["faults"], effects or [], quiet))
+    timeline.dropped_workers = tuple(workers.get("dropped", ()))
+    journal["load_ended_at"] = end
+    return timeline
 
 
 def worker_dropouts(
