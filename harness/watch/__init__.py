@@ -51,7 +51,9 @@ class Watchers:
             )
         # Service registries (kind registry): their own (de)registration instants.
         self.logs += [
-            RegistryWatcher(containers.get(c.instance), c.instance, exporter, since, containers)
+            RegistryWatcher(
+                containers.get(c.instance), c.instance, exporter, since, containers=containers
+            )
             for c in plan.containers
             if c.kind in kinds_of(Role.REGISTRY)
         ]

@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from docker.models.containers import Container
-
 from harness.kinds.descriptor import LogLines
 from harness.watch.logs import LogWatcher
 
@@ -21,17 +19,9 @@ EVENT = re.compile(r"^registry: (PUT|DELETE) /\S*?/([A-Za-z0-9._-]+)(?: |$)")
 
 
 class RegistryWatcher(LogWatcher):
-    def __init__(
-        self,
-        container: Container | None,
-        instance: str,
-        exporter: Any,
-        since: float,
-        containers: Any = None,
-    ) -> None:
-        super().__init__(
-            container, instance, exporter, since, containers=containers, lines=LogLines()
-        )
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        """LogWatcher's arguments; the lines it reads are its own, none of an LB's."""
+        super().__init__(*args, **(kw | {"lines": LogLines()}))
         self.registered: dict[str, bool] = {}  # server -> registered now
 
     def on_line(self, ts: float, msg: str) -> None:
