@@ -4,6 +4,7 @@ and the JSON result file under bench/results/."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -61,7 +62,9 @@ def kept_stack(topology: Path, runs_dir: Path) -> Iterator[Any]:
     from harness.runtime.signals import shielded
     from harness.runtime.stack import teardown
 
-    run = Run(topology, runs_dir=runs_dir, keep=True, say=lambda m: say(f"[dim]{m}[/]"), judged=False)
+    run = Run(
+        topology, runs_dir=runs_dir, keep=True, say=lambda m: say(f"[dim]{m}[/]"), judged=False
+    )
     run_id = run.run_id
     if not run_id:  # teardown(None) would remove every harness run on the machine
         raise BenchError("the harness gave no run id")
@@ -228,6 +231,86 @@ def median(xs: Sequence[float]) -> float | None:
     return statistics.median(xs) if xs else None
 
 
+def mmm(xs: Sequence[float]) -> dict[str, float]:
+    """{"min", "median", "max"} of a non-empty sample (what every result file quotes)."""
+    if not xs:
+        raise BenchError("no sample to summarize")
+    return {"min": min(xs), "median": statistics.median(xs), "max": max(xs)}
+
+
+def fmt_mmm(s: dict[str, float], spec: str = ".2f", unit: str = "") -> str:
+    """`median (min a, max b)` of an mmm() summary."""
+    return f"{s['median']:{spec}}{unit} (min {s['min']:{spec}}, max {s['max']:{spec}})"
+
+
+def paired_ratios(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    """a[i] / b[i] for each pair whose b is positive (the pairs ran back to back)."""
+    return [x / y for x, y in zip(a, b, strict=True) if y > 0]
+
+
+def parser(
+    prog: str, doc: str | None, repeat: int | None = None, what: str = "runs"
+) -> argparse.ArgumentParser:
+    """The scaffold every bench script starts from: its docstring as --help, and (when
+    `repeat` is given) `--repeat N`, how many times each side is measured."""
+    p = argparse.ArgumentParser(
+        prog=f"python bench/{prog}.py",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    if repeat is not None:
+        p.add_argument(
+            "--repeat",
+            type=int,
+            default=repeat,
+            help=f"{what}, one after the other (default {repeat})",
+        )
+    return p
+
+
+def sides_table(
+    title: str,
+    samples: dict[str, Sequence[float]],
+    ratios: dict[str, float | None] | None = None,
+    unit: str = "",
+    spec: str = ".1f",
+    extra: dict[str, dict[str, str]] | None = None,
+    ratio_to: str = "",
+) -> None:
+    """Print one row per side: its extra columns, the median, every sample and its ratio
+    (`ratio_to` names what the ratio is against)."""
+    from rich.table import Table
+
+    t = Table(title=title)
+    extra = extra or {}
+    columns = list(next(iter(extra.values()), {}))
+    for col in ["side", *columns, f"median {unit}".strip(), "all"]:
+        t.add_column(col)
+    if ratios is not None:
+        t.add_column(f"ratio to {ratio_to}".strip() if ratio_to else "ratio")
+    for side, xs in samples.items():
+        row = [side, *(extra.get(side, {}).get(c, "") for c in columns)]
+        row += [fmt(median(xs), spec), ", ".join(f"{x:{spec}}" for x in xs)]
+        if ratios is not None:
+            row.append(fmt(ratios.get(side), ".2f"))
+        t.add_row(*row)
+    console.print(t)
+
+
+def ratio_last(
+    label: str, ratios: Sequence[float], goal: str = "", met: bool | None = None
+) -> None:
+    """The last line every bench prints: the median of the paired ratios with min/max, the
+    goal and whether it was met."""
+    if not ratios:
+        console.print(f"{label}: no complete pair, nothing to compare")
+        return
+    s = mmm(ratios)
+    verdict = "" if met is None else (" [green]met[/]" if met else " [red]missed[/]")
+    goal_s = f"; goal {goal}{verdict}" if goal else verdict
+    console.print(f"{label} (median of {len(ratios)}): {fmt_mmm(s)}{goal_s}")
+
+
 def worst_abs(xs: Sequence[float]) -> float | None:
     return max((abs(x) for x in xs), default=None)
 
@@ -241,3 +324,8 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}-{datetime.now():%Y%m%d-%H%M%S}.json"
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
     return path
+
+
+def shown(path: Path) -> str:
+    """A path as the scripts print it: relative to the repository when inside it."""
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)

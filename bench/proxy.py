@@ -304,7 +304,7 @@ def conduct(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace, sides: dict[str, int], samples: dict[str, Any]) -> int:
-    from bench._common import machine, write_result
+    from _common import machine, write_result
 
     summary: dict[str, Any] = {}
     print()
