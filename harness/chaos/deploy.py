@@ -21,8 +21,6 @@ at its configured weight and starts any node left stopped; the app version stays
 
 from __future__ import annotations
 
-import io
-import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,8 +30,9 @@ from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from harness.chaos import lbctl
-from harness.chaos.base import FaultContext
+from harness.chaos.base import BaseFault, FaultContext
 from harness.chaos.container import STOP_TIMEOUT, container_detail, start_if_stopped
+from harness.chaos.deploy_app import install_app
 from harness.errors import InfrastructureError
 from harness.runtime.docker import client
 from harness.runtime.waits import wait_ready
@@ -41,29 +40,9 @@ from harness.spec.models import DeployFault, RollingRestartFault
 
 DOWN = ("exited", "created", "dead", "removing")
 UP_TIMEOUT = 30.0  # how long the LB's health checks may take to see a restarted node UP
-APP_ROOT = "/srv/app"
-PREVIOUS = "/srv/app.previous"
 
 
-def app_tar(src: Path) -> tuple[str, bytes]:
-    """(where to unpack, tar) for a user's app dir, laid out as `app:` on a service is: a
-    directory with public/ becomes /srv/app, else it is the document root /srv/app/public."""
-    dest = APP_ROOT if (src / "public").is_dir() else f"{APP_ROOT}/public"
-    buf = io.BytesIO()
-
-    def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
-        info.uid = info.gid = 0
-        info.uname = info.gname = "root"
-        info.mode |= 0o755 if info.isdir() else 0o644
-        return info
-
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for child in sorted(src.iterdir()):
-            tar.add(child, arcname=child.name, filter=owned)
-    return dest, buf.getvalue()
-
-
-class Fault:
+class Fault(BaseFault):
     def __init__(
         self,
         params: RollingRestartFault | DeployFault,
@@ -110,7 +89,8 @@ class Fault:
             "canaries": self.canaries,
             "weight": getattr(self.deploy, "weight", None),
             "lbs": [
-                {"instance": lb.instance, "kind": lb.kind, "servers": lb.servers} for lb in self.lbs
+                {"instance": lb.instance, "kind": lb.kind, "how": lb.how, "servers": lb.servers}
+                for lb in self.lbs
             ],
             "containers": container_detail(ctx, [lb.instance for lb in self.lbs] + live),
             "steps": [],
@@ -183,7 +163,7 @@ class Fault:
             if not n_canary or not n_stable:
                 continue
             stable_w, canary_w = lbctl.canary_weights(
-                self.deploy.weight, n_stable, n_canary, lbctl.TOP_WEIGHT[lb.kind]
+                self.deploy.weight, n_stable, n_canary, lb.top_weight
             )
             out[lb.instance] = {
                 name: canary_w if inst in self.canaries else stable_w
@@ -193,43 +173,15 @@ class Fault:
         return out
 
     def _take_out(self, batch: list[str]) -> None:
-        timeout = self.params.drain_timeout
-        for lb, c in self._lbs_up():
+        lbs = self._lbs_up()
+        for lb, c in lbs:
             names = [lb.servers[i] for i in batch if i in lb.servers]
-            if lb.kind == "haproxy":
-                for name in names:
-                    self._step("drain", lb=lb.instance, server=name)
-                    lbctl.haproxy_set(c, f"set server {lbctl.BACKEND}/{name} state drain")
-            else:
-                down = set(names) | self._nginx_down(lb, batch)
-                self._step("down_reload", lb=lb.instance, servers=sorted(down))
-                lbctl.nginx_rewrite(c, down, self._nginx_weights(lb))
-        for lb, c in self._lbs_up():
+            lbctl.take_out(lb, c, names, self._weights(lb), self._step)
+        for lb, c in lbs:
             names = [lb.servers[i] for i in batch if i in lb.servers]
-            step = self._step("wait_in_flight", lb=lb.instance, servers=names)
-            if lb.kind == "haproxy":
+            lbctl.wait_idle(lb, c, names, self.params.drain_timeout, self._step)
 
-                def idle(c: Container = c, names: list[str] = names) -> bool:
-                    servers = lbctl.haproxy_servers(c)
-                    return all(servers.get(n, ("", 0))[1] == 0 for n in names)
-
-                done, took = lbctl.wait_until(idle, timeout)
-            else:
-
-                def finished(c: Container = c) -> bool:
-                    return lbctl.nginx_old_workers(c) == 0
-
-                done, took = lbctl.wait_until(finished, timeout)
-            step.update(took=took, drained=done)
-            if lb.kind == "haproxy":
-                for name in names:
-                    self._step("maint", lb=lb.instance, server=name)
-                    lbctl.haproxy_set(c, f"set server {lbctl.BACKEND}/{name} state maint")
-
-    def _nginx_down(self, lb: lbctl.Lb, batch: list[str]) -> set[str]:
-        return {lb.servers[i] for i in batch if i in lb.servers}
-
-    def _nginx_weights(self, lb: lbctl.Lb) -> dict[str, int]:
+    def _weights(self, lb: lbctl.Lb) -> dict[str, int]:
         return dict(self.detail.get("weights", {}).get(lb.instance, {}))
 
     def _replace_all(self, batch: list[str]) -> None:
@@ -253,21 +205,7 @@ class Fault:
         if install is not None:
             assert self.app is not None
             install["at"] = time.time()
-            dest, data = app_tar(self.app)
-            code, out = c.exec_run(
-                [
-                    "sh",
-                    "-c",
-                    f"rm -rf {PREVIOUS} && mv {APP_ROOT} {PREVIOUS} && mkdir -p {dest}"
-                    + (f" && cp -a {PREVIOUS}/. {APP_ROOT}/" if dest != APP_ROOT else ""),
-                ]
-            )
-            if code != 0:
-                raise InfrastructureError(
-                    f"cannot move the app aside in {inst}: {out.decode(errors='replace')[-200:]}"
-                )
-            if not c.put_archive(dest, data):
-                raise InfrastructureError(f"cannot copy {self.app} into {inst}")
+            install_app(c, inst, self.app)
             install["took"] = time.time() - install["at"]
         restart["at"] = time.time()
         try:
@@ -277,35 +215,13 @@ class Fault:
         restart["took"] = time.time() - restart["at"]
 
     def _put_back(self, batch: list[str], weights: dict[str, dict[str, int]]) -> None:
-        for lb, c in self._lbs_up():
+        lbs = self._lbs_up()
+        for lb, c in lbs:
             names = [lb.servers[i] for i in batch if i in lb.servers]
-            if lb.kind == "haproxy":
-                for name, w in weights.get(lb.instance, {}).items():
-                    self._step("set_weight", lb=lb.instance, server=name, weight=w)
-                    lbctl.haproxy_set(c, f"set weight {lbctl.BACKEND}/{name} {w}")
-                for name in names:
-                    self._step("ready", lb=lb.instance, server=name)
-                    lbctl.haproxy_set(c, f"set server {lbctl.BACKEND}/{name} state ready")
-            else:
-                self._step("up_reload", lb=lb.instance, weights=weights.get(lb.instance, {}))
-                lbctl.nginx_rewrite(c, set(), weights.get(lb.instance, {}))
-        for lb, c in self._lbs_up():
+            lbctl.put_back(lb, c, names, weights.get(lb.instance, {}), self._step)
+        for lb, c in lbs:
             names = [lb.servers[i] for i in batch if i in lb.servers]
-            if lb.kind != "haproxy" or not names:
-                continue
-            step = self._step("wait_up", lb=lb.instance, servers=names)
-
-            def up(c: Container = c, names: list[str] = names) -> bool:
-                servers = lbctl.haproxy_servers(c)
-                return all(servers.get(n, ("",))[0].startswith("UP") for n in names)
-
-            done, took = lbctl.wait_until(up, UP_TIMEOUT)
-            step.update(took=took, up=done)
-            if not done:
-                raise InfrastructureError(
-                    f"{lb.instance} did not see {', '.join(names)} UP within {UP_TIMEOUT:g}s "
-                    "after the restart"
-                )
+            lbctl.wait_up(lb, c, names, UP_TIMEOUT, self._step)
 
     # ------------------------------------------------------------------ undo
 
@@ -353,12 +269,12 @@ def recover(kind: str, detail: dict[str, Any], restart_stopped: bool = False) ->
         ref = refs.get(lb_d["instance"])
         if ref is None:
             continue
-        lb = lbctl.Lb(lb_d["instance"], lb_d["kind"], dict(lb_d["servers"]))
         try:
+            lb = lbctl.lb(lb_d["instance"], lb_d["kind"], dict(lb_d["servers"]))
             lbctl.restore(lb, client().containers.get(ref["id"]))
-            done.append(f"{kind}: every server of {lb.instance} back in service")
+            done.append(f"{kind}: every server of {lb_d['instance']} back in service")
         except NotFound:
-            done.append(f"{kind}: {lb.instance} ({ref['name']}) is gone")
+            done.append(f"{kind}: {lb_d['instance']} ({ref['name']}) is gone")
         except InfrastructureError as exc:
-            done.append(f"{kind}: {lb.instance}: could not restore it ({exc})")
+            done.append(f"{kind}: {lb_d['instance']}: could not restore it ({exc})")
     return done

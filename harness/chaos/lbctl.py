@@ -1,44 +1,53 @@
 """Taking a backend out of, and back into, the load balancers in front of it, through each LB's
-own mechanism: HAProxy's runtime API on its admin socket (`set server app/web-1 state drain`,
-then `maint`, then `ready`; `set weight`), Nginx's `down`/`weight=` on the upstream's server
-lines plus a graceful reload (old workers finish what they serve, then exit).
+own mechanism, which its kind declares (`Descriptor.drain`, harness/kinds/descriptor.py):
+`runtime_api` is HAProxy's admin socket (`set server app/web-1 state drain`, then `maint`, then
+`ready`; `set weight`); `reload` is Nginx's `down`/`weight=` on the upstream's server lines plus a
+graceful reload (old workers finish what they serve, then exit), done inside the container by
+images/lb/nginx-upstreams.sh, the same script whose active health checks mark servers `down`.
 
-Which LB balances which instances is read from the LB's rendered config in the plan (HAProxy
-`server web-1 …` lines, Nginx `server 10.x.y.z:80 …` lines), so it also holds for a user's own
-`config:` that keeps the template's backend name and admin socket. The admin socket is reached
-through `/proc/<pid>/root` of the LB container: the engine runs on this host (partitions enter
-namespaces the same way), and the LB image carries no socket client."""
+Which LB balances which instances is read from the LB's rendered config in the plan (its
+kind's server lines), so it also holds for a user's own `config:` that keeps the template's
+backend name and admin socket. The admin socket is reached through `/proc/<pid>/root` of the LB
+container: the engine runs on this host (partitions enter namespaces the same way), and the LB
+image carries no socket client."""
 
 from __future__ import annotations
 
-import re
-import shlex
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
+from harness import kinds
 from harness.errors import InfrastructureError
 from harness.plan.model import RunPlan
 
 STATS_SOCKET = "/run/haproxy/admin.sock"
-HAPROXY_CONFIG = "/etc/haproxy/haproxy.cfg"
-NGINX_CONFIG = "/etc/nginx/nginx.conf"
-NGINX_STABLE = "/etc/nginx/nginx.conf.harness-stable"  # the config before the first change
 BACKEND = "app"  # the template's backend (harness/kinds/templates/haproxy.cfg.j2)
-HAPROXY_SERVER = re.compile(r"^\s*server\s+(\S+)\s+(\S+)", re.MULTILINE)
-NGINX_SERVER = re.compile(r"^(\s*server\s+)([0-9.]+)(:\d+)?([^;{]*);", re.MULTILINE)
-TOP_WEIGHT = {"haproxy": 256, "nginx-lb": 100}  # HAProxy takes 0-256; Nginx any positive
+NGINX_UPSTREAMS = "/usr/local/bin/nginx-upstreams.sh"  # images/lb/nginx-upstreams.sh
+RUNTIME_API, RELOAD = "runtime_api", "reload"  # the two `Drain.how`s
+Step = Callable[..., dict[str, Any]]  # journals a step before it is applied; returns it
 
 
 @dataclass(frozen=True)
 class Lb:
     instance: str
-    kind: str  # haproxy | nginx-lb
-    servers: dict[str, str]  # backend instance -> the LB's name for it (HAProxy) or its IP
+    kind: str
+    servers: dict[str, str]  # backend instance -> the LB's name for it (runtime_api) or its IP
+    how: str = RUNTIME_API  # its kind's Drain.how
+    top_weight: int = 256
+
+
+def lb(instance: str, kind: str, servers: dict[str, str]) -> Lb:
+    """An Lb of a kind that drains (as the journal names it)."""
+    d = kinds.descriptor(kind).drain
+    if d is None:
+        raise InfrastructureError(f"{instance} ({kind}) cannot take a backend out")
+    return Lb(instance, kind, servers, d.how, d.top_weight)
 
 
 def lbs_in_front(plan: RunPlan, service: str) -> list[Lb]:
@@ -46,16 +55,16 @@ def lbs_in_front(plan: RunPlan, service: str) -> list[Lb]:
     mine = {c.instance: c.ip for c in plan.instances(service)}
     out = []
     for c in plan.containers:
-        if c.kind == "haproxy":
-            names = dict(HAPROXY_SERVER.findall(c.files.get(HAPROXY_CONFIG, "")))
-            servers = {i: i for i in mine if i in names}
-        elif c.kind == "nginx-lb":
-            ips = {m.group(2) for m in NGINX_SERVER.finditer(c.files.get(NGINX_CONFIG, ""))}
-            servers = {i: ip for i, ip in mine.items() if ip in ips}
-        else:
+        d = kinds.descriptor(c.kind).drain
+        if d is None:
             continue
+        named = set(d.server.findall(c.files.get(d.config, "")))
+        if d.how == RUNTIME_API:
+            servers = {i: i for i in mine if i in named}
+        else:
+            servers = {i: ip for i, ip in mine.items() if ip in named}
         if servers:
-            out.append(Lb(c.instance, c.kind, servers))
+            out.append(Lb(c.instance, c.kind, servers, d.how, d.top_weight))
     return out
 
 
@@ -123,44 +132,26 @@ def haproxy_servers(c: Container) -> dict[str, tuple[str, int]]:
 # ---------------------------------------------------------------- Nginx
 
 
-def _sh(c: Container, script: str) -> str:
-    code, out = c.exec_run(["sh", "-c", script])
+def _sh(c: Container, argv: list[str]) -> str:
+    code, out = c.exec_run(argv)
     text = out.decode(errors="replace").strip()
     if code != 0:
-        raise InfrastructureError(f"in {c.name}: `{script[:80]}` failed: {text[-300:]}")
+        raise InfrastructureError(f"in {c.name}: `{' '.join(argv)[:80]}` failed: {text[-300:]}")
     return text
 
 
 def nginx_rewrite(c: Container, down: set[str], weights: dict[str, int]) -> None:
-    """The stable config with `down` on the server lines of the IPs in `down` and `weight=` set
-    for those in `weights`, then a graceful reload (`nginx -t` first: a bad config keeps the
-    old one serving)."""
-    _sh(c, f"test -f {NGINX_STABLE} || cp -p {NGINX_CONFIG} {NGINX_STABLE}")
-    stable = _sh(c, f"cat {NGINX_STABLE}")
-
-    def line(m: re.Match[str]) -> str:
-        ip, params = m.group(2), m.group(4)
-        if ip in weights:
-            params = re.sub(r"\s+weight=\d+", "", params) + f" weight={weights[ip]}"
-        if ip in down:
-            params += " down"
-        return f"{m.group(1)}{ip}{m.group(3) or ''}{params};"
-
-    text = NGINX_SERVER.sub(line, stable) + "\n"
-    _sh(
-        c,
-        f"printf %s {shlex.quote(text)} > {NGINX_CONFIG}.new && mv {NGINX_CONFIG}.new "
-        f"{NGINX_CONFIG} && nginx -t -q && nginx -s reload",
-    )
+    """The stable config with `down` on the server lines of the IPs in `down` (and of those the
+    health checks hold down) and `weight=` set for those in `weights`, then a graceful reload
+    (`nginx -t` first: a bad config keeps the old one serving)."""
+    w = " ".join(f"{ip}={n}" for ip, n in sorted(weights.items()))
+    _sh(c, [NGINX_UPSTREAMS, "admin", " ".join(sorted(down)), w])
 
 
 def nginx_restore(c: Container) -> bool:
-    """Back to the config the run started with, reloaded; False when it was never changed."""
-    code, _ = c.exec_run(["test", "-f", NGINX_STABLE])
-    if code != 0:
-        return False
-    _sh(c, f"cp -p {NGINX_STABLE} {NGINX_CONFIG} && nginx -s reload && rm -f {NGINX_STABLE}")
-    return True
+    """Back to the config the run started with (but for what the health checks hold down),
+    reloaded; False when it was never changed."""
+    return _sh(c, [NGINX_UPSTREAMS, "restore"]) != "unchanged"
 
 
 def nginx_old_workers(c: Container) -> int:
@@ -169,7 +160,7 @@ def nginx_old_workers(c: Container) -> int:
     return len(out.split()) if code == 0 else 0
 
 
-# ---------------------------------------------------------------- both
+# ---------------------------------------------------------------- either, by the LB's Drain.how
 
 
 def wait_until(
@@ -185,11 +176,75 @@ def wait_until(
         time.sleep(period)
 
 
+def take_out(lb: Lb, c: Container, names: list[str], weights: dict[str, int], step: Step) -> None:
+    """No new requests to `names` (HAProxy `drain`; Nginx `down` + reload)."""
+    if lb.how == RUNTIME_API:
+        for name in names:
+            step("drain", lb=lb.instance, server=name)
+            haproxy_set(c, f"set server {BACKEND}/{name} state drain")
+    else:
+        step("down_reload", lb=lb.instance, servers=sorted(names))
+        nginx_rewrite(c, set(names), weights)
+
+
+def wait_idle(lb: Lb, c: Container, names: list[str], timeout: float, step: Step) -> None:
+    """Wait for the requests in flight on `names` (HAProxy: their sessions; Nginx: the old
+    workers), then, on HAProxy, put them in maintenance."""
+    s = step("wait_in_flight", lb=lb.instance, servers=names)
+    if lb.how == RUNTIME_API:
+
+        def idle() -> bool:
+            servers = haproxy_servers(c)
+            return all(servers.get(n, ("", 0))[1] == 0 for n in names)
+
+        done, took = wait_until(idle, timeout)
+    else:
+        done, took = wait_until(lambda: nginx_old_workers(c) == 0, timeout)
+    s.update(took=took, drained=done)
+    if lb.how == RUNTIME_API:
+        for name in names:
+            step("maint", lb=lb.instance, server=name)
+            haproxy_set(c, f"set server {BACKEND}/{name} state maint")
+
+
+def put_back(lb: Lb, c: Container, names: list[str], weights: dict[str, int], step: Step) -> None:
+    """`names` back in service, every server at `weights` (a canary's) where given."""
+    if lb.how == RUNTIME_API:
+        for name, w in weights.items():
+            step("set_weight", lb=lb.instance, server=name, weight=w)
+            haproxy_set(c, f"set weight {BACKEND}/{name} {w}")
+        for name in names:
+            step("ready", lb=lb.instance, server=name)
+            haproxy_set(c, f"set server {BACKEND}/{name} state ready")
+    else:
+        step("up_reload", lb=lb.instance, weights=weights)
+        nginx_rewrite(c, set(), weights)
+
+
+def wait_up(lb: Lb, c: Container, names: list[str], timeout: float, step: Step) -> None:
+    """Wait until the LB's own health checks report `names` UP (HAProxy; Nginx serves a server
+    as soon as its `down` is gone)."""
+    if lb.how != RUNTIME_API or not names:
+        return
+    s = step("wait_up", lb=lb.instance, servers=names)
+
+    def up() -> bool:
+        servers = haproxy_servers(c)
+        return all(servers.get(n, ("",))[0].startswith("UP") for n in names)
+
+    done, took = wait_until(up, timeout)
+    s.update(took=took, up=done)
+    if not done:
+        raise InfrastructureError(
+            f"{lb.instance} did not see {', '.join(names)} UP within {timeout:g}s after the restart"
+        )
+
+
 def restore(lb: Lb, c: Container) -> None:
     """Every server of `lb` that we may have touched back in service, at its configured
     weight. Idempotent; a container that is gone has nothing left to restore."""
     try:
-        if lb.kind == "haproxy":
+        if lb.how == RUNTIME_API:
             for name in lb.servers.values():
                 haproxy_set(c, f"set server {BACKEND}/{name} state ready")
                 haproxy_set(c, f"set weight {BACKEND}/{name} 100%")

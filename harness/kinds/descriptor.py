@@ -46,6 +46,20 @@ class Exporter:
         return ScrapeTarget(self.job, f"{ip}:{self.port}", instance)
 
 
+@dataclass(frozen=True)
+class Drain:
+    """How a deploy takes one backend out of this LB and puts it back (harness/chaos/lbctl.py).
+    `how`: "runtime_api" (HAProxy's admin socket: `state drain`, wait for sessions to end,
+    `maint`, `ready`, `set weight`) or "reload" (Nginx: `down`/`weight=` on the upstream's server
+    lines and a graceful reload, then a wait for the old workers)."""
+
+    how: str
+    config: str  # the rendered config file whose server lines name the backends
+    # a server line; group 1: the LB's name for a backend (runtime_api) or its IP (reload)
+    server: re.Pattern[str]
+    top_weight: int  # the highest weight the LB takes
+
+
 # (plan, LB container) → (upstream address → backend instance, backend → seconds until retried)
 Upstreams = Callable[[RunPlan, ContainerPlan], tuple[dict[str, str], dict[str, float]]]
 
@@ -65,5 +79,6 @@ class Descriptor:
     upstreams: Upstreams | None = None  # an LB whose log names upstreams by address
     # PromQL selector of one LB instance's per-server UP series (0/1 each): (run id, instance).
     backends_up: Callable[[str, str], str] | None = None
+    drain: Drain | None = None  # set: a deploy can take a backend out of it (load balancers)
     # The command that prints the ids of the stored orders, one per line: (secrets) → argv.
     read_orders: Callable[[Mapping[str, str]], list[str]] | None = None

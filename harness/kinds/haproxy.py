@@ -6,12 +6,13 @@ import re
 
 from harness.kinds import keepalived
 from harness.kinds.base import Context, apply_overrides, render
-from harness.kinds.descriptor import Descriptor, Exporter, LogLines
+from harness.kinds.descriptor import Descriptor, Drain, Exporter, LogLines
 from harness.plan.model import ContainerPlan, Wait
 from harness.spec.models import HAProxyService
 
 IMAGE = "lb"
 METRICS_PORT = 8405
+CONFIG = "/etc/haproxy/haproxy.cfg"
 EXPORTER = Exporter("haproxy", METRICS_PORT)  # promex, built into HAProxy
 
 
@@ -20,7 +21,7 @@ def containers(ctx: Context, name: str, svc: HAProxyService) -> list[ContainerPl
     cfg = render("haproxy.cfg.j2", svc=svc, backends=backends, metrics_port=METRICS_PORT)
     out = []
     for idx, inst in enumerate(ctx.instances(name)):
-        files = {"/etc/haproxy/haproxy.cfg": cfg}
+        files = {CONFIG: cfg}
         caps: list[str] = []
         if svc.keepalived:
             files.update(keepalived.files(ctx, name, svc.keepalived, idx, process="haproxy"))
@@ -36,7 +37,7 @@ def containers(ctx: Context, name: str, svc: HAProxyService) -> list[ContainerPl
             cap_add=caps,
             wait=Wait("http", f"http://{ctx.ips[inst]}:{METRICS_PORT}/metrics", 60),
         )
-        out.append(apply_overrides(plan, svc, ctx, "/etc/haproxy/haproxy.cfg"))
+        out.append(apply_overrides(plan, svc, ctx, CONFIG))
         ctx.metrics_targets.append(EXPORTER.target(ctx.ips[inst], inst))
     return out
 
@@ -69,4 +70,6 @@ DESCRIPTOR = Descriptor(
     tracks="haproxy",
     ejection=_ejection,
     backends_up=_backends_up,
+    # the template's `server web-1 10.x.y.z:80 ...` lines; HAProxy weights go up to 256
+    drain=Drain("runtime_api", CONFIG, re.compile(r"^\s*server\s+(\S+)\s+\S+", re.MULTILINE), 256),
 )

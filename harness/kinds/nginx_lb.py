@@ -13,7 +13,7 @@ import re
 
 from harness.kinds import keepalived
 from harness.kinds.base import Context, apply_overrides, render
-from harness.kinds.descriptor import Descriptor, Exporter, LogLines
+from harness.kinds.descriptor import Descriptor, Drain, Exporter, LogLines
 from harness.plan.model import ContainerPlan, RunPlan, Wait
 from harness.spec.models import NginxLBService
 
@@ -132,4 +132,8 @@ DESCRIPTOR = Descriptor(
     tracks="nginx",
     ejection=_ejection,
     upstreams=upstreams,
+    # `server 10.x.y.z:80 ...;` lines of the upstream block; any positive weight
+    drain=Drain(
+        "reload", CONFIG_PATH, re.compile(r"^\s*server\s+([0-9.]+)[:;\s]", re.MULTILINE), 100
+    ),
 )

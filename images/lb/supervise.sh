@@ -15,6 +15,10 @@ if [ -f /etc/harness/nginx-lb ]; then
   pids+=($!)
   prometheus-nginx-exporter -web.listen-address=:9113 -nginx.scrape-uri=http://127.0.0.1:8080/stub_status &
   pids+=($!)
+  if [ -f /etc/harness/nginx-check ]; then  # the nginx-lb's active health checks
+    /usr/local/bin/nginx-upstreams.sh check &
+    pids+=($!)
+  fi
 fi
 if [ -f /etc/keepalived/keepalived.conf ]; then
   # After a SIGKILL the pidfiles stay; a reused PID would make Keepalived refuse to start.

@@ -19,7 +19,6 @@ import httpx
 import pytest
 
 from harness import chaos
-from harness.chaos import lbctl
 from harness.chaos.base import FaultContext
 from harness.spec.models import Fault as FaultSpec
 from tests.integration.helpers import harness, journal, leftovers, running_stack
@@ -168,6 +167,6 @@ def test_nginx_down_and_reload_drains_each_node_without_a_failed_request(
         assert len(seen) > 200 and not failed, (len(seen), failed[:5])
         assert {node for _, node in seen} == {"web-1", "web-2"}
         # back to the config the run started with, no `down` left behind
-        code, conf = lb.exec_run(["cat", lbctl.NGINX_CONFIG])
+        code, conf = lb.exec_run(["cat", "/etc/nginx/nginx.conf"])
         assert code == 0 and b" down;" not in conf
-        assert lb.exec_run(["test", "-f", lbctl.NGINX_STABLE])[0] != 0
+        assert lb.exec_run(["test", "-f", "/etc/nginx/nginx.conf.harness-stable"])[0] != 0

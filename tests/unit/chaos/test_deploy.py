@@ -208,28 +208,27 @@ def test_draining_a_service_no_lb_routes_to_is_refused_at_run_time(stack: Any) -
         fault(ctx, {"rolling_restart": {"service": "redis", "drain": True}})
 
 
-def test_nginx_server_lines_get_down_and_weight() -> None:
-    conf = (
-        "upstream app {\n"
-        "        server 10.0.0.11:80 weight=1 max_fails=1 fail_timeout=10s;\n"
-        "        server 10.0.0.12:80 weight=1 max_fails=1 fail_timeout=10s;\n"
-        "}\n"
-        "server {\n    listen 80 default_server;\n}\n"
-    )
+def test_nginx_is_driven_through_the_in_container_script() -> None:
     c = FakeContainer("lb")
-    written: list[str] = []
-
-    def exec_run(cmd: list[str], **kw: Any) -> tuple[int, bytes]:
-        script = cmd[2]
-        if script.startswith("cat "):
-            return 0, conf.encode()
-        if script.startswith("printf"):
-            written.append(script)
-        return 0, b""
-
-    c.exec_run = exec_run  # type: ignore[method-assign]
+    ran: list[list[str]] = []
+    c.exec_run = lambda cmd, **kw: (ran.append(cmd), (0, b""))[1]  # type: ignore[method-assign]
     lbctl.nginx_rewrite(c, {"10.0.0.11"}, {"10.0.0.12": 100})  # type: ignore[arg-type]
-    [script] = written
-    assert "server 10.0.0.11:80 weight=1 max_fails=1 fail_timeout=10s down;" in script
-    assert "server 10.0.0.12:80 max_fails=1 fail_timeout=10s weight=100;" in script
-    assert "listen 80 default_server;" in script and "nginx -t -q && nginx -s reload" in script
+    assert ran == [[lbctl.NGINX_UPSTREAMS, "admin", "10.0.0.11", "10.0.0.12=100"]]
+
+
+def test_lb_kinds_declare_how_they_drain() -> None:
+    [lb] = lbctl.lbs_in_front(
+        make_plan(Topology.model_validate(TOPO), "r1", "10.9.0.0/24", []), "web"
+    )
+    assert (lb.how, lb.top_weight) == (lbctl.RUNTIME_API, 256)
+    nginx = {
+        **TOPO,
+        "services": {**TOPO["services"], "lb": {"kind": "nginx-lb", "backends": "web"}},
+    }
+    plan = make_plan(Topology.model_validate(nginx), "r1", "10.9.0.0/24", [])
+    [lb] = lbctl.lbs_in_front(plan, "web")
+    assert lb.how == lbctl.RELOAD and lb.servers == {
+        c.instance: c.ip for c in plan.instances("web")
+    }
+    with pytest.raises(InfrastructureError, match="cannot take a backend out"):
+        lbctl.lb("redis", "redis", {})
