@@ -1,26 +1,34 @@
-"""Requests per second through one kept-up stack, four ways, to price the harness's load path.
+"""Requests per second and generator CPU per request through the Keepalived VIP of
+topologies/ha.yaml's HAProxy pair: the harness's load against raw Locust, and wrk as the
+stack's ceiling (issue 15, ask 3).
 
-  raw      plain Locust (`python -m locust`), no harness plugin
-  harness  the harness's Locust process (`python -m harness.load.locust_main`, built by
-           harness.load.process.LocustProcess) with its metrics plugin on
-  workers  the same in distributed mode: one master + N worker processes
-  wrk      wrk against the same URL: the stack's ceiling on this machine
+  raw      plain Locust (`python -m locust`) with the harness's exact command line and no
+           HARNESS_* variable: the plugin stays off
+  harness  the harness's Locust process (`python -m harness.load.locust_main`, started by
+           harness.load.process.LocustProcess) with its metrics plugin on, driven the way the
+           runner drives it (wait for the start instant, wait for the finish, scrape, release)
+  wrk      `wrk URL/health` (Debian `wrk`) for --wrk-seconds after every pair: the ceiling
 
-Every side runs bench/locustfiles/health.py (FastHttpUser, no wait, `GET /health` only) or
-`wrk URL/health` for --seconds with --users users (wrk: as many connections). Trials alternate
-the order of the sides (raw, harness, workers, wrk, then backwards) to cancel drift; the figure
-of a side is the median over --repeat trials, and a ratio is the median over trials of the two
-sides' ratio within one trial (raw and harness always run back to back, so do workers and wrk).
-Goal: harness/raw >= 0.95.
+Every Locust side runs bench/locustfiles/health.py (FastHttpUser, no wait, `GET /health`).
+The stack is brought up once with the harness's API (Run(keep=True).bring_up()) and removed
+at the end whatever happens. Pairs alternate their order (raw, harness, then harness, raw) so
+drift cancels; a ratio's figure is the median over pairs of the ratio within the pair.
+CPU per request: the Locust process's user + system CPU seconds (getrusage of the reaped
+child, the same figure as /proc/<pid>/stat at its exit, startup included) / its requests.
+--profile S: afterwards one raw and one harness run of S seconds with py-spy attached; the
+top frames of both go into the JSON and the output (see bench/_pyspy.py).
+Goals: harness/raw >= 0.97 in req/s and <= 1.03 in CPU per request.
 
-Exit code: 0 measured and goal met, 1 measured and goal missed, 2 could not measure (or
-interrupted). Results: a table, and bench/results/load-<timestamp>.json.
+Run it under the Docker lock: `flock /tmp/docker.lock .venv/bin/python bench/load.py`.
+Exit code: 0 measured and goals met, 1 measured and missed, 2 could not measure.
+Results: bench/results/load-<timestamp>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import re
 import sys
@@ -30,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import _pyspy
 import httpx
 from _common import (
     BENCH,
@@ -53,7 +62,6 @@ from _common import (
 )
 from docker.errors import DockerException
 from prometheus_client.parser import text_string_to_metric_families
-from rich.table import Table
 
 from harness.errors import HarnessError
 from harness.load.process import LocustProcess
@@ -61,10 +69,9 @@ from harness.observe import metrics
 from harness.observe.exporter import free_port
 from harness.spec.models import Load
 
-SIDES = ("raw", "harness", "workers", "wrk")
 LOCUSTFILE = BENCH / "locustfiles" / "health.py"
-TOPOLOGY = BENCH / "topologies" / "load.yaml"
-GOAL_HARNESS_VS_RAW = 0.95
+TOPOLOGY = ROOT / "topologies" / "ha.yaml"
+GOAL_RPS, GOAL_CPU = 0.97, 1.03
 HARNESS_MODULE = ["-m", "harness.load.locust_main"]
 
 
@@ -76,25 +83,62 @@ class Sample:
     requests: int
     failures: int
     wall_s: float  # wall time of the side, process start to exit
-    cpu_s: float  # CPU seconds the generator's processes used (user + system)
-    # harness sides: sum(harness_requests_total) / (finished - started), from the plugin
-    metrics_rps: float | None = None
+    cpu_s: float  # the generator process's CPU seconds (user + system)
+    metrics_rps: float | None = None  # harness: sum(harness_requests_total) / its own span
     metrics_requests: int | None = None
     cpu_warning: bool = False  # Locust logged "CPU usage above 90%"
     machine_busy: float | None = None  # share of all cores busy during the side (everything)
     other_runs: int = 0  # other harness runs up on this engine when the side started
+    # the steady window (bench/locustfiles/health.py's marks): CPU seconds and requests in it,
+    # and the CPU seconds the process had used when its test started (imports, setup)
+    window_cpu_s: float | None = None
+    window_requests: int | None = None
+    startup_cpu_s: float | None = None
 
     @property
     def cpu_ms_per_1k(self) -> float | None:
         return 1e6 * self.cpu_s / self.requests if self.requests else None
 
+    @property
+    def steady_cpu_ms_per_1k(self) -> float | None:
+        if self.window_cpu_s is None or not self.window_requests:
+            return None
+        return 1e6 * self.window_cpu_s / self.window_requests
+
+    def read_marks(self, path: Path) -> Sample:
+        try:
+            marks = [json.loads(ln) for ln in path.read_text().splitlines()]
+        except (OSError, ValueError) as exc:
+            raise BenchError(f"{self.side}: no steady-window marks in {path}: {exc}") from None
+        if len(marks) != 3:
+            raise BenchError(f"{self.side}: {len(marks)} steady-window marks in {path}, not 3")
+        self.startup_cpu_s = marks[0]["cpu"]
+        self.window_cpu_s = marks[2]["cpu"] - marks[1]["cpu"]
+        self.window_requests = marks[2]["requests"] - marks[1]["requests"]
+        return self
+
+
+def window(args: argparse.Namespace) -> tuple[float, float]:
+    """(skip, length) of the steady window: after the spawn, ending 2 s before the stop."""
+    skip = min(3.0, args.seconds / 4)
+    return skip, args.seconds - skip - 2.0
+
+
+def marks_env(args: argparse.Namespace, workdir: Path) -> tuple[Path, str]:
+    path = workdir / "marks.jsonl"
+    skip, length = window(args)
+    return path, f"{path}:{skip:g}:{length:g}"
+
 
 class CsvLocust(LocustProcess):
     """The harness's own Locust launcher, plus `--csv` on the process that owns the stats."""
 
-    def __init__(self, *args: Any, csv_prefix: Path, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, csv_prefix: Path, marks: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.csv_prefix = csv_prefix
+        self.csv_prefix, self.marks = csv_prefix, marks
+
+    def _env(self, role: str, addr: str) -> dict[str, str]:
+        return super()._env(role, addr) | ({"BENCH_WINDOW": self.marks} if self.marks else {})
 
     def command(self, role: str = "local") -> list[str]:
         cmd = super().command(role)
@@ -160,10 +204,13 @@ def make_locust(url: str, args: argparse.Namespace, workdir: Path, workers: int)
         addrs,
         master_port=free_port("127.0.0.1"),
         csv_prefix=workdir / "locust",
+        marks=marks_env(args, workdir)[1] if not workers else "",
     )
 
 
-def run_raw(url: str, args: argparse.Namespace, workdir: Path, trial: int) -> Sample:
+def run_raw(
+    url: str, args: argparse.Namespace, workdir: Path, trial: int, spy: Path | None = None
+) -> Sample:
     """The exact command line the harness uses, with `-m locust` instead of its entry point and
     no HARNESS_* variable in the environment: the plugin stays off."""
     lp = make_locust(url, args, workdir, workers=0)
@@ -172,30 +219,31 @@ def run_raw(url: str, args: argparse.Namespace, workdir: Path, trial: int) -> Sa
         raise BenchError(f"unexpected harness Locust command: {cmd[:4]}")
     cmd[1:3] = ["-m", "locust"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
+    marks, env["BENCH_WINDOW"] = marks_env(args, workdir)
     cpu0, t0 = children_cpu(), time.monotonic()
     proc = Proc(cmd, workdir / "locust.log", env)
+    recorder = _pyspy.Recorder(proc.p.pid, spy, marks, 2, window(args)[1]) if spy else None
     try:
         code = proc.wait(args.seconds + 60)
     finally:
         proc.stop()
-    wall = time.monotonic() - t0
+    wall, cpu = time.monotonic() - t0, children_cpu() - cpu0
+    if recorder:  # reaped after the CPU reading: py-spy's own CPU is not counted
+        recorder.result()
     if code != 0:
         raise BenchError(f"raw locust exited {code}: {proc.first_error() or proc.tail()}")
     rps, requests, failures = read_csv(lp.csv_prefix)
-    return Sample(
-        "raw",
-        trial,
-        rps,
-        requests,
-        failures,
-        wall,
-        children_cpu() - cpu0,
-        cpu_warning=cpu_warned(proc.log),
-    )
+    s = Sample("raw", trial, rps, requests, failures, wall, cpu, cpu_warning=cpu_warned(proc.log))
+    return s.read_marks(marks)
 
 
 def run_harness(
-    url: str, args: argparse.Namespace, workdir: Path, trial: int, workers: int
+    url: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    trial: int,
+    workers: int = 0,
+    spy: Path | None = None,
 ) -> Sample:
     """LocustProcess as the runner drives it: start, wait for the plugin's start instant, wait
     until every process reports its finish, take the final figures from /metrics, release."""
@@ -203,8 +251,12 @@ def run_harness(
     side = "workers" if workers else "harness"
     cpu0, t0 = children_cpu(), time.monotonic()
     final: dict[str, dict[str, float]] = {}
+    recorder = None
     try:
         lp.start()
+        if spy:
+            marks = workdir / "marks.jsonl"
+            recorder = _pyspy.Recorder(lp.procs[0].pid, spy, marks, 2, window(args)[1])
         started = lp.wait_started(timeout=60.0)
         time.sleep(max(0.0, started + args.seconds - time.time()))
         deadline = time.monotonic() + 30.0
@@ -229,6 +281,9 @@ def run_harness(
     finally:
         lp.stop()
     wall = time.monotonic() - t0
+    cpu = children_cpu() - cpu0
+    if recorder:
+        recorder.result()
     codes = [p.returncode for p in lp.procs]
     if any(c != 0 for c in codes):
         why = first_error(lp.log_path) or lp.log_tail()
@@ -239,18 +294,19 @@ def run_harness(
     head = final[lp.metrics_addr]  # local process, or the master (test start/stop instants)
     counted = sum(f["requests"] for f in final.values())
     span = head["finished"] - head["started"]
-    return Sample(
+    s = Sample(
         side,
         trial,
         rps,
         requests,
         failures,
         wall,
-        children_cpu() - cpu0,
+        cpu,
         metrics_rps=counted / span if span > 0 else None,
         metrics_requests=int(counted),
         cpu_warning=cpu_warned(lp.log_path),
     )
+    return s.read_marks(workdir / "marks.jsonl") if not workers else s
 
 
 WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
@@ -260,22 +316,11 @@ WRK_NON2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
 
 
 def run_wrk(
-    url: str, args: argparse.Namespace, workdir: Path, trial: int, seconds: float | None = None
+    url: str, args: argparse.Namespace, workdir: Path, trial: int, seconds: float
 ) -> Sample:
-    seconds = args.seconds if seconds is None else seconds
     conns = max(args.users, args.wrk_threads)
-    cmd = [
-        "wrk",
-        "-t",
-        str(args.wrk_threads),
-        "-c",
-        str(conns),
-        "-d",
-        f"{seconds:g}s",
-        "--timeout",
-        "5s",
-        f"{url}/health",
-    ]
+    cmd = ["wrk", "-t", str(args.wrk_threads), "-c", str(conns), "-d", f"{seconds:g}s"]
+    cmd += ["--timeout", "5s", f"{url}/health"]
     cpu0, t0 = children_cpu(), time.monotonic()
     proc = Proc(cmd, workdir / "wrk.log")
     try:
@@ -290,9 +335,8 @@ def run_wrk(
     failures = sum(int(x) for x in WRK_SOCKET.findall(out)[0]) if WRK_SOCKET.search(out) else 0
     if n := WRK_NON2XX.search(out):
         failures += int(n.group(1))
-    return Sample(
-        "wrk", trial, float(m.group(1)), int(total.group(1)), failures, wall, children_cpu() - cpu0
-    )
+    cpu = children_cpu() - cpu0
+    return Sample("wrk", trial, float(m.group(1)), int(total.group(1)), failures, wall, cpu)
 
 
 def run_side(
@@ -303,12 +347,17 @@ def run_side(
     if side == "raw":
         s = run_raw(url, args, workdir, trial)
     elif side == "harness":
-        s = run_harness(url, args, workdir, trial, workers=0)
-    elif side == "workers":
-        s = run_harness(url, args, workdir, trial, workers=args.workers)
+        s = run_harness(url, args, workdir, trial)
     else:
-        s = run_wrk(url, args, workdir, trial)
+        s = run_wrk(url, args, workdir, trial, args.wrk_seconds)
     s.machine_busy, s.other_runs = busy_between(before, cpu_times()), others
+    busy = fmt((s.machine_busy or 0) * 100, ".0f")
+    extra = f", metrics {s.metrics_rps:.0f} req/s" if s.metrics_rps is not None else ""
+    say(
+        f"  {side}: {s.rps:.1f} req/s, {s.failures}/{s.requests} failed{extra}, "
+        f"CPU {fmt(s.cpu_ms_per_1k, '.0f')} ms/1k req (steady {fmt(s.steady_cpu_ms_per_1k, '.0f')}, "
+        f"startup {fmt(s.startup_cpu_s, '.2f')} s); machine {busy}% busy, {others} other run(s)"
+    )
     return s
 
 
@@ -321,116 +370,108 @@ def check_url(url: str) -> None:
         raise BenchError(f"{url}/health answered {r.status_code}")
 
 
-def summarize(samples: list[Sample], sides: list[str]) -> dict[str, Any]:
-    by: dict[str, list[Sample]] = {s: [x for x in samples if x.side == s] for s in sides}
-    med = {s: median([x.rps for x in xs]) for s, xs in by.items()}
+def mmm(xs: list[float]) -> dict[str, float] | None:
+    return {"min": min(xs), "median": median(xs) or 0.0, "max": max(xs)} if xs else None
 
-    def ratio(a: str, b: str) -> dict[str, Any] | None:
-        top, bottom = med.get(a), med.get(b)
-        if top is None or not bottom:
-            return None
-        pairs = [x.rps / y.rps for x, y in zip(by[a], by[b], strict=False) if y.rps]
-        return {"of_medians": top / bottom, "per_trial": pairs, "median_per_trial": median(pairs)}
 
-    ratios = {
-        f"{a}/{b}": ratio(a, b)
-        for a, b in (
-            ("harness", "raw"),
-            ("workers", "wrk"),
-            ("raw", "wrk"),
-            ("harness", "wrk"),
-            ("workers", "harness"),
-        )
-    }
-    hr = ratios.get("harness/raw")
-    cpu = {s: median([c for x in xs if (c := x.cpu_ms_per_1k) is not None]) for s, xs in by.items()}
-    cpu_h, cpu_r = cpu.get("harness"), cpu.get("raw")
-    ceiling = med.get("wrk")
-    rel = {s: m / ceiling for s in ("raw", "harness", "workers") if ceiling and (m := med.get(s))}
-    near = [s for s, r in rel.items() if 0.9 <= r <= 1.1]
-    above = [s for s, r in rel.items() if r > 1.1]
+def summarize(samples: list[Sample], pairs: int) -> dict[str, Any]:
+    def of(side: str, i: int) -> Sample | None:
+        return next((x for x in samples if x.side == side and x.trial == i), None)
+
+    def paired(a: str, b: str, key: str) -> list[float]:
+        out = []
+        for i in range(pairs):
+            x, y = of(a, i), of(b, i)
+            top, bottom = (getattr(x, key), getattr(y, key)) if x and y else (None, None)
+            if top is not None and bottom:
+                out.append(top / bottom)
+        return out
+
+    sides = ("raw", "harness", "wrk")
     return {
-        "median_rps": med,
-        "ratios": {k: v for k, v in ratios.items() if v is not None},
-        "median_cpu_ms_per_1k": cpu,
-        "cpu_per_request_harness/raw": cpu_h / cpu_r if cpu_h and cpu_r else None,
-        "near_stack_ceiling": near,  # within 10% of wrk: the stack, not the generator, set the pace
-        "above_stack_ceiling": above,  # > 110% of wrk: the machine's load changed between sides
-        "goal": {
-            "harness/raw": f">= {GOAL_HARNESS_VS_RAW}",
-            "on": "median of the per-trial ratios (each pair measured back to back)",
-            "met": None if hr is None else hr["median_per_trial"] >= GOAL_HARNESS_VS_RAW,
+        "rps": {s: mmm([x.rps for x in samples if x.side == s]) for s in sides},
+        "cpu_ms_per_1k": {
+            s: mmm([c for x in samples if x.side == s and (c := x.cpu_ms_per_1k) is not None])
+            for s in sides
+        },
+        "steady_cpu_ms_per_1k": {
+            s: mmm([c for x in samples if x.side == s and (c := x.steady_cpu_ms_per_1k)])
+            for s in sides[:2]
+        },
+        "startup_cpu_s": {
+            s: mmm([c for x in samples if x.side == s and (c := x.startup_cpu_s) is not None])
+            for s in sides[:2]
+        },
+        "ratios": {
+            "raw/wrk rps": mmm(paired("raw", "wrk", "rps")),
+            "harness/wrk rps": mmm(paired("harness", "wrk", "rps")),
+            "harness/raw cpu_per_request": mmm(paired("harness", "raw", "cpu_ms_per_1k")),
+            "harness/raw steady cpu_per_request": mmm(
+                paired("harness", "raw", "steady_cpu_ms_per_1k")
+            ),
+            "harness/raw rps": mmm(paired("harness", "raw", "rps")),  # printed last
+        },
+        "paired": {
+            "harness/raw rps": paired("harness", "raw", "rps"),
+            "harness/raw cpu_per_request": paired("harness", "raw", "cpu_ms_per_1k"),
+            "harness/raw steady cpu_per_request": paired("harness", "raw", "steady_cpu_ms_per_1k"),
         },
     }
 
 
-def print_tables(
-    samples: list[Sample], sides: list[str], summary: dict[str, Any], note: str
-) -> None:
-    t = Table(title="bench/load: requests per second through one stack (GET /health)")
-    for col in (
-        "side",
-        "per trial (req/s)",
-        "median req/s",
-        "failures",
-        "metrics req/s",
-        "CPU ms / 1k req",
-        "CPU>90% warning",
-        "machine busy",
-        "other runs",
-    ):
-        t.add_column(col, justify="left" if col == "side" else "right")
-    for side in sides:
-        xs = [x for x in samples if x.side == side]
-        if not xs:
-            continue
-        t.add_row(
-            side,
-            " ".join(f"{x.rps:.0f}" for x in xs),
-            fmt(summary["median_rps"][side], ".0f"),
-            f"{sum(x.failures for x in xs)}/{sum(x.requests for x in xs)}",
-            fmt(median([x.metrics_rps for x in xs if x.metrics_rps is not None]), ".0f"),
-            fmt(median([c for x in xs if (c := x.cpu_ms_per_1k) is not None]), ".0f"),
-            "yes" if any(x.cpu_warning for x in xs) else "no",
-            " ".join(
-                fmt(None if x.machine_busy is None else 100 * x.machine_busy, ".0f", "%")
-                for x in xs
-            ),
-            " ".join(str(x.other_runs) for x in xs),
-        )
-    console.print(t)
-    r = Table(title="req/s ratios (pairs: the two sides of one trial, run back to back)")
-    for col in ("ratio", "median of pairs", "per trial", "of the medians", "goal"):
-        r.add_column(col, justify="left" if col == "ratio" else "right")
-    for name, v in summary["ratios"].items():
-        goal = ""
-        if name == "harness/raw":
-            ok = v["median_per_trial"] >= GOAL_HARNESS_VS_RAW
-            goal = f"{'[green]met' if ok else '[red]missed'}[/] (>= {GOAL_HARNESS_VS_RAW})"
-        r.add_row(
-            name,
-            fmt(v["median_per_trial"], ".3f"),
-            " ".join(f"{p:.3f}" for p in v["per_trial"]),
-            f"{v['of_medians']:.3f}",
-            goal,
-        )
-    console.print(r)
-    if (c := summary.get("cpu_per_request_harness/raw")) is not None:
+def profile(url: str, args: argparse.Namespace, tmp: Path, stamp: str) -> dict[str, Any]:
+    """One raw and one harness run of --profile seconds with py-spy attached."""
+    out: dict[str, Any] = {}
+    prof = argparse.Namespace(**{**vars(args), "seconds": args.profile})
+    for side in ("raw", "harness"):
+        say(f"profile: {side} under py-spy ({args.profile}s)")
+        workdir = tmp / f"profile-{side}"
+        workdir.mkdir(parents=True)
+        spy = BENCH / "results" / f"load-profile-{stamp}-{side}.txt"
+        spy.parent.mkdir(parents=True, exist_ok=True)
+        run = run_raw if side == "raw" else run_harness
+        s = run(url, prof, workdir, -1, spy=spy)
+        out[side] = _pyspy.summarize(spy, s.window_requests or 0) | {"rps": s.rps}
+        p = out[side]
         console.print(
-            f"generator CPU per request, harness/raw: {c:.3f} "
-            "(the plugin's cost, whatever the stack's ceiling)"
+            f"[bold]{side}[/]: {p['samples']} samples, {p['samples_per_1k_requests']} per 1k requests, "
+            f"harness plugin code {p['harness_plugin_inclusive_pct']}% of samples"
         )
-    if near := summary.get("near_stack_ceiling"):
-        console.print(
-            f"[yellow]{', '.join(near)} within 10% of wrk's req/s[/]: the stack, not the generator, "
-            "set the pace there, so req/s ratios understate generator costs (CPU / 1k req shows them)"
-        )
-    if above := summary.get("above_stack_ceiling"):
-        console.print(
-            f"[yellow]{', '.join(above)} beat wrk's req/s by > 10%[/]: the machine's load changed "
-            "between sides (see 'machine busy'); more --repeat, or a quieter machine"
-        )
+        for name, pct in p["top_self_pct"]:
+            console.print(f"  self {pct:5.1f}%  {name}")
+        for name, pct in p["harness_functions_inclusive_pct"]:
+            console.print(f"  incl {pct:5.1f}%  {name}")
+    return out
+
+
+def report(summary: dict[str, Any], note: str) -> bool:
+    for side in ("raw", "harness", "wrk"):
+        r, c = summary["rps"][side], summary["cpu_ms_per_1k"][side]
+        st = (summary["steady_cpu_ms_per_1k"].get(side) or {}).get("median")
+        up = (summary["startup_cpu_s"].get(side) or {}).get("median")
+        if r:
+            console.print(
+                f"{side:8} req/s min {r['min']:.0f} median {r['median']:.0f} max {r['max']:.0f}; "
+                f"CPU ms / 1k req median {fmt(c and c['median'], '.1f')} (steady window "
+                f"{fmt(st, '.1f')}), CPU at test start {fmt(up, '.2f')} s"
+            )
     console.print(f"[yellow]note:[/] {note}")
+    met = True
+    for name, v in summary["ratios"].items():
+        if v is None:
+            continue
+        goal = ""
+        if name == "harness/raw rps":
+            ok = v["median"] >= GOAL_RPS
+            goal, met = f" goal >= {GOAL_RPS}: {'met' if ok else 'MISSED'}", met and ok
+        elif name.startswith("harness/raw") and "cpu" in name:
+            ok = v["median"] <= GOAL_CPU
+            goal, met = f" goal <= {GOAL_CPU}: {'met' if ok else 'MISSED'}", met and ok
+        console.print(
+            f"{name}: median of paired ratios {v['median']:.3f} "
+            f"(min {v['min']:.3f}, max {v['max']:.3f}){goal}"
+        )
+    return met
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -439,40 +480,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--seconds", type=int, default=20, help="length of each side's run (default 20)")
-    p.add_argument(
-        "--users", type=int, default=50, help="Locust users, and wrk connections (default 50)"
-    )
-    p.add_argument(
-        "--repeat", type=int, default=3, help="trials per side; the median is reported (default 3)"
-    )
-    p.add_argument(
-        "--workers", type=int, default=2, help="worker processes of the `workers` side (default 2)"
-    )
+    p.add_argument("--pairs", type=int, default=5, help="raw/harness pairs (default 5)")
+    p.add_argument("--seconds", type=int, default=15, help="each Locust side (default 15)")
+    p.add_argument("--users", type=int, default=20, help="Locust users and wrk connections (20)")
+    p.add_argument("--wrk-seconds", type=float, default=8.0, help="wrk after each pair (8)")
     p.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
-    p.add_argument(
-        "--sides", default=",".join(SIDES), help=f"comma-separated subset of {','.join(SIDES)}"
-    )
-    p.add_argument(
-        "--warmup",
-        type=float,
-        default=3.0,
-        help="seconds of wrk before the trials, not counted (default 3)",
-    )
-    p.add_argument("--pause", type=float, default=2.0, help="seconds between two sides (default 2)")
-    p.add_argument(
-        "--topology",
-        type=Path,
-        default=TOPOLOGY,
-        help="stack to measure against (default %(default)s)",
-    )
+    p.add_argument("--warmup", type=float, default=3.0, help="seconds of wrk first, not counted")
+    p.add_argument("--pause", type=float, default=1.0, help="seconds between two sides")
+    p.add_argument("--profile", type=int, default=0, help="seconds of py-spy runs (0: none)")
+    p.add_argument("--topology", type=Path, default=TOPOLOGY, help="default %(default)s")
     a = p.parse_args(argv)
-    a.sides = [s.strip() for s in a.sides.split(",") if s.strip()]
-    bad = [s for s in a.sides if s not in SIDES]
-    if bad or not a.sides:
-        p.error(f"--sides: unknown {bad}; pick from {','.join(SIDES)}")
-    if a.seconds < 2 or a.users < 1 or a.repeat < 1 or a.workers < 1 or a.wrk_threads < 1:
-        p.error("--seconds >= 2, --users, --repeat, --workers, --wrk-threads >= 1")
+    if a.seconds < 2 or a.users < 1 or a.pairs < 1 or a.wrk_threads < 1 or a.wrk_seconds < 1:
+        p.error("--seconds >= 2, --wrk-seconds >= 1, --users, --pairs, --wrk-threads >= 1")
     a.topology = a.topology.resolve()
     return a
 
@@ -482,44 +501,37 @@ def main(argv: list[str] | None = None) -> int:
     install_sigterm()
     info = machine()
     samples: list[Sample] = []
-    started = time.time()
-    run_id = ""
+    started, stamp = time.time(), time.strftime("%Y%m%d-%H%M%S")
+    run_id, prof = "", None
     try:
         with (
             tempfile.TemporaryDirectory(prefix="bench-load-") as tmpd,
             kept_stack(args.topology, Path(tmpd) / "runs") as run,
         ):
+            tmp = Path(tmpd)
             run_id, url = run.run_id, run.plan.load_url
             check_url(url)
             if args.warmup > 0:
-                say(f"warm-up: {args.warmup:g}s of wrk")
-                run_wrk(url, args, Path(tmpd), -1, seconds=args.warmup)
-            for trial in range(args.repeat):
-                order = args.sides if trial % 2 == 0 else list(reversed(args.sides))
-                for side in order:
-                    say(
-                        f"trial {trial + 1}/{args.repeat}: {side} ({args.users} users, {args.seconds}s)"
-                    )
-                    s = run_side(side, url, args, Path(tmpd) / f"t{trial}-{side}", trial, run_id)
-                    samples.append(s)
-                    extra = (
-                        f", metrics {s.metrics_rps:.0f} req/s" if s.metrics_rps is not None else ""
-                    )
-                    say(
-                        f"  {side}: {s.rps:.1f} req/s, {s.failures}/{s.requests} failed{extra}; "
-                        f"machine {fmt((s.machine_busy or 0) * 100, '.0f')}% busy, {s.other_runs} other run(s)"
-                    )
+                say(f"warm-up: {args.warmup:g}s of wrk through {url}")
+                (tmp / "warmup").mkdir()
+                run_wrk(url, args, tmp / "warmup", -1, args.warmup)
+            for i in range(args.pairs):
+                order = ("raw", "harness") if i % 2 == 0 else ("harness", "raw")
+                for side in (*order, "wrk"):
+                    say(f"pair {i + 1}/{args.pairs}: {side}")
+                    samples.append(run_side(side, url, args, tmp / f"p{i}-{side}", i, run_id))
                     time.sleep(args.pause)
+            if args.profile:
+                prof = profile(url, args, tmp, stamp)
     except (BenchError, HarnessError, DockerException) as exc:
         console.print(f"[red]bench/load could not measure:[/] {exc}")
         return 2
     except KeyboardInterrupt:
         console.print("[red]interrupted[/]: stack torn down")
         return 2
-    summary = summarize(samples, args.sides)
+    summary = summarize(samples, args.pairs)
     info["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     note = busy_note(info)
-    print_tables(samples, args.sides, summary, note)
     path = write_result(
         "load",
         {
@@ -536,12 +548,12 @@ def main(argv: list[str] | None = None) -> int:
             "machine": info,
             "note": note,
             "samples": [asdict(s) | {"cpu_ms_per_1k": s.cpu_ms_per_1k} for s in samples],
+            "profile": prof,
             **summary,
         },
     )
     console.print(f"result: {path.relative_to(ROOT)}")
-    met = summary["goal"]["met"]
-    return 0 if met is None or met else 1
+    return 0 if report(summary, note) else 1
 
 
 if __name__ == "__main__":

@@ -1,11 +1,24 @@
 """bench/load.py's locustfile: every user hits `GET /health` back to back (no think time), so
 the figure is the load generator's own cost, not a scenario's. It imports nothing from the
 harness: under raw `locust` it is plain Locust, under `python -m harness.load.locust_main` the
-harness plugin counts the same requests."""
+harness plugin counts the same requests.
+
+BENCH_WINDOW=path:skip:length (set by bench/load.py on both sides alike): at the test start,
+`skip` seconds later and `length` seconds after that, append one JSON line to `path` with the
+instant, Locust's own request count and this process's user + system CPU seconds, so CPU per
+request can be taken over the steady middle of the run, startup and stop left out. It reads
+what Locust counts anyway: no per-request work is added."""
 
 from __future__ import annotations
 
-from locust import FastHttpUser, constant, task
+import json
+import os
+import time
+
+import gevent
+from locust import FastHttpUser, constant, events, task
+
+WINDOW = os.environ.get("BENCH_WINDOW", "")
 
 
 class HealthUser(FastHttpUser):
@@ -14,3 +27,29 @@ class HealthUser(FastHttpUser):
     @task
     def health(self) -> None:
         self.client.get("/health")
+
+
+def _mark(environment, path: str) -> None:  # type: ignore[no-untyped-def]
+    t = os.times()
+    line = {
+        "t": time.time(),
+        "requests": environment.runner.stats.total.num_requests,
+        "cpu": t.user + t.system,
+    }
+    with open(path, "a") as fh:
+        fh.write(json.dumps(line) + "\n")
+
+
+def _windows(environment, path: str, skip: float, length: float) -> None:  # type: ignore[no-untyped-def]
+    _mark(environment, path)
+    gevent.sleep(skip)
+    _mark(environment, path)
+    gevent.sleep(length)
+    _mark(environment, path)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
+    if WINDOW:
+        path, skip, length = WINDOW.rsplit(":", 2)
+        gevent.spawn(_windows, environment, path, float(skip), float(length))
