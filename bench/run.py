@@ -54,9 +54,9 @@ from docker.errors import DockerException
 from rich.table import Table
 
 from harness.errors import HarnessError
+from harness.plan.check import load_topology
 from harness.runtime.signals import shielded
 from harness.runtime.stack import teardown
-from harness.spec.loader import load_topology
 
 GOAL_S = 10.0  # overhead beyond the configured load duration
 TOPOLOGY = ROOT / "topologies" / "ha.yaml"
