@@ -47,8 +47,44 @@ def bringup(d: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def run(d: dict[str, Any]) -> list[tuple[str, str]]:
+    if not d.get("overhead_s"):  # an older result file (wall time only) or no complete run
+        return []
+    steps = sorted(
+        (
+            (v, k)
+            for k, v in d["step_median_s"].items()
+            if v is not None and k != "load: configured duration"
+        ),
+        reverse=True,
+    )[:3]
+    return [
+        (
+            f"`harness run {d['topology']}` beyond its {d['configured_load_s']:g} s of load, "
+            f"{len(d['runs'])} runs",
+            f"{_mmm(d['overhead_s'], ' s', '.1f')}; largest (median): "
+            + ", ".join(f"{k} {v:.1f} s" for v, k in steps),
+        )
+    ]
+
+
+def cold(d: dict[str, Any]) -> list[tuple[str, str]]:
+    steps = ", ".join(f"{k} {v['seconds']:.0f} s" for k, v in d["steps"].items())
+    skipped = f" (not timed: {', '.join(d['skipped'])})" if d.get("skipped") else ""
+    return [
+        (
+            "fresh clone to first verdict, no harness image (`bench/cold.py`)",
+            f"{d['total_s']:.0f} s ({d['total_s'] / 60:.1f} min): {steps}{skipped}",
+        )
+    ]
+
+
 # result-file prefix -> rows; a script whose results are not here yet adds no row
-ROWS: dict[str, Callable[[dict[str, Any]], list[tuple[str, str]]]] = {"bringup": bringup}
+ROWS: dict[str, Callable[[dict[str, Any]], list[tuple[str, str]]]] = {
+    "bringup": bringup,
+    "run": run,
+    "cold": cold,
+}
 
 
 def table() -> str:
