@@ -20,6 +20,8 @@ from _common import BenchError
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 OURS = re.compile(r"(^|/)harness/load/")
+# Locust's own request methods the plugin wraps: time under them is Locust's, not the plugin's
+ORIGINAL = ("FastHttpSession.request (", "HttpSession.request (")
 
 
 def pyspy() -> str:
@@ -77,10 +79,12 @@ def _short(frame: str) -> tuple[str, str]:
 
 
 def summarize(path: Path, requests: int, top: int = 12) -> dict[str, Any]:
-    """Self time by function, inclusive time of the harness's plugin functions, both in % of
-    all samples, and samples per 1,000 requests."""
+    """Self time by function, inclusive and own time of the harness's plugin functions (own:
+    the plugin's code and what it calls, minus the Locust request it wraps), all in % of all
+    samples, and samples per 1,000 requests."""
     selfs: Counter[str] = Counter()
     incl: Counter[str] = Counter()
+    own: Counter[str] = Counter()  # by the innermost plugin function, its callees included
     total = ours = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, _, n = line.rpartition(" ")
@@ -98,6 +102,9 @@ def summarize(path: Path, requests: int, top: int = 12) -> dict[str, Any]:
         for name in mine:
             incl[name] += count
         ours += count if mine else 0
+        at = [i for i, (name, file) in enumerate(frames) if name in mine and OURS.search(file)]
+        if at and not any(n.startswith(ORIGINAL) for n, _ in frames[at[-1] + 1 :]):
+            own[frames[at[-1]][0]] += count
     if not total:
         raise BenchError(f"py-spy recorded no samples in {path}")
 
@@ -109,6 +116,9 @@ def summarize(path: Path, requests: int, top: int = 12) -> dict[str, Any]:
         "requests": requests,
         "samples_per_1k_requests": round(1000.0 * total / requests, 1) if requests else None,
         "harness_plugin_inclusive_pct": round(100.0 * ours / total, 1),
+        # the plugin's own work: samples in its code or what it calls, Locust's request aside
+        "harness_plugin_own_pct": round(100.0 * sum(own.values()) / total, 1),
+        "harness_own_by_function_pct": pct(own),
         "top_self_pct": pct(selfs),
         "harness_functions_inclusive_pct": pct(incl),
         "file": str(path),

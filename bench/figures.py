@@ -79,11 +79,29 @@ def cold(d: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def load(d: dict[str, Any]) -> list[tuple[str, str]]:
+    r = d.get("ratios") or {}
+    if not r.get("harness/raw rps"):  # an older result file (before the VIP pairs)
+        return []
+    n, cpu = len(d["paired"]["harness/raw rps"]), "harness/raw cpu_per_request"
+    return [
+        (
+            f"harness load / raw Locust through ha.yaml's VIP, req/s, {n} interleaved pairs",
+            f"{_mmm(r['harness/raw rps'])}; raw / wrk (the ceiling) {_mmm(r['raw/wrk rps'])}",
+        ),
+        (
+            "harness / raw Locust, CPU per request: process lifetime / steady window",
+            f"{_mmm(r[cpu])} / {_mmm(r['harness/raw steady cpu_per_request'])}",
+        ),
+    ]
+
+
 # result-file prefix -> rows; a script whose results are not here yet adds no row
 ROWS: dict[str, Callable[[dict[str, Any]], list[tuple[str, str]]]] = {
     "bringup": bringup,
     "run": run,
     "cold": cold,
+    "load": load,
 }
 
 

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import _common
 import _pyspy
 import httpx
 from _common import (
@@ -55,7 +56,6 @@ from _common import (
     install_sigterm,
     kept_stack,
     machine,
-    median,
     other_harness_runs,
     say,
     write_result,
@@ -371,16 +371,16 @@ def check_url(url: str) -> None:
 
 
 def mmm(xs: list[float]) -> dict[str, float] | None:
-    return {"min": min(xs), "median": median(xs) or 0.0, "max": max(xs)} if xs else None
+    return _common.mmm(xs) if xs else None
 
 
-def summarize(samples: list[Sample], pairs: int) -> dict[str, Any]:
+def summarize(samples: list[Sample], n_pairs: int) -> dict[str, Any]:
     def of(side: str, i: int) -> Sample | None:
         return next((x for x in samples if x.side == side and x.trial == i), None)
 
     def paired(a: str, b: str, key: str) -> list[float]:
         out = []
-        for i in range(pairs):
+        for i in range(n_pairs):
             x, y = of(a, i), of(b, i)
             top, bottom = (getattr(x, key), getattr(y, key)) if x and y else (None, None)
             if top is not None and bottom:
@@ -388,6 +388,13 @@ def summarize(samples: list[Sample], pairs: int) -> dict[str, Any]:
         return out
 
     sides = ("raw", "harness", "wrk")
+    pairs = {  # in the order they are printed: harness/raw req/s last
+        "raw/wrk rps": paired("raw", "wrk", "rps"),
+        "harness/wrk rps": paired("harness", "wrk", "rps"),
+        "harness/raw cpu_per_request": paired("harness", "raw", "cpu_ms_per_1k"),
+        "harness/raw steady cpu_per_request": paired("harness", "raw", "steady_cpu_ms_per_1k"),
+        "harness/raw rps": paired("harness", "raw", "rps"),
+    }
     return {
         "rps": {s: mmm([x.rps for x in samples if x.side == s]) for s in sides},
         "cpu_ms_per_1k": {
@@ -402,20 +409,8 @@ def summarize(samples: list[Sample], pairs: int) -> dict[str, Any]:
             s: mmm([c for x in samples if x.side == s and (c := x.startup_cpu_s) is not None])
             for s in sides[:2]
         },
-        "ratios": {
-            "raw/wrk rps": mmm(paired("raw", "wrk", "rps")),
-            "harness/wrk rps": mmm(paired("harness", "wrk", "rps")),
-            "harness/raw cpu_per_request": mmm(paired("harness", "raw", "cpu_ms_per_1k")),
-            "harness/raw steady cpu_per_request": mmm(
-                paired("harness", "raw", "steady_cpu_ms_per_1k")
-            ),
-            "harness/raw rps": mmm(paired("harness", "raw", "rps")),  # printed last
-        },
-        "paired": {
-            "harness/raw rps": paired("harness", "raw", "rps"),
-            "harness/raw cpu_per_request": paired("harness", "raw", "cpu_ms_per_1k"),
-            "harness/raw steady cpu_per_request": paired("harness", "raw", "steady_cpu_ms_per_1k"),
-        },
+        "ratios": {name: mmm(xs) for name, xs in pairs.items()},
+        "paired": pairs,
     }
 
 
@@ -435,12 +430,13 @@ def profile(url: str, args: argparse.Namespace, tmp: Path, stamp: str) -> dict[s
         p = out[side]
         console.print(
             f"[bold]{side}[/]: {p['samples']} samples, {p['samples_per_1k_requests']} per 1k requests, "
-            f"harness plugin code {p['harness_plugin_inclusive_pct']}% of samples"
+            f"harness plugin code {p['harness_plugin_inclusive_pct']}% of samples inclusive, "
+            f"{p['harness_plugin_own_pct']}% its own (Locust's request it wraps aside)"
         )
         for name, pct in p["top_self_pct"]:
             console.print(f"  self {pct:5.1f}%  {name}")
-        for name, pct in p["harness_functions_inclusive_pct"]:
-            console.print(f"  incl {pct:5.1f}%  {name}")
+        for name, pct in p["harness_own_by_function_pct"]:
+            console.print(f"  own  {pct:5.1f}%  {name}")
     return out
 
 
@@ -458,19 +454,13 @@ def report(summary: dict[str, Any], note: str) -> bool:
     console.print(f"[yellow]note:[/] {note}")
     met = True
     for name, v in summary["ratios"].items():
-        if v is None:
-            continue
-        goal = ""
-        if name == "harness/raw rps":
-            ok = v["median"] >= GOAL_RPS
-            goal, met = f" goal >= {GOAL_RPS}: {'met' if ok else 'MISSED'}", met and ok
-        elif name.startswith("harness/raw") and "cpu" in name:
-            ok = v["median"] <= GOAL_CPU
-            goal, met = f" goal <= {GOAL_CPU}: {'met' if ok else 'MISSED'}", met and ok
-        console.print(
-            f"{name}: median of paired ratios {v['median']:.3f} "
-            f"(min {v['min']:.3f}, max {v['max']:.3f}){goal}"
-        )
+        goal, ok = "", None
+        if v and name == "harness/raw rps":
+            goal, ok = f">= {GOAL_RPS}", v["median"] >= GOAL_RPS
+        elif v and name.startswith("harness/raw") and "cpu" in name:
+            goal, ok = f"<= {GOAL_CPU}", v["median"] <= GOAL_CPU
+        met = met and ok is not False
+        _common.ratio_last(name, summary["paired"][name], goal, ok)
     return met
 
 
