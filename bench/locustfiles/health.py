@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from typing import Any
 
 import gevent
 from locust import FastHttpUser, constant, events, task
@@ -29,7 +30,7 @@ class HealthUser(FastHttpUser):
         self.client.get("/health")
 
 
-def _mark(environment, path: str) -> None:  # type: ignore[no-untyped-def]
+def _mark(environment: Any, path: str) -> None:
     t = os.times()
     line = {
         "t": time.time(),
@@ -40,7 +41,7 @@ def _mark(environment, path: str) -> None:  # type: ignore[no-untyped-def]
         fh.write(json.dumps(line) + "\n")
 
 
-def _windows(environment, path: str, skip: float, length: float) -> None:  # type: ignore[no-untyped-def]
+def _windows(environment: Any, path: str, skip: float, length: float) -> None:
     _mark(environment, path)
     gevent.sleep(skip)
     _mark(environment, path)
@@ -49,7 +50,7 @@ def _windows(environment, path: str, skip: float, length: float) -> None:  # typ
 
 
 @events.test_start.add_listener
-def _on_test_start(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
+def _on_test_start(environment: Any, **_kw: Any) -> None:
     if WINDOW:
         path, skip, length = WINDOW.rsplit(":", 2)
         gevent.spawn(_windows, environment, path, float(skip), float(length))
