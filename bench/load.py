@@ -94,6 +94,7 @@ class Sample:
     window_cpu_s: float | None = None
     window_requests: int | None = None
     startup_cpu_s: float | None = None
+    window: dict[str, float] | None = None  # every mark's field, last minus middle mark
 
     @property
     def cpu_ms_per_1k(self) -> float | None:
@@ -115,6 +116,7 @@ class Sample:
         self.startup_cpu_s = marks[0]["cpu"]
         self.window_cpu_s = marks[2]["cpu"] - marks[1]["cpu"]
         self.window_requests = marks[2]["requests"] - marks[1]["requests"]
+        self.window = {k: marks[2][k] - marks[1][k] for k in marks[2]}
         return self
 
 
@@ -209,15 +211,22 @@ def make_locust(url: str, args: argparse.Namespace, workdir: Path, workers: int)
 
 
 def run_raw(
-    url: str, args: argparse.Namespace, workdir: Path, trial: int, spy: Path | None = None
+    url: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    trial: int,
+    spy: Path | None = None,
+    side: str = "raw",
 ) -> Sample:
     """The exact command line the harness uses, with `-m locust` instead of its entry point and
-    no HARNESS_* variable in the environment: the plugin stays off."""
+    no HARNESS_* variable in the environment: the plugin stays off. Side `entry` (--control)
+    keeps the harness's entry point: its imports, the plugin off."""
     lp = make_locust(url, args, workdir, workers=0)
     cmd = lp.command("local")
     if cmd[1:3] != HARNESS_MODULE:
         raise BenchError(f"unexpected harness Locust command: {cmd[:4]}")
-    cmd[1:3] = ["-m", "locust"]
+    if side == "raw":
+        cmd[1:3] = ["-m", "locust"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
     marks, env["BENCH_WINDOW"] = marks_env(args, workdir)
     cpu0, t0 = children_cpu(), time.monotonic()
@@ -233,7 +242,7 @@ def run_raw(
     if code != 0:
         raise BenchError(f"raw locust exited {code}: {proc.first_error() or proc.tail()}")
     rps, requests, failures = read_csv(lp.csv_prefix)
-    s = Sample("raw", trial, rps, requests, failures, wall, cpu, cpu_warning=cpu_warned(proc.log))
+    s = Sample(side, trial, rps, requests, failures, wall, cpu, cpu_warning=cpu_warned(proc.log))
     return s.read_marks(marks)
 
 
@@ -344,14 +353,21 @@ def run_side(
 ) -> Sample:
     workdir.mkdir(parents=True)
     others, before = len(other_harness_runs(mine)), cpu_times()
-    if side == "raw":
-        s = run_raw(url, args, workdir, trial)
+    if side in ("raw", "entry"):
+        s = run_raw(url, args, workdir, trial, side=side)
     elif side == "harness":
         s = run_harness(url, args, workdir, trial)
     else:
         s = run_wrk(url, args, workdir, trial, args.wrk_seconds)
     s.machine_busy, s.other_runs = busy_between(before, cpu_times()), others
     busy = fmt((s.machine_busy or 0) * 100, ".0f")
+    if w := s.window:
+        per = 1000.0 / max(1, w["requests"])
+        say(
+            f"  steady window: user {1e3 * w['user'] * per:.0f} + sys {1e3 * w['sys'] * per:.0f} "
+            f"ms/1k req, switches per 1k req: voluntary {w['voluntary_switches'] * per:.0f}, "
+            f"involuntary {w['involuntary_switches'] * per:.0f}"
+        )
     extra = f", metrics {s.metrics_rps:.0f} req/s" if s.metrics_rps is not None else ""
     say(
         f"  {side}: {s.rps:.1f} req/s, {s.failures}/{s.requests} failed{extra}, "
@@ -387,8 +403,10 @@ def summarize(samples: list[Sample], n_pairs: int) -> dict[str, Any]:
                 out.append(top / bottom)
         return out
 
-    sides = ("raw", "harness", "wrk")
+    sides = ("raw", "harness", "entry", "wrk")
     pairs = {  # in the order they are printed: harness/raw req/s last
+        "entry/raw steady cpu_per_request": paired("entry", "raw", "steady_cpu_ms_per_1k"),
+        "harness/entry steady cpu_per_request": paired("harness", "entry", "steady_cpu_ms_per_1k"),
         "raw/wrk rps": paired("raw", "wrk", "rps"),
         "harness/wrk rps": paired("harness", "wrk", "rps"),
         "harness/raw cpu_per_request": paired("harness", "raw", "cpu_ms_per_1k"),
@@ -403,14 +421,22 @@ def summarize(samples: list[Sample], n_pairs: int) -> dict[str, Any]:
         },
         "steady_cpu_ms_per_1k": {
             s: mmm([c for x in samples if x.side == s and (c := x.steady_cpu_ms_per_1k)])
-            for s in sides[:2]
+            for s in sides[:3]
+        },
+        "steady_window_per_1k_requests": {
+            s: {
+                k: mmm([1000 * x.window[k] / x.window["requests"] for x in xs])
+                for k in ("user", "sys", "voluntary_switches", "involuntary_switches")
+            }
+            for s in sides[:3]
+            if (xs := [x for x in samples if x.side == s and x.window and x.window["requests"]])
         },
         "startup_cpu_s": {
             s: mmm([c for x in samples if x.side == s and (c := x.startup_cpu_s) is not None])
-            for s in sides[:2]
+            for s in sides[:3]
         },
-        "ratios": {name: mmm(xs) for name, xs in pairs.items()},
-        "paired": pairs,
+        "ratios": {name: mmm(xs) for name, xs in pairs.items() if xs},
+        "paired": {name: xs for name, xs in pairs.items() if xs},
     }
 
 
@@ -441,7 +467,7 @@ def profile(url: str, args: argparse.Namespace, tmp: Path, stamp: str) -> dict[s
 
 
 def report(summary: dict[str, Any], note: str) -> bool:
-    for side in ("raw", "harness", "wrk"):
+    for side in ("raw", "harness", "entry", "wrk"):
         r, c = summary["rps"][side], summary["cpu_ms_per_1k"][side]
         st = (summary["steady_cpu_ms_per_1k"].get(side) or {}).get("median")
         up = (summary["startup_cpu_s"].get(side) or {}).get("median")
@@ -450,6 +476,13 @@ def report(summary: dict[str, Any], note: str) -> bool:
                 f"{side:8} req/s min {r['min']:.0f} median {r['median']:.0f} max {r['max']:.0f}; "
                 f"CPU ms / 1k req median {fmt(c and c['median'], '.1f')} (steady window "
                 f"{fmt(st, '.1f')}), CPU at test start {fmt(up, '.2f')} s"
+            )
+        if w := summary["steady_window_per_1k_requests"].get(side):
+            console.print(
+                f"{'':8} steady window per 1k req (medians): user {1e3 * w['user']['median']:.0f} "
+                f"ms, sys {1e3 * w['sys']['median']:.0f} ms, voluntary switches "
+                f"{w['voluntary_switches']['median']:.0f}, involuntary "
+                f"{w['involuntary_switches']['median']:.0f}"
             )
     console.print(f"[yellow]note:[/] {note}")
     met = True
@@ -477,6 +510,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of wrk first, not counted")
     p.add_argument("--pause", type=float, default=1.0, help="seconds between two sides")
+    p.add_argument(
+        "--control",
+        action="store_true",
+        help="a third side per pair: the harness's entry point with the plugin off (entry)",
+    )
     p.add_argument("--profile", type=int, default=0, help="seconds of py-spy runs (0: none)")
     p.add_argument("--topology", type=Path, default=TOPOLOGY, help="default %(default)s")
     a = p.parse_args(argv)
@@ -506,7 +544,8 @@ def main(argv: list[str] | None = None) -> int:
                 (tmp / "warmup").mkdir()
                 run_wrk(url, args, tmp / "warmup", -1, args.warmup)
             for i in range(args.pairs):
-                order = ("raw", "harness") if i % 2 == 0 else ("harness", "raw")
+                sides = ("raw", "harness", "entry") if args.control else ("raw", "harness")
+                order = sides if i % 2 == 0 else sides[::-1]
                 for side in (*order, "wrk"):
                     say(f"pair {i + 1}/{args.pairs}: {side}")
                     samples.append(run_side(side, url, args, tmp / f"p{i}-{side}", i, run_id))

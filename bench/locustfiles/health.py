@@ -5,7 +5,8 @@ harness plugin counts the same requests.
 
 BENCH_WINDOW=path:skip:length (set by bench/load.py on both sides alike): at the test start,
 `skip` seconds later and `length` seconds after that, append one JSON line to `path` with the
-instant, Locust's own request count and this process's user + system CPU seconds, so CPU per
+instant, Locust's own request count and this process's CPU seconds (user, system) and context
+switches (getrusage), so CPU per
 request can be taken over the steady middle of the run, startup and stop left out. It reads
 what Locust counts anyway: no per-request work is added."""
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import time
 from typing import Any
 
@@ -31,11 +33,15 @@ class HealthUser(FastHttpUser):
 
 
 def _mark(environment: Any, path: str) -> None:
-    t = os.times()
+    ru = resource.getrusage(resource.RUSAGE_SELF)
     line = {
         "t": time.time(),
         "requests": environment.runner.stats.total.num_requests,
-        "cpu": t.user + t.system,
+        "cpu": ru.ru_utime + ru.ru_stime,
+        "user": ru.ru_utime,
+        "sys": ru.ru_stime,
+        "voluntary_switches": ru.ru_nvcsw,  # waits (the event loop found nothing to do)
+        "involuntary_switches": ru.ru_nivcsw,  # preempted (the cores were busy)
     }
     with open(path, "a") as fh:
         fh.write(json.dumps(line) + "\n")
