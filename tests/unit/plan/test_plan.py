@@ -65,7 +65,7 @@ def test_keepalived_master_has_higher_priority_and_peers_are_unicast() -> None:
     plan = plan_of("ha.yaml")
     one = plan.container("lb-1").files["/etc/keepalived/keepalived.conf"]
     two = plan.container("lb-2").files["/etc/keepalived/keepalived.conf"]
-    assert "state MASTER" in one and "priority 150" in one
+    assert "state MASTER" in one and "priority 255" in one  # the owner: the VIP at once
     assert "state BACKUP" in two and "priority 140" in two
     assert plan.container("lb-2").ip in one and plan.container("lb-1").ip in two
     assert "10.213.9.200/24" in one and "pgrep -x haproxy" in one
