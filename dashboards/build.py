@@ -79,22 +79,29 @@ def _target(expr: str, legend: str, ref: str = "A") -> Target:
     )
 
 
+def _panel(title: str, expr: str, legend: str, pos: GridPos) -> dict[str, Any]:
+    """What every panel here shares: one query on the run's Prometheus, at `pos`."""
+    return {
+        "title": title,
+        "dataSource": DATASOURCE,
+        "targets": [_target(expr, legend)],
+        "gridPos": pos,
+        "maxDataPoints": None,
+        "thresholds": BASE_THRESHOLDS,
+    }
+
+
 def _timeseries(
     title: str, expr: str, legend: str, unit: str, pos: GridPos, **kw: Any
 ) -> TimeSeries:
     return TimeSeries(
-        title=title,
-        dataSource=DATASOURCE,
-        targets=[_target(expr, legend)],
+        **_panel(title, expr, legend, pos),
         unit=unit,
-        gridPos=pos,
-        maxDataPoints=None,
         fillOpacity=10,
         lineWidth=2,
         showPoints="never",
         tooltipMode="multi",
         legendCalcs=["lastNotNull", "max"],
-        thresholds=BASE_THRESHOLDS,
         **kw,
     )
 
@@ -110,12 +117,7 @@ def _states(
 ) -> StateTimeline:
     """A 0/1 series per instance as a timeline: `one` and `zero` are (text, colour)."""
     return StateTimeline(
-        title=title,
-        dataSource=DATASOURCE,
-        targets=[_target(expr, legend)],
-        gridPos=pos,
-        maxDataPoints=None,
-        thresholds=BASE_THRESHOLDS,
+        **_panel(title, expr, legend, pos),
         mappings=[
             {
                 "type": "value",
