@@ -132,6 +132,17 @@ def _pill(status: Any) -> str:
 # --------------------------------------------------------------------------- journal access
 
 
+def _table(cls: str, heads: str, rows: list[str]) -> str:
+    """A table of `rows`; `heads` are its column titles split by "|", "#" before a number's."""
+    ths = "".join(
+        f'<th class="num">{h[1:]}</th>' if h.startswith("#") else f"<th>{h}</th>"
+        for h in heads.split("|")
+    )
+    return (
+        f'<table class="{cls}"><thead><tr>{ths}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    )
+
+
 def _records(journal: RunRecord, key: str) -> list[dict[str, Any]]:
     raw = cast(dict[str, Any], journal).get(key)
     return [r for r in _list(raw) if isinstance(r, dict)]
@@ -352,11 +363,7 @@ def _assertions(journal: RunRecord) -> str:
     if not rows:
         table = '<p class="empty">No assertions were evaluated.</p>'
     else:
-        table = (
-            '<table class="assertions"><thead><tr><th>Status</th><th>Assertion</th><th>During</th>'
-            '<th class="num">Measured</th><th class="num">Bound</th><th>Query</th></tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>"
-        )
+        table = _table("assertions", "Status|Assertion|During|#Measured|#Bound|Query", rows)
     return f'<section id="assertions"><h2>Assertions</h2>{table}</section>'
 
 
@@ -381,9 +388,8 @@ def _compare(journal: RunRecord) -> str:
         )
     return (
         f'<section id="compare"><h2>Against run {_e(cmp.get("baseline_run") or "?")}</h2>'
-        '<table class="assertions"><thead><tr><th>Status</th><th>Assertion</th>'
-        '<th class="num">Baseline</th><th class="num">This run</th><th class="num">Limit</th>'
-        f"<th>Tolerance</th></tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
+        + _table("assertions", "Status|Assertion|#Baseline|#This run|#Limit|Tolerance", rows)
+        + "</section>"
     )
 
 
@@ -411,10 +417,8 @@ def _faults(journal: RunRecord, t0: float) -> str:
     return (
         '<section id="faults"><h2>Faults</h2>'
         '<p class="hint">Times relative to load start. Shaded in the charts from injection to rollback.</p>'
-        '<table class="faults"><thead><tr><th>Status</th><th>Fault</th><th>Kind</th><th>Target</th>'
-        '<th class="num">Scheduled</th><th class="num">For</th><th class="num">Injected</th>'
-        '<th class="num">Rolled back</th><th></th></tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></section>"
+        + _table("faults", "Status|Fault|Kind|Target|#Scheduled|#For|#Injected|#Rolled back|", rows)
+        + "</section>"
     )
 
 
@@ -430,9 +434,9 @@ def _phases(journal: RunRecord, t0: float) -> str:
     if not rows:
         return ""
     return (
-        '<section id="phases"><h2>Phases</h2><table class="phases"><thead><tr><th>Status</th><th>Phase</th>'
-        '<th class="num">Start</th><th class="num">End</th><th class="num">Duration</th></tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></section>"
+        '<section id="phases"><h2>Phases</h2>'
+        + _table("phases", "Status|Phase|#Start|#End|#Duration", rows)
+        + "</section>"
     )
 
 
