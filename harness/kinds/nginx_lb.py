@@ -4,7 +4,11 @@ state). The peers' state lives in a shared `zone`, so the whole LB ejects a peer
 each worker on its own, and the error log (stderr, `notice`) says when: `upstream server
 temporarily disabled` (warn) and `start worker processes` (notice: every peer is fresh again),
 read by harness/watch/logs.py. HTTP to web nodes or `fastcgi_pass` straight to a PHP-FPM pool.
-stub_status + Debian's nginx exporter on :9113."""
+stub_status + Debian's nginx exporter on :9113.
+
+With `check:` the container also runs active health checks (images/lb/nginx-upstreams.sh, read
+from CHECKS): a server failing `fall` checks in a row gets `down` on its line and Nginx reloads;
+the script logs `nginx-check: Server app/<instance> is DOWN|UP` once the new workers serve."""
 
 from __future__ import annotations
 
@@ -21,6 +25,15 @@ IMAGE = "lb"
 CONFIG_PATH = "/etc/nginx/nginx.conf"
 EXPORTER_PORT = 9113
 EXPORTER = Exporter("nginx", EXPORTER_PORT)  # Debian's nginx exporter over stub_status
+CHECKS = "/etc/harness/nginx-check"  # `path inter timeout fall rise`, then `instance ip port` lines
+RELOAD_SLACK = 0.5  # the rewrite, `nginx -t`, the reload and the new workers starting
+
+
+def checks(svc: NginxLBService, backends: list[tuple[str, str, int]], port: int) -> str:
+    c = svc.check
+    assert c is not None
+    head = f"{c.path} {c.interval:g} {c.timeout:g} {c.fall} {c.rise}\n"
+    return head + "".join(f"{name} {ip} {port}\n" for name, ip, _ in backends)
 
 
 def containers(ctx: Context, name: str, svc: NginxLBService) -> list[ContainerPlan]:
@@ -30,6 +43,8 @@ def containers(ctx: Context, name: str, svc: NginxLBService) -> list[ContainerPl
     out = []
     for idx, inst in enumerate(ctx.instances(name)):
         files = {CONFIG_PATH: cfg, "/etc/harness/nginx-lb": "nginx\n"}
+        if svc.check is not None:
+            files[CHECKS] = checks(svc, backends, port)
         caps: list[str] = []
         if svc.keepalived:
             files.update(keepalived.files(ctx, name, svc.keepalived, idx, process="nginx"))
@@ -52,7 +67,11 @@ def containers(ctx: Context, name: str, svc: NginxLBService) -> list[ContainerPl
 
 def ejection_bound(svc: NginxLBService) -> float:
     """Passive checks: a dead peer is skipped after `max_fails` failed attempts within
-    `fail_timeout`; a request that hits it waits up to `timeout_connect` before the next peer."""
+    `fail_timeout`; a request that hits it waits up to `timeout_connect` before the next peer.
+    Active checks (`check:`), which eject a peer with no traffic too: `fall` failed checks, each
+    of which can take the whole check timeout, `inter` apart, then the reload."""
+    if svc.check is not None:
+        return svc.check.fall * (svc.check.interval + svc.check.timeout) + RELOAD_SLACK
     return svc.timeout_connect * max(1, svc.max_fails)
 
 
@@ -111,7 +130,14 @@ def upstreams(plan: RunPlan, lb: ContainerPlan) -> tuple[dict[str, str], dict[st
 
 
 def _ejection(svc: NginxLBService) -> tuple[float, str]:
-    how = f"passive: max_fails {svc.max_fails} x connect timeout {svc.timeout_connect:g}s"
+    c = svc.check
+    if c is not None:
+        how = (
+            f"active: fall {c.fall} x (inter {c.interval:g}s + timeout {c.timeout:g}s)"
+            f" + reload {RELOAD_SLACK:g}s"
+        )
+    else:
+        how = f"passive: max_fails {svc.max_fails} x connect timeout {svc.timeout_connect:g}s"
     return ejection_bound(svc), how
 
 
@@ -120,6 +146,7 @@ DESCRIPTOR = Descriptor(
     ports={"http": 80, "status": 8080, "metrics": EXPORTER_PORT},
     exporter=EXPORTER,
     log=LogLines(
+        backend=(re.compile(r"nginx-check: Server (\S+)/(\S+) is (UP|DOWN)"),),
         disabled=(
             re.compile(
                 r'upstream server temporarily disabled\b.*?\bupstream: "(?:[a-z]+://)?'

@@ -18,10 +18,11 @@ STABLE=$CONF.harness-stable
 STATE=${NGINX_STATE:-/run/harness/nginx}
 CHECKS=${NGINX_CHECKS:-/etc/harness/nginx-check}
 RELOAD=${NGINX_RELOAD:-nginx -t -q && nginx -s reload}
+WORKERS=${NGINX_WORKERS:-pgrep -fx 'nginx: worker process'}  # the serving workers' PIDs
 mkdir -p "$STATE/down"
 
 say() { echo "nginx-check: $*" >&2; }
-workers() { pgrep -fx 'nginx: worker process' | sort | tr '\n' ' '; }
+workers() { eval "$WORKERS" | sort | tr '\n' ' '; }
 
 render() {  # stable config -> config with the down set and weights applied
   local down weights

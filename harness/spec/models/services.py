@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import (
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -72,7 +73,8 @@ NextUpstream = Literal[
 
 
 class NginxLBService(ServiceBase):
-    """The classic upstream block: passive health checks only (open-source Nginx)."""
+    """The classic upstream block: passive health checks (`max_fails`), and active ones with
+    `check:` (open-source Nginx has none: images/lb/nginx-upstreams.sh checks in its place)."""
 
     kind: Literal["nginx-lb"]
     backends: str
@@ -88,12 +90,24 @@ class NginxLBService(ServiceBase):
     next_upstream_tries: int = Field(0, ge=0, le=100)
     timeout_connect: Millis = 1.0
     timeout_read: Millis = 10.0
+    # active health checks: GET `path` on each server every `interval`; `fall` failures in a
+    # row mark it `down` (a reload), `rise` successes bring it back
+    check: Check | None = None
     keepalived: Keepalived | None = None
     # overload protection: requests past the rate, or connections past the limit, are answered
     # `limit_status` by the LB in microseconds instead of queueing on the backends
     limit_req: LimitReq | None = None
     limit_conn: int | None = Field(None, ge=1, le=1_000_000)  # requests in progress, whole LB
     limit_status: Literal[503, 429] = 503
+
+    @field_validator("check")
+    @classmethod
+    def _check(cls, v: Check | None, info: ValidationInfo) -> Check | None:
+        if v is not None and info.data.get("protocol") == "fastcgi":
+            raise ValueError(
+                "a FastCGI pool answers no HTTP path to check (use protocol: http, or drop check)"
+            )
+        return v
 
     @field_validator("next_upstream")
     @classmethod
