@@ -45,7 +45,9 @@ from _common import (
     machine,
     median,
     mmm,
+    paired_ratios,
     parser,
+    ratio_last,
     say,
     shown,
     write_result,
@@ -60,6 +62,7 @@ from harness.runtime.stack import teardown
 
 GOAL_S = 10.0  # overhead beyond the configured load duration
 TOPOLOGY = ROOT / "topologies" / "ha.yaml"
+CURRENT = "working tree"
 VERDICTS = {0: "passed", 1: "assertion failed", 2: "inconclusive / error", 3: "invalid input"}
 
 
@@ -92,13 +95,36 @@ def current_phase(journal: dict[str, Any] | None) -> str:
     return str(phases[-1].get("name", "?")) if phases else "starting"
 
 
-def one_run(n: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+def side_cmd(side: str, tmp: Path) -> tuple[list[str], dict[str, str] | None]:
+    """The harness of this working tree, or of revision `side` exported under tmp (its
+    package first on the path; -P keeps the current directory, this tree, off it)."""
+    if side == CURRENT:
+        return harness_cmd(), None
+    code = "from harness.cli import main; raise SystemExit(main())"
+    env = {**os.environ, "PYTHONPATH": str(tmp / "rev" / side)}
+    return [sys.executable, "-P", "-c", code], env
+
+
+def export_revision(rev: str, tmp: Path) -> None:
+    dest = tmp / "rev" / rev
+    dest.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=False
+    )
+    if archive.returncode != 0:
+        raise BenchError(f"git archive {rev}: {archive.stderr.decode(errors='replace').strip()}")
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+
+
+def one_run(n: int, args: argparse.Namespace, tmp: Path, side: str = "") -> dict[str, Any]:
+    side = side or CURRENT
     runs_dir = tmp / f"run-{n}"
     runs_dir.mkdir(parents=True)
-    cmd = harness_cmd() + ["run", str(args.topology), "--runs-dir", str(runs_dir)]
+    exe, env = side_cmd(side, tmp)
+    cmd = exe + ["run", str(args.topology), "--runs-dir", str(runs_dir)]
     started = time.time()
     t0 = time.monotonic()
-    proc = Proc(cmd, tmp / f"run-{n}.log")
+    proc = Proc(cmd, tmp / f"run-{n}.log", env=env)
     run_id = ""
     code: int | None = None
     try:
@@ -141,6 +167,7 @@ def one_run(n: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         kept = str(dest.relative_to(ROOT))
     return {
         "n": n,
+        "side": side,
         "run_id": run_id,
         "exit_code": code,
         "verdict": VERDICTS.get(code, f"exit {code}") if code is not None else "?",
@@ -216,19 +243,21 @@ def print_tables(
     t = Table(title="where the wall time goes (s)")
     t.add_column("step")
     for r in runs:
-        t.add_column(f"run {r['n'] + 1}", justify="right")
-    t.add_column("median", justify="right")
+        side = f" ({r['side']})" if r.get("side", CURRENT) != CURRENT else ""
+        t.add_column(f"run {r['n'] + 1}{side}", justify="right")
+    t.add_column(f"median ({CURRENT})", justify="right")
     for name, med in summary["step_median_s"].items():
         t.add_row(name, *[fmt(r["steps"].get(name), ".2f") for r in runs], fmt(med, ".2f"))
+    mine = [r for r in runs if r.get("side", CURRENT) == CURRENT]  # the median column's runs
     t.add_row(
         "[bold]wall time[/]",
         *[f"[bold]{r['wall_s']:.2f}[/]" for r in runs],
-        fmt(median([r["wall_s"] for r in runs]), ".2f"),
+        fmt(median([r["wall_s"] for r in mine]), ".2f"),
     )
     t.add_row(
         "[bold]overhead (wall - load)[/]",
         *[f"[bold]{r['overhead_s']:.2f}[/]" for r in runs],
-        fmt(median([r["overhead_s"] for r in runs]), ".2f"),
+        fmt(median([r["overhead_s"] for r in mine]), ".2f"),
     )
     t.add_row("exit code", *[f"{r['exit_code']} ({r['verdict']})" for r in runs], "")
     console.print(t)
@@ -268,6 +297,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=15.0,
         help="print the current phase every N seconds (default 15)",
     )
+    p.add_argument(
+        "--compare",
+        metavar="REV",
+        help="also time the harness of git revision REV (exported, not checked out), "
+        "interleaved with this working tree's: before/after from the same script",
+    )
     a = p.parse_args(argv)
     if a.repeat < 1 or a.timeout <= 0 or a.progress <= 0:
         p.error("--repeat >= 1, --timeout and --progress > 0")
@@ -284,11 +319,19 @@ def main(argv: list[str] | None = None) -> int:
     name = shown(args.topology)
     started = time.time()
     runs: list[dict[str, Any]] = []
+    sides = [args.compare, CURRENT] if args.compare else [CURRENT]
     try:
         with tempfile.TemporaryDirectory(prefix="bench-run-") as tmpd:
-            for n in range(args.repeat):
-                say(f"run {n + 1}/{args.repeat}: harness run {name}")
-                r = one_run(n, args, Path(tmpd))
+            if args.compare:
+                export_revision(args.compare, Path(tmpd))
+            for side in sides:  # not timed: a first build would show as the build phase
+                exe, env = side_cmd(side, Path(tmpd))
+                say(f"images of {side}: {exe[0]} images build")
+                subprocess.run(exe + ["images", "build"], env=env, capture_output=True)
+            order = [s for n in range(args.repeat) for s in (sides if n % 2 else sides[::-1])]
+            for n, side in enumerate(order):
+                say(f"run {n + 1}/{len(order)} ({side}): harness run {name}")
+                r = one_run(n, args, Path(tmpd), side)
                 runs.append(r)
                 say(
                     f"  run {n + 1}: {r['wall_s']:.1f}s, overhead {r['overhead_s']:.1f}s, "
@@ -300,7 +343,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[red]interrupted[/]: the run was stopped and torn down")
         return 2
-    summary = summarize(runs, args.load_s)
+    summary = summarize([r for r in runs if r["side"] == CURRENT], args.load_s)
+    if args.compare:
+        before = [r for r in runs if r["side"] == args.compare]
+        after = [r for r in runs if r["side"] == CURRENT]
+        summary["compare"] = {
+            "revision": args.compare,
+            "before": summarize(before, args.load_s),
+            "paired_overhead_ratios": paired_ratios(
+                [r["overhead_s"] for r in after], [r["overhead_s"] for r in before]
+            ),
+        }
     info["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     note = busy_note(info)
     path = write_result(
@@ -319,6 +372,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     console.print(f"result: {shown(path)}")
     print_tables(runs, summary, name, note)
+    if args.compare:
+        b = summary["compare"]["before"]["overhead_s"]
+        console.print(
+            f"overhead of {args.compare} (before): {fmt_mmm(b, '.1f', ' s') if b else '-'}"
+        )
+        ratio_last(
+            f"overhead, this working tree / {args.compare}, paired runs",
+            summary["compare"]["paired_overhead_ratios"],
+        )
     return 0 if summary["goal"]["met"] else 1
 
 

@@ -25,6 +25,7 @@ from harness.plan.check import load_topology
 from harness.plan.model import RunPlan
 from harness.plan.targets import check_load_url
 from harness.report.writers import write_reports
+from harness.roles import Role, kinds_of
 from harness.run import judge, sequence, stale, subscribers
 from harness.run import load as load_steps
 from harness.run.events import Events
@@ -126,7 +127,9 @@ class Run:
 
     def up(self) -> None:
         with self.journal.phase("up") as ph:
+            t0 = time.monotonic()
             network, subnet = create_network(self.run_id, self.topo.name, self.topo.network.subnet)
+            ph["timings"] = {"network": round(time.monotonic() - t0, 3)}
             gateway = str(
                 network.attrs["IPAM"]["Config"][0].get("Gateway") or subnet.rsplit(".", 1)[0] + ".1"
             )
@@ -148,7 +151,11 @@ class Run:
                 ph["external_target"] = note
             self.stack = Stack(self.plan, network, self.say)
             self.stack.image_tags = self.image_tags
-            self.stack.up()
+            # Prometheus hands its targets to its scrape loops only after ~5 s: started first,
+            # it scrapes by the time the rest is ready (the baseline waits for its figures).
+            observers = kinds_of(Role.OBSERVER)
+            self.stack.up(first=[c.instance for c in self.plan.containers if c.kind in observers])
+            ph["timings"].update(self.stack.timings)
             self.locust = LocustProcess(
                 self.topo.load,
                 self.plan.load_url,

@@ -6,6 +6,7 @@ import socket
 import time
 
 import httpx
+from docker.errors import APIError
 from docker.models.containers import Container
 
 from harness.errors import WaitTimeout
@@ -33,15 +34,29 @@ def _ready_once(container: Container, wait: Wait) -> bool:
         except OSError:
             return False
     cmd = f"test -f {wait.target}" if wait.kind == "file" else wait.target
-    code, _ = container.exec_run(["/bin/sh", "-c", cmd])
+    try:
+        code, _ = container.exec_run(["/bin/sh", "-c", cmd])
+    except APIError:  # not running (any more): the caller's reload tells an exit
+        return False
     return code == 0
 
 
-def wait_ready(container: Container, name: str, wait: Wait, interval: float = 0.25) -> None:
+# Seconds between two polls: a request from here is cheap, an exec (a process started in the
+# container) is not, so those poll less often.
+INTERVAL = {"http": 0.1, "tcp": 0.1}
+EXEC_INTERVAL = 0.25
+
+
+def wait_ready(container: Container, name: str, wait: Wait, interval: float | None = None) -> None:
+    """Poll until the wait's condition holds. The container's state is asked only after a
+    poll failed (was it an exit?), so a ready container costs one poll."""
     if wait.kind == "none":
         return
+    step = interval if interval is not None else INTERVAL.get(wait.kind, EXEC_INTERVAL)
     deadline = time.monotonic() + wait.timeout
     while True:
+        if _ready_once(container, wait):
+            return
         container.reload()
         if container.status in ("exited", "dead"):
             raise WaitTimeout(
@@ -49,8 +64,6 @@ def wait_ready(container: Container, name: str, wait: Wait, interval: float = 0.
                 0,
                 _logs(container),
             )
-        if _ready_once(container, wait):
-            return
         if time.monotonic() > deadline:
             raise WaitTimeout(f"{name} ({wait.kind} {wait.target})", wait.timeout, _logs(container))
-        time.sleep(interval)
+        time.sleep(step)
