@@ -32,7 +32,7 @@ from docker.models.containers import Container
 from harness.chaos import lbctl
 from harness.chaos.base import BaseFault, FaultContext
 from harness.chaos.container import STOP_TIMEOUT, container_detail, start_if_stopped
-from harness.chaos.deploy_app import install_app
+from harness.chaos.deploy_app import install_app, recreate
 from harness.errors import InfrastructureError
 from harness.runtime.docker import client
 from harness.runtime.waits import wait_ready
@@ -60,8 +60,8 @@ class Fault(BaseFault):
         self.lbs = lbctl.lbs_in_front(ctx.plan, params.service)
         if params.drain and not self.lbs:
             raise InfrastructureError(
-                f"{kind}: no haproxy or nginx-lb in this run routes to '{params.service}', "
-                "so nothing can drain it"
+                f"{kind}: no load balancer that can drain routes to '{params.service}' in "
+                "this run, so nothing can drain it"
             )
         canary = self.deploy is not None and self.deploy.strategy == "canary"
         if canary:
@@ -74,7 +74,8 @@ class Fault(BaseFault):
         self.batches = [b for b in batches if b]
         self.canaries = self.batches[0] if canary else []
         self.app: Path | None = None
-        if self.deploy is not None:
+        self.image = self.deploy.image if self.deploy is not None else None
+        if self.deploy is not None and self.deploy.app is not None:
             app = Path(self.deploy.app)
             self.app = (app if app.is_absolute() else ctx.base_dir / app).resolve()
         # The service name, not its nodes: each node comes back, so no instance is "removed"
@@ -84,6 +85,7 @@ class Fault(BaseFault):
             "service": params.service,
             "strategy": getattr(self.deploy, "strategy", "restart"),
             "app": str(self.app) if self.app else None,
+            "image": self.image,
             "drain": params.drain,
             "batches": self.batches,
             "canaries": self.canaries,
@@ -192,7 +194,12 @@ class Fault(BaseFault):
             if self.app is not None
             else {}
         )
-        restarts = {inst: self._step("restart", node=inst) for inst in batch}
+        restarts = {
+            inst: self._step("recreate", node=inst, image=self.image)
+            if self.image
+            else self._step("restart", node=inst)
+            for inst in batch
+        }
         with ThreadPoolExecutor(max_workers=len(batch)) as pool:
             for fut in [
                 pool.submit(self._replace, inst, installs.get(inst), restarts[inst])
@@ -208,6 +215,14 @@ class Fault(BaseFault):
             install_app(c, inst, self.app)
             install["took"] = time.time() - install["at"]
         restart["at"] = time.time()
+        if self.image is not None:
+            files = sorted(self.ctx.plan.container(inst).files)
+            new = self.ctx.containers[inst] = recreate(c, inst, self.image, files, STOP_TIMEOUT)
+            for ref in self.detail["containers"]:  # what recover() finds it by
+                if ref["instance"] == inst:
+                    ref["id"] = new.id
+            restart["took"] = time.time() - restart["at"]
+            return
         try:
             c.restart(timeout=STOP_TIMEOUT)
         except APIError as exc:

@@ -1,5 +1,6 @@
 """What a deploy puts on a node: the user's app directory copied over the node's app (the release
-it replaces is kept at /srv/app.previous), laid out as `app:` on a service is."""
+it replaces is kept at /srv/app.previous), laid out as `app:` on a service is; or the node
+recreated from a local image."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import io
 import tarfile
 from pathlib import Path
 
+from docker.errors import APIError
 from docker.models.containers import Container
 
 from harness.errors import InfrastructureError
@@ -50,3 +52,50 @@ def install_app(c: Container, inst: str, app: Path) -> None:
         )
     if not c.put_archive(dest, data):
         raise InfrastructureError(f"cannot copy {app} into {inst}")
+
+
+def recreate(c: Container, inst: str, image: str, files: list[str], timeout: int) -> Container:
+    """The node again, from `image`: stopped and removed, then created with the same name,
+    hostname, command, environment, labels (the run's, so teardown and gc find it), limits,
+    network address and aliases, the harness's config `files` copied over from the old one,
+    and started. The image's own app is what it serves."""
+    c.reload()
+    cfg, host = c.attrs["Config"], c.attrs["HostConfig"]
+    [(net, ep)] = c.attrs["NetworkSettings"]["Networks"].items()
+    ip = (ep.get("IPAMConfig") or {}).get("IPv4Address") or ep["IPAddress"]
+    # the engine adds the container's short id as an alias; the new one gets its own
+    aliases = [a for a in ep.get("Aliases") or [] if not (c.id or "").startswith(a)]
+    kept = {}
+    for path in files:
+        bits, _ = c.get_archive(path)
+        kept[path] = b"".join(bits)
+    api = c.client.api
+    try:
+        c.stop(timeout=timeout)
+        c.remove()
+        created = api.create_container(
+            image=image,
+            name=c.name,
+            hostname=cfg.get("Hostname"),
+            command=cfg.get("Cmd"),
+            environment=cfg.get("Env"),
+            labels=cfg.get("Labels"),
+            host_config=api.create_host_config(
+                cap_add=host.get("CapAdd") or None,
+                nano_cpus=host.get("NanoCpus") or None,
+                mem_limit=host.get("Memory") or None,
+                init=False,
+            ),
+            networking_config=api.create_networking_config(
+                {net: api.create_endpoint_config(ipv4_address=ip, aliases=aliases)}
+            ),
+        )
+        new = c.client.containers.get(created["Id"])
+        for path, data in kept.items():
+            new.put_archive(path.rsplit("/", 1)[0] or "/", data)
+        new.start()
+    except APIError as exc:
+        raise InfrastructureError(
+            f"recreating {inst} from {image} failed: {exc.explanation}"
+        ) from None
+    return new

@@ -62,7 +62,10 @@ def check_step(
             f"'{p.service}' is a {svc.kind} service; a deploy replaces the PHP app of a web or "
             f"php-fpm service ({_hint(p.service, apps)})",
         )
-    yield from _check_app(loc + ("app",), p.app, base_dir)
+    if p.app is not None:
+        yield from _check_app(loc + ("app",), p.app, base_dir)
+    else:
+        yield from _check_image(loc + ("image",), p.image)
     if p.strategy == "canary":
         if p.weight is None:
             yield (
@@ -106,6 +109,25 @@ def _check_app(loc: Loc, app: str, base_dir: Path) -> Iterator[tuple[Loc, str]]:
     if is_php_app(root):
         return
     yield loc, f"{root} has no index.php or public/index.php (give your app's directory)"
+
+
+def _check_image(loc: Loc, image: str) -> Iterator[tuple[Loc, str]]:
+    """The image must be on this machine: a deploy recreates nodes from it mid-run, and there is
+    no registry to pull from. Without a reachable engine (`harness validate` anywhere) the run's
+    own start-up finds that out first."""
+    import docker  # lazily: validating needs no engine otherwise
+    from docker.errors import DockerException, ImageNotFound
+
+    try:
+        docker.from_env().images.get(image)
+    except ImageNotFound:
+        yield (
+            loc,
+            f"no image '{image}' on this machine, and there is no registry to pull it from "
+            f"(build or tag it first: docker build -t {image} DIR)",
+        )
+    except DockerException:
+        return
 
 
 def check_canary(topo: Topology, loc: Loc, p: Any) -> Iterator[tuple[Loc, str]]:

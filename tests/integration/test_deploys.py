@@ -15,13 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import docker
 import httpx
 import pytest
 
 from harness import chaos
 from harness.chaos.base import FaultContext
+from harness.runtime import images
 from harness.spec.models import Fault as FaultSpec
-from tests.integration.helpers import harness, journal, leftovers, running_stack
+from tests.integration.helpers import REPO, harness, journal, leftovers, running_stack
 
 pytestmark = pytest.mark.docker
 
@@ -170,3 +172,59 @@ def test_nginx_down_and_reload_drains_each_node_without_a_failed_request(
         code, conf = lb.exec_run(["cat", "/etc/nginx/nginx.conf"])
         assert code == 0 and b" down;" not in conf
         assert lb.exec_run(["test", "-f", "/etc/nginx/nginx.conf.harness-stable"])[0] != 0
+
+
+def test_a_rolling_deploy_of_a_local_image_recreates_each_node_and_fails_no_request(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """`deploy: {image: ...}`: a v2 image built here FROM the harness's web image (labelled, and
+    removed afterwards), deployed rolling behind Nginx under a request loop: each node is taken
+    out, recreated from v2 at the same address, put back; nothing fails and every node then
+    answers from v2."""
+    (tmp_path / "index.php").write_bytes(
+        (REPO / "topologies/apps/v2/public/index.php").read_bytes()
+    )
+    tag = f"harness-test-web-v2:{random.randrange(16**6):06x}"
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {images.build('web', lambda _: None)}\n"
+        "RUN cp -a /srv/app /srv/app.previous\n"
+        "COPY index.php /srv/app/public/index.php\n"
+        f"LABEL io.harness.test={tag.split(':')[1]}\n"
+    )
+    engine = docker.from_env()
+    engine.images.build(path=str(tmp_path), tag=tag, rm=True)
+    try:
+        with running_stack(tmp_path_factory, "deploy-image", NGINX) as (plan, stack):
+            ctx = FaultContext(stack.containers, plan.run_id, plan, random.Random(1))
+            spec = FaultSpec.model_validate({"deploy": {"service": "web", "image": tag}})
+            fault = chaos.make("deploy", spec.params, ctx)
+            before = {n: stack.containers[n].id for n in ("web-1", "web-2")}
+            seen: list[tuple[int, str]] = []
+            stop = threading.Event()
+            url = f"http://{plan.container('lb').ip}/health"
+            workers = [threading.Thread(target=hammer, args=(url, stop, seen)) for _ in range(4)]
+            for w in workers:
+                w.start()
+            try:
+                time.sleep(1)
+                fault.inject()
+                time.sleep(1)
+            finally:
+                stop.set()
+                for w in workers:
+                    w.join()
+                fault.rollback()
+            steps = [s["step"] for s in fault.detail["steps"]]
+            assert steps.count("recreate") == 2 and steps.count("down_reload") == 2
+            failed = [s for s in seen if s[0] != 200]
+            assert len(seen) > 200 and not failed, (len(seen), failed[:5])
+            for node in ("web-1", "web-2"):
+                c = stack.containers[node]
+                assert c.id != before[node] and c.image.tags == [tag], node
+                r = httpx.get(f"http://{plan.container(node).ip}/health", timeout=5)
+                assert (r.status_code, r.headers.get("X-Release")) == (200, "v2"), node
+            r = httpx.get(url, timeout=5)
+            assert r.headers.get("X-Release") == "v2"
+        assert leftovers(plan.run_id) == []
+    finally:
+        engine.images.remove(tag, force=True)

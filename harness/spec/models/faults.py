@@ -17,6 +17,7 @@ from pydantic import (
 from harness.spec.durations import Duration
 from harness.spec.models.base import (
     FilePath,
+    Image,
     StrictModel,
     WaitSeconds,
     one_line,
@@ -167,12 +168,22 @@ class RollingRestartFault(StrictModel):
 
 class DeployFault(RollingRestartFault):
     """Replace the app of a web/php-fpm service: every node batch by batch (`rolling`), or
-    `canaries` nodes given `weight` of the traffic on the LB (`canary`)."""
+    `canaries` nodes given `weight` of the traffic on the LB (`canary`). The new version is an
+    app directory copied in, or a local image the nodes are recreated from."""
 
-    app: FilePath  # a directory: public/index.php or index.php, relative to the topology file
+    app: FilePath | None = None  # a directory: public/index.php or index.php, relative to the file
+    image: Image | None = None  # a local image (there is no registry): the nodes are recreated
     strategy: Literal["rolling", "canary"] = "rolling"
     weight: Weight | None = None  # canary: its share of the traffic, e.g. 10%
     canaries: int = Field(1, ge=1, le=19)  # canary: how many nodes (the service's last ones)
+
+    @model_validator(mode="after")
+    def _one_version(self) -> DeployFault:
+        if (self.app is None) == (self.image is None):
+            raise ValueError(
+                "a deploy takes exactly one new version (give app: DIR or image: NAME)"
+            )
+        return self
 
 
 class Fault(StrictModel):

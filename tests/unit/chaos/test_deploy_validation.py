@@ -143,3 +143,36 @@ def test_every_deploy_key_is_in_the_schema() -> None:
     assert {"service", "max_error_increase", "quantile", "max_latency_ratio"} <= set(
         defs["CanaryCheck"]["properties"]
     )
+
+
+def test_a_deploy_takes_an_app_or_an_image_not_both(tmp_path: Path) -> None:
+    [(line, field, msg)] = problems(
+        tmp_path,
+        "  - name: deploy\n    at: 2s\n"
+        "    fault: {deploy: {service: web, app: v2, image: 'shop:v2'}}\n",
+    )
+    assert line == 12 and field.startswith("chaos[0].fault.deploy")
+    assert "exactly one new version" in msg and "image: NAME" in msg
+
+
+def test_a_deploy_image_not_on_this_machine_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import docker
+    from docker.errors import ImageNotFound
+
+    class Images:
+        @staticmethod
+        def get(name: str) -> None:
+            raise ImageNotFound(f"No such image: {name}")
+
+    class Engine:
+        images = Images
+
+    monkeypatch.setattr(docker, "from_env", lambda: Engine)
+    [(line, field, msg)] = problems(
+        tmp_path,
+        "  - name: deploy\n    at: 2s\n    fault: {deploy: {service: web, image: 'shop:v2'}}\n",
+    )
+    assert (line, field) == (12, "chaos[0].fault.deploy.image")
+    assert "no image 'shop:v2' on this machine" in msg and "docker build -t shop:v2" in msg
