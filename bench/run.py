@@ -177,6 +177,9 @@ def one_run(n: int, args: argparse.Namespace, tmp: Path, side: str = "") -> dict
         "wall_s": wall,
         "overhead_s": wall - args.load_s,
         "steps": steps(journal, started, started + wall, args.load_s),
+        "phase_timings": {  # what the phases journal of their own steps (up, post-run)
+            p["name"]: p["timings"] for p in journal.get("phases") or [] if p.get("timings")
+        },
         "not_passed": [
             f"{a.get('name')}: {a.get('status')} ({a.get('message') or ''})".replace(" ()", "")
             for a in journal.get("assertions") or []

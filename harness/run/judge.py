@@ -4,6 +4,7 @@ verdict over everything Prometheus holds. `run` is the harness.run.core.Run bein
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,13 @@ def _running(container: Any) -> bool:
         return False
 
 
+def _testinfra(run: Any, spec: Any) -> tuple[int, int]:
+    running = {i for i, c in run.stack.containers.items() if _running(c)}
+    return hostcheck.run_module(
+        Path(run.topology_file).parent / spec.module, run.plan, spec.hosts, run.run_dir, running
+    )
+
+
 def post_run(run: Any) -> None:
     """Measurements made after the load (acknowledged writes against the database,
     testinfra modules), published as gauges and awaited in Prometheus so the verdict stays
@@ -32,27 +40,46 @@ def post_run(run: Any) -> None:
     if not kinds & {"no_lost_writes", "testinfra"}:
         return
     with run.journal.phase("post-run") as ph:
-        if "no_lost_writes" in kinds:
-            checked, missing, sample = writes.check(run.plan, run.stack.containers, run.run_dir)
-            run.exporter.writes_checked.set(checked)
-            run.exporter.writes_missing.set(missing)
-            ph.update(writes_checked=checked, writes_missing=missing, missing_sample=sample)
-        for a in run.topo.assertions:
-            if a.testinfra is not None:
-                running = {i for i, c in run.stack.containers.items() if _running(c)}
-                passed, failed = hostcheck.run_module(
-                    Path(run.topology_file).parent / a.testinfra.module,
-                    run.plan,
-                    a.testinfra.hosts,
-                    run.run_dir,
-                    running,
+        # The writes check (a query in the database) and each testinfra module (a pytest
+        # process) ask different things of the stack: they run side by side.
+        timings: dict[str, float] = {}
+        t0 = time.monotonic()
+
+        def timed(name: str, fn: Any, *args: Any) -> Any:
+            try:
+                return fn(*args)
+            finally:
+                timings[name] = round(time.monotonic() - t0, 3)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            checking = (
+                pool.submit(
+                    timed, "writes", writes.check, run.plan, run.stack.containers, run.run_dir
                 )
-                run.exporter.testinfra_passed.labels(a.testinfra.module).set(passed)
-                run.exporter.testinfra_failed.labels(a.testinfra.module).set(failed)
-                ph.setdefault("testinfra", {})[a.testinfra.module] = {
-                    "passed": passed,
-                    "failed": failed,
-                }
+                if "no_lost_writes" in kinds
+                else None
+            )
+            modules = [
+                (
+                    a.testinfra,
+                    pool.submit(
+                        timed, f"testinfra {a.testinfra.module}", _testinfra, run, a.testinfra
+                    ),
+                )
+                for a in run.topo.assertions
+                if a.testinfra is not None
+            ]
+            if checking is not None:
+                checked, missing, sample = checking.result()
+                run.exporter.writes_checked.set(checked)
+                run.exporter.writes_missing.set(missing)
+                ph.update(writes_checked=checked, writes_missing=missing, missing_sample=sample)
+            for spec, fut in modules:
+                passed, failed = fut.result()
+                run.exporter.testinfra_passed.labels(spec.module).set(passed)
+                run.exporter.testinfra_failed.labels(spec.module).set(failed)
+                ph.setdefault("testinfra", {})[spec.module] = {"passed": passed, "failed": failed}
+        ph["timings"] = timings
         stamp = round(time.time(), 3)
         run.exporter.post_run.set(stamp)
         posted = f'{metrics.POST_RUN.name}{{run="{run.run_id}"}}'
@@ -61,6 +88,7 @@ def post_run(run: Any) -> None:
             30.0,
             lambda v: v is not None and abs(v - stamp) < 0.01,
         )
+        timings["seen by Prometheus"] = round(time.monotonic() - t0, 3)
         if seen is None:
             raise InfrastructureError("post-run measurements never reached Prometheus")
         run.timeline.post_at = run.prom.scalar(f"timestamp({posted})") or time.time()
