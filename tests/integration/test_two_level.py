@@ -65,3 +65,30 @@ def test_frozen_heartbeats_expire_the_lease_and_both_gateways_drop_the_node(
     assert by_kind["error_budget"]["measured"] == 0
     assert by_kind["session_continuity"]["measured"] == 0
     assert leftovers(j["run_id"]) == []
+
+
+def test_a_lease_too_long_for_the_bound_fails_ejection_time_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    """examples/two-level-long-lease.yaml: a 10 s lease (3 s heartbeats) against a 4 s bound.
+    The frozen node stays registered until its lease runs out, so the gateways drop it 7-10 s
+    after the freeze: ejection_time fails on that figure, while the node, which still serves,
+    costs no request and no session."""
+    proc = harness(
+        "run", "topologies/examples/two-level-long-lease.yaml", "--runs-dir", str(tmp_path)
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    j = journal(tmp_path)
+    by_kind = {a["kind"]: a for a in j["assertions"]}
+    assert {k: a["status"] for k, a in by_kind.items()} == {
+        "ejection_time": "failed",
+        "error_budget": "passed",
+        "session_continuity": "passed",
+    }
+    ej = by_kind["ejection_time"]
+    assert ej["bound"] == 4.0
+    # the lease's last renewal came at most a heartbeat (3 s) before the freeze
+    assert 10.0 - 3.0 - 0.1 <= float(ej["measured"]) <= 10.0 + 1.0, ej
+    assert set(ej["extra"]["series"]) == {"gateway-1/web-2", "gateway-2/web-2"}
+    assert 10.0 - 3.0 - 0.1 <= ej["extra"]["registry_side"] <= 10.0 + 0.6
+    assert leftovers(j["run_id"]) == []
