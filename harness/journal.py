@@ -88,7 +88,7 @@ FaultRecord = TypedDict(
 
 
 class AssertionRecord(TypedDict):
-    """verdict.assertions.Result.as_dict()."""
+    """verdict.query.Result.as_dict()."""
 
     name: str
     kind: str

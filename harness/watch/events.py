@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.runtime import labels
 from harness.runtime.docker import client
+from harness.watch.follow import close_quietly
 
 ACTIONS = {"die", "start", "pause", "unpause", "kill", "stop", "restart", "oom"}
 
@@ -31,11 +32,7 @@ class EventWatcher:
         self.thread.start()
 
     def stop(self) -> None:
-        if self.stream is not None:
-            try:
-                self.stream.close()
-            except Exception:  # noqa: BLE001 - closing a dead stream
-                pass
+        close_quietly(self.stream)
 
     def _run(self) -> None:
         try:

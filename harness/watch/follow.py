@@ -94,6 +94,16 @@ class Follow:
         return None
 
 
+def close_quietly(stream: Any) -> None:
+    """Close a Docker stream (logs, events, exec output) that may already be dead or None."""
+    if stream is None:
+        return
+    try:
+        stream.close()
+    except Exception:  # noqa: BLE001 - closing a dead stream
+        pass
+
+
 def parse_ts(text: str) -> float:
     """Docker's RFC 3339 timestamp with nanoseconds → unix seconds."""
     date, _, frac = text.rstrip("Z").partition(".")

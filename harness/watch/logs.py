@@ -27,7 +27,7 @@ from docker.models.containers import Container
 
 from harness import kinds
 from harness.kinds.descriptor import LogLines
-from harness.watch.follow import Follow, parse_ts, started_at
+from harness.watch.follow import Follow, close_quietly, parse_ts, started_at
 
 __all__ = ["LogWatcher", "parse_ts"]
 
@@ -87,12 +87,7 @@ class LogWatcher:
 
     def stop(self) -> None:
         self.follow.stop()
-        stream = self.stream
-        if stream is not None:
-            try:
-                stream.close()
-            except Exception:  # noqa: BLE001 - closing a dead stream
-                pass
+        close_quietly(self.stream)
 
     def wake(self) -> None:
         """Look at the container now (a Docker event about it arrived)."""

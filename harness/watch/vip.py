@@ -15,7 +15,7 @@ from typing import Any
 
 from docker.models.containers import Container
 
-from harness.watch.follow import Follow
+from harness.watch.follow import Follow, close_quietly
 
 PERIOD = 0.05
 GRACE = 30  # the loop inside the container outlives the load by this much, then ends by itself
@@ -58,10 +58,7 @@ class VipWatcher:
         for f in self.follows.values():
             f.stop()
         for stream in list(self.streams.values()):
-            try:
-                stream.close()
-            except Exception:  # noqa: BLE001 - closing a dead stream
-                pass
+            close_quietly(stream)
 
     def holder(self) -> str | None:
         with self.lock:
