@@ -37,14 +37,25 @@ def add_parser(sub: Any) -> None:
     r.add_argument(
         "--ui", action="store_true", help="Locust's web UI on http://127.0.0.1:8089 during the run"
     )
+    r.add_argument(
+        "--i-know",
+        action="store_true",
+        help="runtime: hosts: allow destructive faults on hosts not marked lab: true",
+    )
+    r.add_argument(
+        "--ssh-config", help="runtime: hosts: an ssh config file (or HARNESS_SSH_CONFIG)"
+    )
     r.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.report import console
+    from harness.run.hosts import HostsRun, runtime_of
     from harness.runner import Run
 
-    run = Run(
+    hosts = runtime_of(args.topology) == "hosts"
+    extra = {"i_know": args.i_know, "ssh_config": args.ssh_config} if hosts else {}
+    run = (HostsRun if hosts else Run)(
         args.topology,
         runs_dir=Path(args.runs_dir),
         keep=args.keep,
@@ -53,6 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         experiments=args.experiment,
         allow_external_target=args.allow_external_target,
         compare=args.compare,
+        **extra,
     )
     say(f"run {run.run_id}: topology {run.topo.name} ({args.topology})")
     with _load_progress(run):

@@ -41,9 +41,14 @@ class HostChaos:
         run_id: str,
         say: Callable[[str], None] = print,
         sleep: Callable[[float], None] = time.sleep,
+        notify: Callable[[str, dict[str, Any]], None] = lambda what, entry: None,
+        snapshot: Callable[[], dict[str, Any]] = dict,
     ) -> None:
+        """`notify(status, entry)` is told each injection and rollback (a run's events);
+        `snapshot()` is state worth journaling just before a fault (the VIP holders)."""
         self.topo, self.hosts, self.shell, self.journal = topo, hosts, shell, journal
         self.run_id, self.say, self.sleep = run_id, say, sleep
+        self.notify, self.snapshot = notify, snapshot
         self.rng = random.Random(topo.seed)
         self.active: list[tuple[HostFault, dict[str, Any], float | None]] = []
 
@@ -59,6 +64,7 @@ class HostChaos:
             "injected_at": None,
             "rolled_back_at": None,
             "detail": f.detail(),
+            "before": self.snapshot(),
         }
         if f.note:
             entry["note"] = f.note
@@ -84,6 +90,7 @@ class HostChaos:
             raise
         entry.update(status="injected", injected_at=time.time())
         self._save()
+        self.notify("injected", entry)
         self.say(
             f"fault: {name}: {fault.kind} on {', '.join(fault.targets)}"
             + (f" ({fault.note})" if fault.note else "")
@@ -98,6 +105,7 @@ class HostChaos:
         if failed:
             entry["rollback_errors"] = failed
         self._save()
+        self.notify("rolled_back", entry)
         self.say(
             f"rolled back: {fault.name}" + (f" (FAILED: {'; '.join(failed)})" if failed else "")
         )
@@ -109,17 +117,20 @@ class HostChaos:
             if item[1]["status"] == "injected":
                 self.rollback(item[0], item[1])
 
-    def run(self, duration: float) -> None:
-        """The whole schedule over `duration` seconds, then every fault undone."""
+    def run(self, duration: float, tick: Callable[[], None] = lambda: None) -> None:
+        """The whole schedule over `duration` seconds, then every fault undone. `tick` is
+        called every 0.1 s (a run checks its load is alive there)."""
         t0 = time.monotonic()
         try:
             for at, name, step in occurrences(self.topo):
                 while time.monotonic() < t0 + at:
                     self._due(time.monotonic())
+                    tick()
                     self.sleep(min(0.1, max(0.0, t0 + at - time.monotonic())))
                 self.inject(name, step)
             while time.monotonic() < t0 + duration:
                 self._due(time.monotonic())
+                tick()
                 self.sleep(0.1)
         finally:
             self.rollback_all()

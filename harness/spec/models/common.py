@@ -168,7 +168,12 @@ class HostControl(StrictModel):
     stop: ShellCommand | None = None  # default: systemctl stop UNIT
     start: ShellCommand | None = None  # default: systemctl start UNIT
     kill: ShellCommand | None = None  # default: systemctl kill -s KILL UNIT
-    log: str | None = Field(None, pattern=r"^(journal|/[^\x00-\x1f]*)$")  # journal, or a file
+    # where its log is read over SSH (LB server UP/DOWN lines): journal (journalctl -u UNIT,
+    # the default), or a file
+    log: str | None = Field(None, pattern=r"^(journal|/[^\x00-\x1f]*)$")
+    # where Keepalived's state changes are read (an LB with keepalived:): journal (the
+    # keepalived unit, the default), or a file of its log or of a notify script's lines
+    keepalived_log: str | None = Field(None, pattern=r"^(journal|/[^\x00-\x1f]*)$")
 
 
 class ServiceBase(StrictModel):

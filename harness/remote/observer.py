@@ -1,0 +1,70 @@
+"""The Prometheus a `runtime: hosts` run judges from: the harness's own, in a container on the
+host network (so it reaches the harness's exporters on loopback, and the hosts exactly as this
+machine does), listening on a free loopback port, labelled with the run id and removed with
+the run. It scrapes the harness's exporters and every exporter the hosts' kinds declare at the
+host's address (HAProxy's :8405, the Redis and MySQL exporters...)."""
+
+from __future__ import annotations
+
+import io
+import socket
+import tarfile
+
+from harness import kinds
+from harness.kinds.base import render
+from harness.plan.model import ScrapeTarget
+from harness.remote.targets import Host, resolve
+from harness.runtime import labels
+from harness.runtime.docker import client
+from harness.spec.graph import PROMETHEUS, with_auto_services
+from harness.spec.models import Topology
+
+INSTANCE = "prometheus"
+
+
+def loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def host_exporters(hosts: dict[str, Host]) -> list[ScrapeTarget]:
+    """Each host's exporter, as its kind declares it, at the host's address."""
+    out = []
+    for h in hosts.values():
+        ex = kinds.descriptor(h.kind).exporter
+        if ex is not None:
+            out.append(ex.target(resolve(h.address) or h.address, h.instance))
+    return out
+
+
+def scrape_interval(topo: Topology) -> float:
+    return float(getattr(with_auto_services(topo).services[PROMETHEUS], "scrape_interval", 1.0))
+
+
+def start(run_id: str, topo: Topology, image_tag: str, targets: list[ScrapeTarget]) -> str:
+    """Start the run's Prometheus; its URL."""
+    port = loopback_port()
+    cfg = render(
+        "prometheus.yml.j2", run_id=run_id, interval=scrape_interval(topo), targets=targets
+    ).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("prometheus.yml")
+        info.size, info.mode = len(cfg), 0o644
+        tar.addfile(info, io.BytesIO(cfg))
+    c = client().containers.create(
+        image_tag,
+        name=labels.container_name(run_id, INSTANCE),
+        network_mode="host",
+        command=[
+            "--config.file=/etc/prometheus/prometheus.yml",
+            "--storage.tsdb.path=/prometheus",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-lifecycle",
+        ],
+        labels=labels.for_run(run_id, topo.name, INSTANCE, INSTANCE),
+    )
+    c.put_archive("/etc/prometheus", buf.getvalue())
+    c.start()
+    return f"http://127.0.0.1:{port}"

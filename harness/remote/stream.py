@@ -1,0 +1,82 @@
+"""A long-running command on a host over SSH, its output handed over line by line as it
+arrives (`tail -F` of a log, `journalctl -f`, a sampling loop). The OpenSSH client runs it, with
+the same ssh config the faults use (`HARNESS_SSH_CONFIG`), so keys, agent and jump hosts apply;
+the remote command ends by itself at `until` (the loop's own deadline) or when ssh is closed."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from harness.remote.shell import SSH_CONFIG_ENV
+from harness.remote.targets import Host
+
+
+def ssh_argv(host: Host, command: str, ssh_config: str | None = None) -> list[str]:
+    """`ssh [-F config] [-p port] [user@]addr sh -c COMMAND`, batch mode (never a prompt)."""
+    url = urlsplit(host.url)
+    cfg = ssh_config or os.environ.get(SSH_CONFIG_ENV)
+    argv = ["ssh", *(["-F", cfg] if cfg else []), "-o", "BatchMode=yes"]
+    argv += ["-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2"]
+    if url.port:
+        argv += ["-p", str(url.port)]
+    target = f"{url.username}@{url.hostname}" if url.username else str(url.hostname)
+    return [*argv, target, f"sh -c {shlex.quote(command)}"]
+
+
+class Stream:
+    """Runs `command` on `host` until stopped, again after a broken connection (while `until`
+    is ahead), calling `on_line(received_at, line)` for every line."""
+
+    def __init__(
+        self,
+        host: Host,
+        command: str,
+        on_line: Callable[[float, str], None],
+        until: float,
+        ssh_config: str | None = None,
+        on_exit: Callable[[float], None] = lambda at: None,
+    ) -> None:
+        self.host, self.command, self.on_line, self.until = host, command, on_line, until
+        self.ssh_config, self.on_exit = ssh_config, on_exit
+        self.stopped = threading.Event()
+        self.proc: subprocess.Popen[str] | None = None
+        self.starts = 0
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"ssh-{host.instance}")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def _run(self) -> None:
+        while not self.stopped.is_set() and time.time() < self.until:
+            self.starts += 1
+            self.proc = subprocess.Popen(
+                ssh_argv(self.host, self.command, self.ssh_config),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                bufsize=1,
+            )
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.on_line(time.time(), line.rstrip("\n"))
+            self.proc.wait()
+            self.on_exit(time.time())
+            self.stopped.wait(1.0)  # the host is gone or rebooting: ask again, not in a spin

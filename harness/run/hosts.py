@@ -1,0 +1,266 @@
+"""`harness run` on a `runtime: hosts` topology: the same phases and verdict as a docker run,
+against machines the harness neither builds nor starts.
+
+- build: only the harness's own Prometheus image;
+- up: every host answers over SSH (after the `allow:` and `lab:`/--i-know checks); the run's
+  Prometheus (harness/remote/observer.py) scrapes the harness's exporters on loopback and the
+  hosts' exporters; Locust will load the LB's VIP (or its first host, or `load.url`);
+- baseline: the load URL answers, every host exporter is up, every LB host said whether it
+  holds its VIP;
+- load: Locust runs while the chaos steps are applied over SSH on schedule (journaled before
+  they run, rolled back at their window's end, and all of them when the load ends), with the
+  VIP holders and the LB/Keepalived logs watched over SSH (harness/remote/watch.py);
+- post-run: nothing on a host to read back (no_lost_writes and testinfra are refused);
+- down: faults undone, Locust and the watchers stopped, the run's Prometheus removed. The hosts
+  are left as they were found.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import httpx
+import yaml
+
+from harness.errors import InfrastructureError, SpecError
+from harness.load.process import LocustProcess
+from harness.observe.exporter import HarnessExporter
+from harness.observe.prom import Prometheus
+from harness.plan.model import ScrapeTarget
+from harness.remote import observer
+from harness.remote.chaos import HostChaos
+from harness.remote.cli import targets_by_step
+from harness.remote.faults import vip_of
+from harness.remote.shell import SshShell
+from harness.remote.targets import Host, hosts_of, refuse_outside, refuse_unconfirmed
+from harness.remote.watch import HostWatchers
+from harness.roles import Role, kinds_of
+from harness.run import load as load_steps
+from harness.run import subscribers
+from harness.run.core import Run
+from harness.runtime import images
+from harness.runtime.stack import teardown
+from harness.spec.models import Topology
+from harness.verdict.windows import Timeline
+
+# What the verdict can read on hosts; the others need a container the harness runs itself.
+NOT_ON_HOSTS = ("no_lost_writes", "testinfra", "recovery_time")
+
+
+def runtime_of(path: str | Path) -> str:
+    """The `runtime:` a topology file asks for (docker when absent or unreadable: the normal
+    validation then says what is wrong)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return "docker"
+    return str(data.get("runtime", "docker")) if isinstance(data, dict) else "docker"
+
+
+def load_url(topo: Topology, hosts: dict[str, Host]) -> str:
+    if topo.load.url:
+        return topo.load.url
+    lbs = kinds_of(Role.LOAD_BALANCER)
+    name = topo.load.target or next(n for n, s in topo.services.items() if s.kind in lbs)
+    if getattr(topo.services[name], "keepalived", None) is not None:
+        return f"http://{vip_of(topo, name)}"
+    return f"http://{next(h.address for h in hosts.values() if h.service == name)}"
+
+
+class HostsRun(Run):
+    """A Run whose stack already exists: each phase that would build, start or watch
+    containers does it over SSH instead (see the module's docstring)."""
+
+    def __init__(
+        self,
+        topology_file: str | Path,
+        *args: Any,
+        i_know: bool = False,
+        ssh_config: str | None = None,
+        **kw: Any,
+    ) -> None:
+        """Run's arguments, plus --i-know (destructive faults on hosts not marked lab: true)
+        and another ssh config file."""
+        self.i_know, self.ssh_config = i_know, ssh_config
+        super().__init__(topology_file, *args, **kw)
+
+    def validate(self) -> None:
+        super().validate()
+        src = self.topology_file
+        bad = [
+            f"{src}: assertions: {a.kind} is not measured on runtime: hosts yet (remove it, or "
+            "run the topology on docker)"
+            for a in self.topo.assertions
+            if a.kind in NOT_ON_HOSTS
+        ]
+        if bad:
+            raise SpecError(bad)
+        self.hosts = hosts_of(self.topo)
+        refuse_outside(self.topo, self.hosts, src)
+        steps = targets_by_step(self.topo, self.hosts)
+        refuse_unconfirmed(self.topo, self.hosts, steps, self.i_know, src)
+        url = load_url(self.topo, self.hosts)
+        host = urlsplit(url).hostname or ""
+        try:
+            inside = any(
+                ipaddress.IPv4Address(host) in ipaddress.IPv4Network(r) for r in self.topo.allow
+            )
+        except ValueError:
+            inside = False
+        if not inside and self.allow_external_target is None:
+            raise SpecError(
+                [
+                    f"{src}: load: {url} is outside allow: [{', '.join(self.topo.allow)}] (add "
+                    "its range to allow:, or pass --allow-external-target WHY)"
+                ]
+            )
+        self.load_url = url
+
+    def build(self) -> None:
+        with self.journal.phase("build"):
+            self.image_tags = {observer.INSTANCE: images.build(observer.INSTANCE, self.say)}
+
+    def up(self) -> None:
+        with self.journal.phase("up") as ph:
+            self.journal.data["runtime"] = "hosts"
+            self.shell = SshShell(self.ssh_config)
+            for h in self.hosts.values():  # nothing is started there: only asked to answer
+                res = self.shell.run(h, "true")
+                if res.rc != 0:
+                    raise InfrastructureError(f"{h.instance} ({h.url}): `true` exited {res.rc}")
+            bind = "127.0.0.1"
+            locust_addrs = [
+                f"{bind}:{observer.loopback_port()}" for _ in range(1 + self.topo.load.workers)
+            ]
+            self.exporter = HarnessExporter(bind, observer.loopback_port())
+            exporters = [
+                ScrapeTarget("harness", f"{bind}:{self.exporter.server.server_port}", "harness")
+            ] + [
+                ScrapeTarget("locust", a, "locust" if i == 0 else f"locust-worker-{i}")
+                for i, a in enumerate(locust_addrs)
+            ]
+            exporters += [
+                ScrapeTarget("locust", a, load_steps.remote_instance(i))
+                for i, a in enumerate(self.topo.load.master.remote_workers, 1)
+            ]
+            self.host_targets = observer.host_exporters(self.hosts)
+            url = observer.start(
+                self.run_id,
+                self.topo,
+                self.image_tags[observer.INSTANCE],
+                exporters + self.host_targets,
+            )
+            self.prom = Prometheus(url)
+            self.locust = LocustProcess(
+                self.topo.load,
+                self.load_url,
+                self.run_id,
+                self.run_dir,
+                locust_addrs,
+                master_port=observer.loopback_port(),
+                ui=self.ui,
+            )
+            ph.update(
+                load_url=self.load_url,
+                prometheus=url,
+                hosts={i: h.url for i, h in self.hosts.items()},
+                scraped=[f"{t.instance}={t.address}" for t in self.host_targets],
+            )
+
+    def baseline_check(self) -> None:
+        assert self.prom and self.exporter
+        with self.journal.phase("baseline") as ph:
+            load = self.topo.load
+            self.host_watchers = HostWatchers(
+                self.topo,
+                self.hosts,
+                self.exporter,
+                time.time() - 1,
+                time.time() + 120 + load.duration,
+                self.ssh_config,
+            )
+            self.host_watchers.start()
+            self.watchers = cast(Any, self.host_watchers)  # the verdict's VIP lane reads it
+            deadline, why = time.monotonic() + 60, "?"
+            mine = {t.instance for t in self.host_targets}
+            while True:
+                try:
+                    answered = httpx.get(self.load_url, timeout=2).status_code
+                    up = self.prom.targets_up()
+                    down = sorted(i for i in mine if not up.get(i))
+                    why = (f"{self.load_url} answered {answered}" if answered >= 500 else "") or (
+                        f"exporters down: {', '.join(down)}" if down else ""
+                    )
+                    if not why and not self.host_watchers.sampled():
+                        why = "not every LB host reported whether it holds the VIP"
+                except (httpx.HTTPError, InfrastructureError) as exc:
+                    why = str(exc)
+                if not why:
+                    break
+                if time.monotonic() > deadline:
+                    raise InfrastructureError(f"the hosts' stack is not steady after 60 s: {why}")
+                time.sleep(0.5)
+            ph.update(vip_holders=self.host_watchers.vip_holders())
+
+    def load_and_chaos(self) -> None:
+        assert self.locust and self.prom and self.exporter
+        load = self.topo.load
+        with self.journal.phase("load"):
+            self.locust.start()
+            self._t0 = t0 = self.locust.wait_started()
+            self.journal["load_started_at"] = t0
+            self.say(f"load: {load.users} users for {load.duration:g}s through {self.load_url}")
+            self.events.subscribe(subscribers.exporter_gauges(self.exporter))
+            self.events.subscribe(subscribers.console(self.say))
+            self.host_chaos = HostChaos(
+                self.topo,
+                self.hosts,
+                self.shell,
+                self.journal,
+                self.run_id,
+                lambda m: None,
+                notify=self.events.fault_notify,
+                snapshot=lambda: {"vip_holders": self.host_watchers.vip_holders()},
+            )
+            self.host_chaos.run(max(0.0, t0 + load.duration - time.time()), self._host_tick)
+            workers = load_steps.worker_dropouts(
+                self.prom, self.locust, self.run_id, t0, t0 + load.duration
+            )
+            self.journal["workers"] = workers
+            end = load_steps.final_scrape(self.prom, self.locust, self.run_id, workers["alive"])
+            self.locust.release()
+            spans = load_steps.fault_spans(self.topo, self.journal["faults"], [])
+            self.timeline = Timeline(t0, end, spans)
+            self.timeline.dropped_workers = tuple(workers.get("dropped", ()))
+            self.journal["load_ended_at"] = end
+
+    def _host_tick(self) -> None:
+        assert self.locust is not None
+        if not self.locust.running():
+            raise InfrastructureError(self.locust.why_not_running())
+        active = ", ".join(e["name"] for _, e, _ in self.host_chaos.active)
+        self.on_tick(time.time() - self._t0, self.topo.load.duration, active)
+
+    def post_run(self) -> None:
+        """Nothing to read back on a host (validation refused what would need it)."""
+
+    def down(self) -> None:
+        chaos: Any = getattr(self, "host_chaos", None)
+        try:
+            if chaos is not None:
+                chaos.rollback_all()
+        finally:
+            if self.locust is not None:
+                self.locust.stop()
+            hw = getattr(self, "host_watchers", None)
+            if hw is not None:
+                hw.stop()
+            if self.exporter is not None:
+                self.exporter.close()
+            with self.journal.phase("down") as ph:
+                removed = teardown(self.run_id)  # the run's Prometheus; nothing on the hosts
+                ph.update(containers_removed=removed[0])
