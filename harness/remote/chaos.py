@@ -16,6 +16,7 @@ from typing import Any
 from harness.errors import HarnessError, InfrastructureError
 from harness.journal import Journal
 from harness.remote.faults import HostFault, build
+from harness.remote.relay import Relays
 from harness.remote.shell import Shell
 from harness.remote.targets import Host
 from harness.spec.models import ChaosStep, Topology, injection_name
@@ -49,6 +50,7 @@ class HostChaos:
         self.topo, self.hosts, self.shell, self.journal = topo, hosts, shell, journal
         self.run_id, self.say, self.sleep = run_id, say, sleep
         self.notify, self.snapshot = notify, snapshot
+        self.relays = Relays(topo.seed)  # latency via the harness's Toxiproxy, when asked
         self.rng = random.Random(topo.seed)
         self.active: list[tuple[HostFault, dict[str, Any], float | None]] = []
 
@@ -77,7 +79,7 @@ class HostChaos:
             self.journal.save()
 
     def inject(self, name: str, step: ChaosStep) -> HostFault:
-        fault = build(step, self.topo, self.hosts, self.shell, self.run_id, self.rng)
+        fault = build(step, self.topo, self.hosts, self.shell, self.run_id, self.rng, self.relays)
         fault.name = name
         entry = self._entry(fault, step)
         until = time.monotonic() + step.for_ if step.for_ is not None else None
@@ -99,6 +101,8 @@ class HostChaos:
 
     def rollback(self, fault: HostFault, entry: dict[str, Any]) -> list[str]:
         failed = fault.undo(self.shell)
+        for name in fault.relays:
+            self.relays.calm(name)
         entry.update(
             status="rollback_failed" if failed else "rolled_back", rolled_back_at=time.time()
         )
@@ -134,6 +138,10 @@ class HostChaos:
                 self.sleep(0.1)
         finally:
             self.rollback_all()
+
+    def close(self) -> None:
+        """The relays stop (the connections they carried end): when the load is over."""
+        self.relays.close()
 
     def rollback_all(self) -> list[str]:
         failed: list[str] = []

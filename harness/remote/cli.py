@@ -106,7 +106,10 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     code, status = EXIT_INCONCLUSIVE, RunStatus.ERROR
     try:
         with exit_signals():
-            chaos.run(args.duration if args.duration is not None else topo.load.duration)
+            try:
+                chaos.run(args.duration if args.duration is not None else topo.load.duration)
+            finally:
+                chaos.close()
         code, status = EXIT_OK, RunStatus.PASSED
     except HarnessError as exc:
         journal.data["error"] = str(exc)

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import InfrastructureError
+from harness.kinds.toxiproxy import upstream_port
+from harness.remote.relay import Relays, dnat, local_address_toward
 from harness.remote.shell import Result, Shell
 from harness.remote.targets import Host, default_unit
 from harness.spec.models import (
@@ -46,6 +48,7 @@ class HostFault:
     inject: list[tuple[Host, str]] = field(default_factory=list)
     rollback: list[tuple[Host, str]] = field(default_factory=list)
     note: str = ""
+    relays: list[str] = field(default_factory=list)  # its proxies in the run's Relays
 
     @property
     def targets(self) -> list[str]:
@@ -151,9 +154,12 @@ def build(
     shell: Shell,
     run_id: str,
     rng: random.Random,
+    relays: Relays | None = None,
 ) -> HostFault:
     """The step's fault as commands. vip_failover asks the hosts (through `shell`) which one
-    holds the VIP now, so it is built at injection time."""
+    holds the VIP now, so it is built at injection time. A latency on a link written
+    `via: toxiproxy` opens its proxies in `relays` (harness/remote/relay.py; None: a dry run,
+    which names the relay RELAY)."""
     fault = step.fault
     kind, p = fault.kind, fault.params
     f = HostFault(step.name, kind)
@@ -198,6 +204,10 @@ def build(
         to = [h for h in hosts.values() if h.service == dst.strip()]
         if not to:
             raise InfrastructureError(f"latency on {p.link}: no hosts for '{dst.strip()}'")
+        link = next((k for k in topo.links if k.name == f"{src.strip()}->{dst.strip()}"), None)
+        if link is not None and "via" in link.model_fields_set:
+            _relayed(f, p, [h for h in hosts.values() if h.service == src.strip()], to, relays)
+            return f
         delay = f"delay {round(p.latency * 1000)}ms" + (
             f" {round(p.jitter * 1000)}ms" if p.jitter else ""
         )
@@ -224,6 +234,28 @@ def build(
     else:  # the semantic checks refuse these before anything runs
         raise InfrastructureError(f"{kind} has no hosts-runtime form")
     return f
+
+
+def _relayed(
+    f: HostFault, p: Any, froms: list[Host], to: list[Host], relays: Relays | None
+) -> None:
+    """Latency through the harness's Toxiproxy: one proxy per `to` host, one DNAT rule per
+    (from, to) pair, tagged `harness:<proxy name>`."""
+    port = upstream_port(to[0].kind)
+    for t in to:
+        name = f"{f.name}@{t.instance}".replace(" ", "_")
+        listen = local_address_toward(froms[0].address) if relays is not None and froms else ""
+        relay = (
+            relays.open(name, listen, f"{t.address}:{port}", p.latency, p.jitter)
+            if relays is not None
+            else "RELAY"
+        )
+        f.relays.append(name)
+        for h in froms:
+            rule = dnat(t, port, relay, f"harness:{name}")
+            f.inject.append((h, f"iptables -w -t nat -I {rule}"))
+            f.rollback.append((h, f"while iptables -w -t nat -D {rule} 2>/dev/null; do :; done"))
+    f.note = f"through the harness's Toxiproxy, {round(p.latency * 1000)} ms"
 
 
 def recover(detail: dict[str, Any], shell: Shell) -> list[str]:

@@ -253,6 +253,7 @@ class HostsRun(Run):
         try:
             if chaos is not None:
                 chaos.rollback_all()
+                chaos.close()
         finally:
             if self.locust is not None:
                 self.locust.stop()

@@ -4,6 +4,7 @@ what they make of the lines that come back (VIP holders, Keepalived's and HAProx
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from harness.errors import SpecError
 from harness.remote.chaos import HostChaos
+from harness.remote.faults import build
 from harness.remote.shell import DryShell
 from harness.remote.stream import ssh_argv
 from harness.remote.targets import hosts_of
@@ -174,3 +176,63 @@ def test_host_chaos_tells_the_run_and_journals_the_vip_holders(tmp_path: Path) -
     ticks: list[Any] = []
     chaos.run(0.0, lambda: ticks.append(1))
     assert ("injected", "kill web-1") in told and ("rolled_back", "kill web-1") in told
+
+
+def test_latency_via_toxiproxy_is_dnat_to_the_harness_relay(tmp_path: Path) -> None:
+    text = TOPO.replace(
+        "load: {duration: 10s}",
+        "links: [{from: web, to: db, via: toxiproxy}]\nload: {duration: 10s}",
+    ).replace(
+        "assertions:",
+        "  - {name: slow, at: 3s, for: 2s, fault: {latency: {link: web->db, latency: 300ms}}}\n"
+        "assertions:",
+    )
+    topo = load_topology(topo_file(tmp_path, text), require_assertions=False)
+    shell = DryShell(lambda m: None)
+    f = build(topo.chaos[-1], topo, hosts_of(topo), shell, "R", random.Random(0))
+    rule = (
+        "OUTPUT -p tcp -d 10.0.0.31 --dport 3306 -m comment --comment harness:slow@db "
+        "-j DNAT --to-destination RELAY"
+    )
+    assert [(h.instance, c) for h, c in f.inject] == [
+        ("web-1", f"iptables -w -t nat -I {rule}"),
+        ("web-2", f"iptables -w -t nat -I {rule}"),
+    ]
+    assert f.rollback[0][1] == f"while iptables -w -t nat -D {rule} 2>/dev/null; do :; done"
+    assert f.relays == ["slow@db"] and "Toxiproxy" in f.note
+    # without via: the host's own netem, as before
+    plain = text.replace(", via: toxiproxy", "")
+    topo = load_topology(topo_file(tmp_path, plain), require_assertions=False)
+    f = build(topo.chaos[-1], topo, hosts_of(topo), shell, "R", random.Random(0))
+    assert "netem delay 300ms" in f.inject[0][1] and not f.relays
+
+
+def test_the_relay_slows_a_real_connection(tmp_path: Path) -> None:
+    import socket
+    import threading
+    import time
+
+    from harness.remote.relay import Relays
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+
+    def echo() -> None:
+        conn, _ = srv.accept()
+        conn.sendall(conn.recv(10))
+        conn.close()
+
+    threading.Thread(target=echo, daemon=True).start()
+    relays = Relays(seed=1)
+    try:
+        listen = relays.open("t", "127.0.0.1", f"127.0.0.1:{srv.getsockname()[1]}", 0.2, 0.0)
+        host, port = listen.rsplit(":", 1)
+        t0 = time.monotonic()
+        with socket.create_connection((host, int(port)), timeout=5) as c:
+            c.sendall(b"ping")
+            assert c.recv(10) == b"ping"
+        assert time.monotonic() - t0 >= 0.19
+    finally:
+        relays.close()
+        srv.close()
