@@ -425,11 +425,15 @@ def summarize(samples: list[Sample], n_pairs: int) -> dict[str, Any]:
         },
         "steady_window_per_1k_requests": {
             s: {
-                k: mmm([1000 * x.window[k] / x.window["requests"] for x in xs])
+                k: mmm([1000 * w[k] / w["requests"] for w in ws])
                 for k in ("user", "sys", "voluntary_switches", "involuntary_switches")
             }
             for s in sides[:3]
-            if (xs := [x for x in samples if x.side == s and x.window and x.window["requests"]])
+            if (
+                ws := [
+                    x.window for x in samples if x.side == s and x.window and x.window["requests"]
+                ]
+            )
         },
         "startup_cpu_s": {
             s: mmm([c for x in samples if x.side == s and (c := x.startup_cpu_s) is not None])
