@@ -7,11 +7,14 @@
 #   nginx-upstreams.sh admin DOWN W     a deploy's wishes (harness/chaos/lbctl.py): the IPs in
 #                                       DOWN taken out, "ip=weight ..." in W
 #   nginx-upstreams.sh restore          the deploy's wishes forgotten ("unchanged" if none)
+#   nginx-upstreams.sh up IP ...        exit 0 once the checks serve each IP: not held down by
+#                                       them, and a good check since the deploy's last wish
 # Each change renders the stable config (the one the run started with) with `down`/`weight=` on
 # the server lines, then `nginx -t` and a graceful reload, under one lock. Once the new workers
-# run it logs `nginx-check: Server app/<instance> is DOWN|UP` (the nginx-lb kind's LogLines):
-# every server held down again after each reload, since the watchers take Nginx's `start worker
-# processes` to mean every server is fresh.
+# run it logs `nginx-check: Server app/<instance> is DOWN|UP` (the nginx-lb kind's LogLines),
+# for what that reload applied (one snapshot of the down set): every server held down again
+# after each reload, since the watchers take Nginx's `start worker processes` to mean every
+# server is fresh; UP only for a server no deploy holds out.
 set -u
 CONF=${NGINX_CONF:-/etc/nginx/nginx.conf}
 STABLE=$CONF.harness-stable
@@ -19,14 +22,21 @@ STATE=${NGINX_STATE:-/run/harness/nginx}
 CHECKS=${NGINX_CHECKS:-/etc/harness/nginx-check}
 RELOAD=${NGINX_RELOAD:-nginx -t -q && nginx -s reload}
 WORKERS=${NGINX_WORKERS:-pgrep -fx 'nginx: worker process'}  # the serving workers' PIDs
-mkdir -p "$STATE/down"
+PIDFILE=${NGINX_PID:-/run/nginx.pid}
+mkdir -p "$STATE/down" "$STATE/ok"  # down/<instance>: its IP, held down by the checks;
+# ok/<instance>: touched at each good check
 
 say() { echo "nginx-check: $*" >&2; }
 workers() { eval "$WORKERS" | sort | tr '\n' ' '; }
 
-render() {  # stable config -> config with the down set and weights applied
+held() {  # "instance ip" per server the checks hold down now
+  local f ip
+  for f in "$STATE"/down/*; do { [ -e "$f" ] && read -r ip < "$f"; } 2>/dev/null && echo "${f##*/} $ip"; done
+}
+
+render() {  # IPS: stable config -> config with IPS, admin's down set and weights applied
   local down weights
-  down=$(cat "$STATE"/admin.down "$STATE"/down/* 2>/dev/null | tr '\n' ' ')
+  down="$1 $(cat "$STATE"/admin.down 2>/dev/null | tr '\n' ' ')"
   weights=$(cat "$STATE/admin.weights" 2>/dev/null)
   awk -v down=" $down " -v weights=" $weights " '
     BEGIN {
@@ -43,18 +53,21 @@ render() {  # stable config -> config with the down set and weights applied
     { print }' "$STABLE"
 }
 
-apply() {  # [instance ...]: those are UP again; call under the lock
-  local before t
+apply() {  # [instance ip]: that one is UP again; call under the lock
+  local before t snap name ip
+  snap=$(held)  # what this reload applies is what it announces, whatever changes meanwhile
   [ -f "$STABLE" ] || cp -p "$CONF" "$STABLE"
-  render > "$CONF.new" && mv "$CONF.new" "$CONF" || return 1
+  render "$(echo "$snap" | cut -s -d' ' -f2)" > "$CONF.new" && mv "$CONF.new" "$CONF" || return 1
   before=$(workers)
   eval "$RELOAD" || return 1
   for t in $(seq 40); do  # the master logged `start worker processes` before forking them
     [ -z "$before" ] || [ "$(workers)" != "$before" ] && break
     sleep 0.05
   done
-  for name in "$@"; do say "Server app/$name is UP"; done
-  for f in "$STATE"/down/*; do [ -e "$f" ] && say "Server app/${f##*/} is DOWN"; done
+  if [ $# -eq 2 ] && ! grep -qxF "$2" "$STATE/admin.down" 2>/dev/null; then
+    say "Server app/$1 is UP"  # (one a deploy holds out stays out: its put_back says so)
+  fi
+  while read -r name ip; do [ -n "$name" ] && say "Server app/$name is DOWN"; done <<< "$snap"
   return 0
 }
 
@@ -64,18 +77,29 @@ probe() {  # ip port: one check
   curl -fsS -o /dev/null --max-time "$TIMEOUT" "http://$1:$2$CHECK_PATH" 2>/dev/null
 }
 
-check_one() {  # instance ip port: this server's checks, for as long as the container runs
+hold() {  # instance ip: held down (written whole: apply may read it at any time)
+  echo "$2" > "$STATE/.down-$1" && mv "$STATE/.down-$1" "$STATE/down/$1"
+}
+
+check_one() {  # instance ip port: this server's checks, for as long as the script runs
   local name=$1 ip=$2 port=$3 fails=0 oks=0 state=UP
   while :; do
-    if probe "$ip" "$port"; then fails=0; oks=$((oks + 1)); else oks=0; fails=$((fails + 1)); fi
+    if probe "$ip" "$port"; then
+      fails=0; oks=$((oks + 1)); : > "$STATE/ok/$name"
+    else
+      oks=0; fails=$((fails + 1))
+    fi
+    # a failed reload leaves the server as it was; the next check tries again
     if [ $state = UP ] && [ $fails -ge "$FALL" ]; then
-      state=DOWN
-      echo "$ip" > "$STATE/down/$name"
-      locked apply || say "reload failed: $name stays in"
+      hold "$name" "$ip"
+      if locked apply; then state=DOWN; else
+        rm -f "$STATE/down/$name"; say "reload failed: $name stays in"
+      fi
     elif [ $state = DOWN ] && [ $oks -ge "$RISE" ]; then
-      state=UP
       rm -f "$STATE/down/$name"
-      locked apply "$name" || say "reload failed: $name stays out"
+      if locked apply "$name" "$ip"; then state=UP; else
+        hold "$name" "$ip"; say "reload failed: $name stays out"
+      fi
     fi
     sleep "$INTER"
   done
@@ -84,14 +108,21 @@ check_one() {  # instance ip port: this server's checks, for as long as the cont
 case "${1:-}" in
   check)
     read -r CHECK_PATH INTER TIMEOUT FALL RISE < "$CHECKS"
-    rm -f "$STATE"/down/*
-    tail -n +2 "$CHECKS" | while read -r name ip port; do check_one "$name" "$ip" "$port" & done
-    master=""
+    rm -f "$STATE"/down/* "$STATE"/ok/*
+    loops=()  # the checks end with the script (supervise.sh stops it with TERM)
+    trap 'kill "${loops[@]}" 2>/dev/null; exit 0' TERM INT
+    while read -r name ip port; do
+      check_one "$name" "$ip" "$port" &
+      loops+=($!)
+    done < <(tail -n +2 "$CHECKS")
+    master=""  # the last Nginx master seen (a stopped Nginx has no pidfile)
     while :; do  # a restarted Nginx starts from the config on disk: say again what is down
-      now=$(cat /run/nginx.pid 2>/dev/null)
-      if [ -n "$master" ] && [ "$now" != "$master" ]; then locked apply; fi
-      master=$now
-      sleep 1
+      now=$(cat "$PIDFILE" 2>/dev/null)
+      if [ -n "$now" ]; then
+        if [ -n "$master" ] && [ "$now" != "$master" ]; then locked apply; fi
+        master=$now
+      fi
+      sleep 1 & wait $!
     done
     ;;
   admin)
@@ -106,5 +137,15 @@ case "${1:-}" in
     # without health checks the stable config is the config again: nothing left to restore
     [ -f "$CHECKS" ] || rm -f "$STABLE"
     ;;
-  *) echo "usage: $0 check | admin 'IP ...' 'IP=WEIGHT ...' | restore" >&2; exit 2 ;;
+  up)
+    [ -f "$CHECKS" ] || exit 0
+    shift
+    for ip in "$@"; do
+      name=$(awk -v ip="$ip" 'NR > 1 && $2 == ip { print $1 }' "$CHECKS")
+      [ -n "$name" ] || continue  # not checked
+      # a good check after the wish (put_back rewrote admin.down), and not held down since
+      [ "$STATE/ok/$name" -nt "$STATE/admin.down" ] && [ ! -e "$STATE/down/$name" ] || exit 1
+    done
+    ;;
+  *) echo "usage: $0 check | admin 'IP ...' 'IP=WEIGHT ...' | restore | up IP ..." >&2; exit 2 ;;
 esac

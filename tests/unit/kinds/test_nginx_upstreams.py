@@ -4,8 +4,10 @@ backend; the reload is replaced by `true`, Nginx itself runs in tests/integratio
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -33,7 +35,7 @@ server {
 """
 
 
-def env(tmp: Path) -> dict[str, str]:
+def env(tmp: Path, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
         "NGINX_CONF": str(tmp / "nginx.conf"),
@@ -41,13 +43,32 @@ def env(tmp: Path) -> dict[str, str]:
         "NGINX_CHECKS": str(tmp / "checks"),
         "NGINX_RELOAD": "true",
         "NGINX_WORKERS": "true",  # no Nginx here (the host's pgrep would see the containers')
+        "NGINX_PID": str(tmp / "nginx.pid"),
+        **extra,
     }
 
 
-def run(tmp: Path, *args: str) -> str:
+def run(tmp: Path, *args: str, code: int = 0) -> str:
     p = subprocess.run(["bash", str(SCRIPT), *args], env=env(tmp), capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == code, p.stderr
     return p.stdout
+
+
+def check(tmp: Path, log: Path, **extra: str) -> subprocess.Popen[bytes]:
+    """`nginx-upstreams.sh check` in its own process group, its stderr (and the reload's) in `log`."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            ["bash", str(SCRIPT), "check"],
+            env=env(tmp, **extra),
+            stderr=out,
+            stdout=out,
+            start_new_session=True,
+        )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait()
 
 
 def test_a_deploy_takes_a_server_down_sets_weights_and_restores_the_stable_config(
@@ -62,6 +83,7 @@ def test_a_deploy_takes_a_server_down_sets_weights_and_restores_the_stable_confi
     assert run(tmp_path, "restore") == ""
     assert (tmp_path / "nginx.conf").read_text() == CONF
     assert run(tmp_path, "restore").strip() == "unchanged"
+    assert run(tmp_path, "up", "10.0.0.11") == ""  # no health checks: nothing to wait for
 
 
 class Backend(BaseHTTPRequestHandler):
@@ -79,6 +101,7 @@ class Backend(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def backend() -> Iterator[int]:
+    Backend.status, Backend.paths = 200, []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Backend)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.server_address[1]
@@ -99,10 +122,7 @@ def test_fall_failed_checks_mark_a_server_down_and_rise_good_ones_bring_it_back(
     (tmp_path / "nginx.conf").write_text(conf)
     (tmp_path / "checks").write_text(f"/health/live 0.1 0.5 3 2\nweb-2 127.0.0.1 {backend}\n")
     log = tmp_path / "log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            ["bash", str(SCRIPT), "check"], env=env(tmp_path), stderr=out, start_new_session=True
-        )
+    proc = check(tmp_path, log)
     try:
         wait_for("check", lambda: Backend.paths)
         assert set(Backend.paths) == {"/health/live"}
@@ -127,8 +147,141 @@ def test_fall_failed_checks_mark_a_server_down_and_rise_good_ones_bring_it_back(
         wait_for("UP line", lambda: "nginx-check: Server app/web-2 is UP" in log.read_text())
         assert " down;" not in (tmp_path / "nginx.conf").read_text()
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait()
+        stop(proc)
+
+
+def down_lines(log: Path, name: str) -> int:
+    return log.read_text().count(f"nginx-check: Server app/{name} is DOWN")
+
+
+def test_each_down_line_follows_a_reload_that_took_that_server_out(tmp_path: Path) -> None:
+    """web-1 refuses at once, web-2 accepts and never answers (each of its checks runs the whole
+    timeout), so web-2 is found down ~0.4 s after web-1, while web-1's reload (1 s here) runs.
+    Every DOWN line must follow a reload whose config had that server `down`."""
+    hang = socket.socket()
+    hang.bind(("127.0.0.3", 0))
+    hang.listen(64)
+    port = hang.getsockname()[1]  # nothing listens on 127.0.0.2 at that port: refused
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        CONF.replace("10.0.0.11:80", f"127.0.0.2:{port}").replace(
+            "10.0.0.12:80", f"127.0.0.3:{port}"
+        )
+    )
+    (tmp_path / "checks").write_text(
+        f"/health 0.1 0.2 2 2\nweb-1 127.0.0.2 {port}\nweb-2 127.0.0.3 {port}\n"
+    )
+    log = tmp_path / "log"
+    reload = f"echo RELOAD $(awk '/ down;/ {{print $2}}' {conf}) >&2; sleep 1"
+    proc = check(tmp_path, log, NGINX_RELOAD=reload)
+    try:
+        wait_for(
+            "both DOWN after a second reload",
+            lambda: (
+                log.read_text().count("RELOAD") >= 2
+                and "web-2 is DOWN" in log.read_text().rsplit("RELOAD", 1)[1]
+            ),
+        )
+    finally:
+        stop(proc)
+        hang.close()
+    reloaded = ""
+    for line in log.read_text().splitlines():
+        if line.startswith("RELOAD"):
+            reloaded = line
+        for name, ip in (("web-1", "127.0.0.2"), ("web-2", "127.0.0.3")):
+            if line.endswith(f"app/{name} is DOWN"):
+                assert f"{ip}:{port}" in reloaded, log.read_text()
+
+
+def test_the_checks_end_with_the_script(tmp_path: Path, backend: int) -> None:
+    (tmp_path / "nginx.conf").write_text(CONF.replace("10.0.0.12:80", f"127.0.0.1:{backend}"))
+    (tmp_path / "checks").write_text(f"/health/live 0.1 0.5 3 2\nweb-2 127.0.0.1 {backend}\n")
+    proc = check(tmp_path, tmp_path / "log")
+    try:
+        wait_for("check", lambda: Backend.paths)
+        proc.terminate()  # the script alone, as supervise.sh stops it
+        proc.wait(timeout=3)
+        time.sleep(0.3)
+        seen = len(Backend.paths)
+        time.sleep(0.5)
+        assert len(Backend.paths) == seen, "a check loop outlived the script"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+
+
+def test_held_down_servers_are_said_again_after_nginx_restarts(
+    tmp_path: Path, backend: int
+) -> None:
+    """A stopped Nginx has no pidfile; the one started after it starts from the config on disk
+    and announces every server fresh, so the script says again which are down."""
+    Backend.status = 503
+    (tmp_path / "nginx.conf").write_text(CONF.replace("10.0.0.12:80", f"127.0.0.1:{backend}"))
+    (tmp_path / "checks").write_text(f"/health/live 0.1 0.5 2 2\nweb-2 127.0.0.1 {backend}\n")
+    pidfile, log = tmp_path / "nginx.pid", tmp_path / "log"
+    pidfile.write_text("100\n")
+    proc = check(tmp_path, log)
+    try:
+        wait_for("DOWN", lambda: down_lines(log, "web-2") == 1)
+        time.sleep(1.1)  # the script has seen master 100
+        pidfile.unlink()  # Nginx stopped
+        time.sleep(1.2)
+        pidfile.write_text("200\n")  # and started again
+        wait_for("DOWN said again", lambda: down_lines(log, "web-2") == 2, timeout=3)
+    finally:
+        stop(proc)
+
+
+def test_a_failed_reload_is_tried_again(tmp_path: Path, backend: int) -> None:
+    Backend.status = 503
+    (tmp_path / "nginx.conf").write_text(CONF.replace("10.0.0.12:80", f"127.0.0.1:{backend}"))
+    (tmp_path / "checks").write_text(f"/health/live 0.1 0.5 2 2\nweb-2 127.0.0.1 {backend}\n")
+    log, ok = tmp_path / "log", tmp_path / "reload-works"
+    proc = check(tmp_path, log, NGINX_RELOAD=f"test -e {ok}")
+    try:
+        wait_for("a failed reload", lambda: "reload failed: web-2" in log.read_text())
+        ok.touch()
+        wait_for("DOWN once the reload works", lambda: down_lines(log, "web-2") == 1, timeout=2)
+    finally:
+        stop(proc)
+
+
+def test_a_server_a_deploy_holds_out_is_not_said_up_and_up_waits_for_a_good_check(
+    tmp_path: Path, backend: int
+) -> None:
+    """lbctl.wait_up asks `up IP`: 0 once the checks serve the server (no `down` from them, and a
+    good check since the deploy's last change); a server the deploy holds out is never said UP."""
+    (tmp_path / "nginx.conf").write_text(CONF.replace("10.0.0.12:80", f"127.0.0.1:{backend}"))
+    (tmp_path / "checks").write_text(f"/health/live 0.1 0.5 2 2\nweb-2 127.0.0.1 {backend}\n")
+    log = tmp_path / "log"
+    run(tmp_path, "admin", "127.0.0.1", "")  # a deploy took web-2 out
+    Backend.status = 503
+    proc = check(tmp_path, log)
+    try:
+        wait_for("DOWN", lambda: down_lines(log, "web-2") == 1)
+        run(tmp_path, "up", "127.0.0.1", code=1)
+        Backend.status = 200
+        wait_for("checks passing", lambda: not (tmp_path / "state/down/web-2").exists())
+        time.sleep(0.3)
+        assert "web-2 is UP" not in log.read_text(), "the deploy still holds it out"
+        Backend.status = 503
+        run(tmp_path, "admin", "", "")  # put back, while its checks fail
+        run(tmp_path, "up", "127.0.0.1", code=1)
+        Backend.status = 200
+
+        def up() -> bool:
+            return (
+                subprocess.run(
+                    ["bash", str(SCRIPT), "up", "127.0.0.1"], env=env(tmp_path)
+                ).returncode
+                == 0
+            )
+
+        wait_for("up", up)
+        assert run(tmp_path, "up", "10.0.0.11") == ""  # not checked: nothing to wait for
+    finally:
+        stop(proc)
 
 
 def test_check_reaches_the_container_and_gives_the_ejection_bound(tmp_path: Path) -> None:
