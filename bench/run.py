@@ -274,7 +274,8 @@ def print_tables(
     g, o = summary["goal"], summary["overhead_s"]
     verdict = "[green]met[/]" if g["met"] else "[red]missed[/]"
     console.print(
-        f"overhead beyond {summary['configured_load_s']:g} s of load, median of {len(runs)} runs: "
+        f"overhead beyond {summary['configured_load_s']:g} s of load, median of {len(mine)} runs "
+        f"({CURRENT}): "
         f"{fmt_mmm(o, '.1f', ' s') if o else '-'}; goal {g['overhead_s']} s: {verdict}"
     )
 
@@ -335,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
             for n, side in enumerate(order):
                 say(f"run {n + 1}/{len(order)} ({side}): harness run {name}")
                 r = one_run(n, args, Path(tmpd), side)
+                r["round"] = n // len(sides)  # a round runs each side once, back to back
                 runs.append(r)
                 say(
                     f"  run {n + 1}: {r['wall_s']:.1f}s, overhead {r['overhead_s']:.1f}s, "
@@ -348,13 +350,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     summary = summarize([r for r in runs if r["side"] == CURRENT], args.load_s)
     if args.compare:
-        before = [r for r in runs if r["side"] == args.compare]
-        after = [r for r in runs if r["side"] == CURRENT]
+        judged = {(r["round"], r["side"]): r for r in runs if r["exit_code"] in (0, 1)}
+        rounds = [n for n in range(args.repeat) if all((n, s) in judged for s in sides)]
         summary["compare"] = {
             "revision": args.compare,
-            "before": summarize(before, args.load_s),
-            "paired_overhead_ratios": paired_ratios(
-                [r["overhead_s"] for r in after], [r["overhead_s"] for r in before]
+            "before": summarize([r for r in runs if r["side"] == args.compare], args.load_s),
+            "paired_overhead_ratios": paired_ratios(  # rounds where both reached a verdict
+                [judged[n, CURRENT]["overhead_s"] for n in rounds],
+                [judged[n, args.compare]["overhead_s"] for n in rounds],
             ),
         }
     info["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
