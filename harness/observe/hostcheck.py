@@ -1,5 +1,8 @@
 """Runs a user's testinfra module against a service's containers (testinfra's docker://
-backend), in a pytest subprocess, and counts passed and failed tests from its JUnit XML."""
+backend), in a pytest subprocess, and counts passed and failed tests from its JUnit XML.
+
+Several assertions run side by side, possibly the same module on two services: each writes
+its own report and log, named after its place in the topology's `assertions:` list."""
 
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ def run_module(
     service: str,
     run_dir: Path,
     running: set[str],
+    *,
+    index: int,
     timeout: float = 300,
 ) -> tuple[int, int]:
     """Run against the service's running instances (a node a fault left dead is not checked)."""
@@ -28,7 +33,8 @@ def run_module(
             f"testinfra {module.name}: no running instance of {service} to check"
         )
     hosts = ",".join(f"docker://{container_name(plan.run_id, i)}" for i in targets)
-    report = run_dir / f"testinfra-{module.stem}.xml"
+    name = f"testinfra-{index}-{module.stem}"  # index: the assertion's place in the list
+    report = run_dir / f"{name}.xml"
     proc = subprocess.run(
         [
             sys.executable,
@@ -49,7 +55,7 @@ def run_module(
         text=True,
         timeout=timeout,
     )
-    (run_dir / f"testinfra-{module.stem}.log").write_text(proc.stdout + proc.stderr)
+    (run_dir / f"{name}.log").write_text(proc.stdout + proc.stderr)
     if not report.exists():
         raise InfrastructureError(
             f"testinfra module {module} did not run: {(proc.stdout + proc.stderr)[-300:]}"

@@ -184,11 +184,13 @@ WRITES_MISSING = Metric("harness_writes_missing", "Acknowledged writes missing f
 WRITES_CHECKED = Metric(
     "harness_writes_checked", "Acknowledged writes checked against the database."
 )
+# One series per testinfra assertion: its module and the service it ran on (validation refuses
+# the same pair twice).
 TESTINFRA_FAILED = Metric(
-    "harness_testinfra_failed", "Failed tests of a testinfra module.", ("module",)
+    "harness_testinfra_failed", "Failed tests of a testinfra module.", ("module", "hosts")
 )
 TESTINFRA_PASSED = Metric(
-    "harness_testinfra_passed", "Passed tests of a testinfra module.", ("module",)
+    "harness_testinfra_passed", "Passed tests of a testinfra module.", ("module", "hosts")
 )
 POST_RUN = Metric("harness_post_run_timestamp_seconds", "Post-run measurements are published.")
 

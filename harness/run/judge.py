@@ -24,10 +24,15 @@ def _running(container: Any) -> bool:
         return False
 
 
-def _testinfra(run: Any, spec: Any) -> tuple[int, int]:
+def _testinfra(run: Any, spec: Any, index: int) -> tuple[int, int]:
     running = {i for i, c in run.stack.containers.items() if _running(c)}
     return hostcheck.run_module(
-        Path(run.topology_file).parent / spec.module, run.plan, spec.hosts, run.run_dir, running
+        Path(run.topology_file).parent / spec.module,
+        run.plan,
+        spec.hosts,
+        run.run_dir,
+        running,
+        index=index,
     )
 
 
@@ -59,14 +64,21 @@ def post_run(run: Any) -> None:
                 if "no_lost_writes" in kinds
                 else None
             )
+            # One report per assertion (its index); gauges by module and service, a pair
+            # validation allows once, so each assertion is judged on its own tests.
             modules = [
                 (
                     a.testinfra,
                     pool.submit(
-                        timed, f"testinfra {a.testinfra.module}", _testinfra, run, a.testinfra
+                        timed,
+                        f"testinfra {a.testinfra.module} on {a.testinfra.hosts}",
+                        _testinfra,
+                        run,
+                        a.testinfra,
+                        i,
                     ),
                 )
-                for a in run.topo.assertions
+                for i, a in enumerate(run.topo.assertions)
                 if a.testinfra is not None
             ]
             if checking is not None:
@@ -76,9 +88,10 @@ def post_run(run: Any) -> None:
                 ph.update(writes_checked=checked, writes_missing=missing, missing_sample=sample)
             for spec, fut in modules:
                 passed, failed = fut.result()
-                run.exporter.testinfra_passed.labels(spec.module).set(passed)
-                run.exporter.testinfra_failed.labels(spec.module).set(failed)
-                ph.setdefault("testinfra", {})[spec.module] = {"passed": passed, "failed": failed}
+                run.exporter.testinfra_passed.labels(spec.module, spec.hosts).set(passed)
+                run.exporter.testinfra_failed.labels(spec.module, spec.hosts).set(failed)
+                key = f"{spec.module} on {spec.hosts}"
+                ph.setdefault("testinfra", {})[key] = {"passed": passed, "failed": failed}
         ph["timings"] = timings
         stamp = round(time.time(), 3)
         run.exporter.post_run.set(stamp)

@@ -137,7 +137,7 @@ class Compiler(Scope):
                 guards=[Guard(checked, "no acknowledged write to check: nothing to measure")],
             )
         if k == "testinfra":
-            mod = f'module="{p.module}"'
+            mod = f'module="{p.module}",hosts="{p.hosts}"'  # this assertion's own series
             failed = f"{metrics.TESTINFRA_FAILED.name}{sel(self.run_id, mod)} @ {at:.3f}"
             passed = f"{metrics.TESTINFRA_PASSED.name}{sel(self.run_id, mod)} @ {at:.3f}"
             return Query(

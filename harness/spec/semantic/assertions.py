@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,13 @@ def check_assertion(
         problem = file_problem(base_dir, p.module)
         if problem:
             yield loc + ("module",), problem
+        # Its results are labelled by module and service: the same pair twice would share them.
+        twin = next((j for j, b in enumerate(topo.assertions[:i]) if _same_check(b, p)), None)
+        if twin is not None:
+            yield (
+                loc + ("module",),
+                f"{p.module} already runs on {p.hosts} in assertions[{twin}] (keep one of the two)",
+            )
     if a.kind == "no_lost_writes" and not any(s.kind in DB_KINDS for s in topo.services.values()):
         yield (
             loc,
@@ -98,6 +106,14 @@ def check_assertion(
                 loc + ("hosts",),
                 f"'{p.hosts}' is the harness's own {kind} (name a service of the stack)",
             )
+
+
+def _same_check(b: Any, p: Any) -> bool:
+    q = b.testinfra
+    return q is not None and (os.path.normpath(q.module), q.hosts) == (
+        os.path.normpath(p.module),
+        p.hosts,
+    )
 
 
 def _check_replication_lag(topo: Topology, loc: Loc, p: Any) -> Iterator[tuple[Loc, str]]:

@@ -59,18 +59,20 @@ def test_passed_and_failed_are_counted_from_the_junit_report(plan: RunPlan, tmp_
     module.write_text(MODULE)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    passed, failed = hostcheck.run_module(module, plan, "web", run_dir, {"web-1", "web-3", "db"})
+    passed, failed = hostcheck.run_module(
+        module, plan, "web", run_dir, {"web-1", "web-3", "db"}, index=2
+    )
     assert (passed, failed) == (2, 2)  # an error counts as failed; a skip as neither
-    assert (run_dir / "testinfra-test_web.xml").exists()
-    assert "test_fails" in (run_dir / "testinfra-test_web.log").read_text()
+    assert (run_dir / "testinfra-2-test_web.xml").exists()
+    assert "test_fails" in (run_dir / "testinfra-2-test_web.log").read_text()
 
 
 def test_no_running_instance_is_an_infrastructure_error(plan: RunPlan, tmp_path: Path) -> None:
     with pytest.raises(InfrastructureError, match="no running instance of web"):
-        hostcheck.run_module(tmp_path / "test_x.py", plan, "web", tmp_path, {"db"})
+        hostcheck.run_module(tmp_path / "test_x.py", plan, "web", tmp_path, {"db"}, index=0)
 
 
 def test_a_module_that_does_not_import_counts_as_failed(plan: RunPlan, tmp_path: Path) -> None:
     module = tmp_path / "test_broken.py"
     module.write_text("def test_x(:\n")
-    assert hostcheck.run_module(module, plan, "web", tmp_path, {"web-2"}) == (0, 1)
+    assert hostcheck.run_module(module, plan, "web", tmp_path, {"web-2"}, index=0) == (0, 1)

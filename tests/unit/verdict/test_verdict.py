@@ -162,7 +162,7 @@ def test_zero_acknowledged_writes_and_zero_tests_are_nothing_to_measure(lab: Pro
     lab.gauge("harness_writes_checked", {"run": RUN, "instance": "harness"}, [(t, 0.0) for t in times])
     lab.gauge("harness_writes_missing", {"run": RUN, "instance": "harness"}, [(t, 0.0) for t in times])
     for g in ("harness_testinfra_failed", "harness_testinfra_passed"):
-        lab.gauge(g, {"run": RUN, "instance": "harness", "module": "m.py"}, [(t, 0.0) for t in times])
+        lab.gauge(g, {"run": RUN, "instance": "harness", "module": "m.py", "hosts": "web"}, [(t, 0.0) for t in times])
     lab.start()
     writes = evaluate(Assertion.model_validate({"no_lost_writes": {}}), lab.prom, RUN, tl, TOPO)
     tests = evaluate(Assertion.model_validate({"testinfra": {"module": "m.py", "hosts": "web"}}),
