@@ -58,13 +58,36 @@ def run(d: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         reverse=True,
     )[:3]
+    rows = []
+    cmp = d.get("config", {}).get("compare")
+    if cmp:  # before/after, interleaved: pairs of one round where both reached a verdict
+        done = {
+            (r.get("round", r["n"] // 2), r["side"]): r["overhead_s"]
+            for r in d["runs"]
+            if r["exit_code"] in (0, 1)
+        }
+        ratios = [
+            done[n, s] / done[n, cmp]
+            for (n, s) in done
+            if s != cmp and (n, cmp) in done and done[n, cmp] > 0
+        ]
+        before = d["compare"]["before"]["overhead_s"]
+        if ratios and before:
+            rows.append(
+                (
+                    f"the same, before ({cmp}) and after, interleaved",
+                    f"before {_mmm(before, ' s', '.1f')}; after/before paired "
+                    + ", ".join(f"{x:.2f}" for x in sorted(ratios)),
+                )
+            )
     return [
         (
             f"`harness run {d['topology']}` beyond its {d['configured_load_s']:g} s of load, "
-            f"{len(d['runs'])} runs",
+            f"{sum(1 for r in d['runs'] if r.get('side', '') != cmp and r['exit_code'] in (0, 1))} runs",
             f"{_mmm(d['overhead_s'], ' s', '.1f')}; largest (median): "
             + ", ".join(f"{k} {v:.1f} s" for v, k in steps),
-        )
+        ),
+        *rows,
     ]
 
 

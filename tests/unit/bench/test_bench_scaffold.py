@@ -62,7 +62,7 @@ def test_the_figure_rows_of_run_and_cold() -> None:
     runs = {
         "topology": "topologies/ha.yaml",
         "configured_load_s": 40.0,
-        "runs": [{}, {}, {}],
+        "runs": [{"n": n, "side": "working tree", "exit_code": 0} for n in range(3)],
         "overhead_s": {"min": 9.0, "median": 10.0, "max": 12.0},
         "step_median_s": {"up": 4.0, "load: configured duration": 40.0, "baseline": 2.0},
     }
@@ -70,6 +70,16 @@ def test_the_figure_rows_of_run_and_cold() -> None:
     assert "40 s of load, 3 runs" in what
     assert figure.startswith("10.0 s (min 9.0, max 12.0); largest (median): up 4.0 s, baseline")
     assert figures.run({"runs": []}) == []  # an old result file (wall time only): no row
+    runs["config"] = {"compare": "abc"}  # before/after: rounds where both reached a verdict
+    runs["runs"] = [
+        {"n": 0, "side": "working tree", "exit_code": 0, "overhead_s": 9.0},
+        {"n": 1, "side": "abc", "exit_code": 0, "overhead_s": 18.0},
+        {"n": 2, "side": "abc", "exit_code": 0, "overhead_s": 20.0},
+        {"n": 3, "side": "working tree", "exit_code": 2, "overhead_s": 5.0},
+    ]
+    runs["compare"] = {"before": {"overhead_s": {"min": 18.0, "median": 19.0, "max": 20.0}}}
+    _, (what, figure) = figures.run(runs)
+    assert "before (abc)" in what and figure.endswith("after/before paired 0.50")
     ((_, cold),) = figures.cold(
         {"steps": {"build": {"seconds": 100.0}, "run": {"seconds": 60.0}}, "total_s": 160.0}
     )
