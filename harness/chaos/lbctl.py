@@ -222,13 +222,18 @@ def put_back(lb: Lb, c: Container, names: list[str], weights: dict[str, int], st
 
 
 def wait_up(lb: Lb, c: Container, names: list[str], timeout: float, step: Step) -> None:
-    """Wait until the LB's own health checks report `names` UP (HAProxy; Nginx serves a server
-    as soon as its `down` is gone)."""
-    if lb.how != RUNTIME_API or not names:
+    """Wait until the LB's own health checks serve `names` again: HAProxy reports them UP;
+    Nginx with active checks (images/lb/nginx-upstreams.sh `up`) holds none of them `down` and
+    has passed a check on each since they were put back, so a node out for longer than `fall`
+    checks is not left held down while the next batch is drained (without checks it serves a
+    server as soon as its `down` is gone: `up` answers at once)."""
+    if not names:
         return
     s = step("wait_up", lb=lb.instance, servers=names)
 
     def up() -> bool:
+        if lb.how != RUNTIME_API:
+            return c.exec_run([NGINX_UPSTREAMS, "up", *names])[0] == 0
         servers = haproxy_servers(c)
         return all(servers.get(n, ("",))[0].startswith("UP") for n in names)
 

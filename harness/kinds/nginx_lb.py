@@ -26,7 +26,7 @@ CONFIG_PATH = "/etc/nginx/nginx.conf"
 EXPORTER_PORT = 9113
 EXPORTER = Exporter("nginx", EXPORTER_PORT)  # Debian's nginx exporter over stub_status
 CHECKS = "/etc/harness/nginx-check"  # `path inter timeout fall rise`, then `instance ip port` lines
-RELOAD_SLACK = 0.5  # the rewrite, `nginx -t`, the reload and the new workers starting
+RELOAD_BUDGET = 1.0  # the lock, the rewrite, `nginx -t`, the reload and the new workers starting
 
 
 def checks(svc: NginxLBService, backends: list[tuple[str, str, int]], port: int) -> str:
@@ -68,10 +68,18 @@ def containers(ctx: Context, name: str, svc: NginxLBService) -> list[ContainerPl
 def ejection_bound(svc: NginxLBService) -> float:
     """Passive checks: a dead peer is skipped after `max_fails` failed attempts within
     `fail_timeout`; a request that hits it waits up to `timeout_connect` before the next peer.
-    Active checks (`check:`), which eject a peer with no traffic too: `fall` failed checks, each
-    of which can take the whole check timeout, `inter` apart, then the reload."""
-    if svc.check is not None:
-        return svc.check.fall * (svc.check.interval + svc.check.timeout) + RELOAD_SLACK
+    Active checks (`check:`), which eject a peer with no traffic too: images/lb/nginx-upstreams.sh
+    probes, then sleeps `inter`. At worst a check passed just before the node stopped answering,
+    then come `fall` rounds of `inter` asleep plus a failing check that runs the whole `timeout`
+    (a stopped node's IP answers nothing, not even a reset): fall x (inter + timeout), the loop's
+    exact worst case. On top, one more `inter` for the phase: the node stops answering only some
+    time after the fault is journaled (docker stop), and each round also pays a curl and a sleep
+    forked on a busy machine; and RELOAD_BUDGET for what follows the last failed check before
+    the DOWN line (the lock, free unless another server changed at the same moment; `nginx -t`,
+    the reload, the new workers). Checks that never eject still fail it."""
+    c = svc.check
+    if c is not None:
+        return c.fall * (c.interval + c.timeout) + c.interval + RELOAD_BUDGET
     return svc.timeout_connect * max(1, svc.max_fails)
 
 
@@ -134,7 +142,7 @@ def _ejection(svc: NginxLBService) -> tuple[float, str]:
     if c is not None:
         how = (
             f"active: fall {c.fall} x (inter {c.interval:g}s + timeout {c.timeout:g}s)"
-            f" + reload {RELOAD_SLACK:g}s"
+            f" + inter {c.interval:g}s (phase) + reload {RELOAD_BUDGET:g}s"
         )
     else:
         how = f"passive: max_fails {svc.max_fails} x connect timeout {svc.timeout_connect:g}s"

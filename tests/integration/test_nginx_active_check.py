@@ -25,7 +25,10 @@ def test_a_stopped_node_is_ejected_by_the_active_checks_within_the_config_bound(
     ejection = by_kind["ejection_time"]
     assert ejection["status"] == "passed"
     assert ejection["extra"]["bound_from_config"].startswith("active: fall 2")
-    assert 0 < float(ejection["measured"]) <= 2.5
+    # max: auto = fall 2 x (inter 0.5 + timeout 0.5) + inter 0.5 (phase) + reload 1.0
+    assert ejection["bound"] == pytest.approx(3.5)
+    # not before two failed checks, which are an `inter` apart
+    assert 0.5 <= float(ejection["measured"]) <= 3.5
     events = [
         (ts, server, state)
         for ts, _, what, server, state in j["watch"]["lb_events"]

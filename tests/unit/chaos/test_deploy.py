@@ -216,6 +216,25 @@ def test_nginx_is_driven_through_the_in_container_script() -> None:
     assert ran == [[lbctl.NGINX_UPSTREAMS, "admin", "10.0.0.11", "10.0.0.12=100"]]
 
 
+def test_nginx_wait_up_asks_the_script_until_its_checks_serve_the_nodes() -> None:
+    """The deploy moves on only once nginx-upstreams.sh `up` says the checks hold none of the
+    batch down (tests/unit/kinds/test_nginx_upstreams.py runs `up` itself)."""
+    c = FakeContainer("lb")
+    answers = [1, 1, 0]
+    ran: list[list[str]] = []
+    c.exec_run = lambda cmd, **kw: (ran.append(cmd), (answers.pop(0), b""))[1]  # type: ignore[method-assign]
+    lb = lbctl.Lb("lb", "nginx-lb", {"web-1": "10.0.0.11"}, lbctl.RELOAD)
+    steps: list[dict[str, Any]] = []
+    lbctl.wait_up(
+        lb, c, ["10.0.0.11"], 5, lambda what, **kw: steps.append({"step": what}) or steps[-1]
+    )  # type: ignore[arg-type]
+    assert ran == [[lbctl.NGINX_UPSTREAMS, "up", "10.0.0.11"]] * 3
+    assert steps[0]["step"] == "wait_up" and steps[0]["up"] is True
+    answers[:] = [1] * 100
+    with pytest.raises(InfrastructureError, match="did not see 10.0.0.11 UP"):
+        lbctl.wait_up(lb, c, ["10.0.0.11"], 0.3, lambda what, **kw: {})  # type: ignore[arg-type]
+
+
 def test_lb_kinds_declare_how_they_drain() -> None:
     [lb] = lbctl.lbs_in_front(
         make_plan(Topology.model_validate(TOPO), "r1", "10.9.0.0/24", []), "web"

@@ -265,23 +265,16 @@ def test_a_server_a_deploy_holds_out_is_not_said_up_and_up_waits_for_a_good_chec
         wait_for("checks passing", lambda: not (tmp_path / "state/down/web-2").exists())
         time.sleep(0.3)
         assert "web-2 is UP" not in log.read_text(), "the deploy still holds it out"
-        Backend.status = 503
-        run(tmp_path, "admin", "", "")  # put back, while its checks fail
-        run(tmp_path, "up", "127.0.0.1", code=1)
-        Backend.status = 200
-
-        def up() -> bool:
-            return (
-                subprocess.run(
-                    ["bash", str(SCRIPT), "up", "127.0.0.1"], env=env(tmp_path)
-                ).returncode
-                == 0
-            )
-
-        wait_for("up", up)
-        assert run(tmp_path, "up", "10.0.0.11") == ""  # not checked: nothing to wait for
+        run(tmp_path, "up", "127.0.0.1")
     finally:
         stop(proc)
+    run(tmp_path, "admin", "", "")  # put back: the checks' last pass was before that
+    run(tmp_path, "up", "127.0.0.1", code=1)
+    (tmp_path / "state/ok/web-2").touch()  # a good check since
+    run(tmp_path, "up", "127.0.0.1")
+    (tmp_path / "state/down/web-2").write_text("127.0.0.1\n")  # then held down again
+    run(tmp_path, "up", "127.0.0.1", code=1)
+    assert run(tmp_path, "up", "10.0.0.11") == ""  # not checked: nothing to wait for
 
 
 def test_check_reaches_the_container_and_gives_the_ejection_bound(tmp_path: Path) -> None:
@@ -295,7 +288,8 @@ def test_check_reaches_the_container_and_gives_the_ejection_bound(tmp_path: Path
     assert servers == [f"{c.instance} {c.ip} 80" for c in plan.instances("web")]
     assert nginx_lb.DESCRIPTOR.ejection is not None
     bound, how = nginx_lb.DESCRIPTOR.ejection(topo.services["lb"])
-    assert bound == 2 * (0.5 + 0.5) + 0.5 and how.startswith("active")
+    # fall x (inter + timeout), one more inter for the phase, 1 s for the reload
+    assert bound == 2 * (0.5 + 0.5) + 0.5 + 1.0 and how.startswith("active")
     assert (
         nginx_lb.DESCRIPTOR.log.backend[0]
         .search(  # type: ignore[union-attr]
