@@ -16,6 +16,10 @@ from tests.integration.helpers import harness, journal, leftovers
 pytestmark = pytest.mark.docker
 
 TTL = 3.0
+# The fault is journaled, then the SIGSTOP goes in by `docker exec` (0.1-0.3 s, more on a busy
+# machine): a heartbeat can still renew the lease in between, so the lease may expire up to that
+# lag after TTL. Then etcd finds it expired within its 500 ms sweep.
+FREEZE_LAG, SWEEP = 0.5, 0.5
 
 
 def test_frozen_heartbeats_expire_the_lease_and_both_gateways_drop_the_node(
@@ -42,8 +46,8 @@ def test_frozen_heartbeats_expire_the_lease_and_both_gateways_drop_the_node(
     assert set(series) == {"gateway-1/web-2", "gateway-2/web-2"}
     registry_side, after = ej["extra"]["registry_side"], ej["extra"]["after_registry"]
     # the lease expires TTL after its last renewal, which came at most a heartbeat (1 s) before
-    # the freeze, and etcd finds it expired within its 500 ms sweep
-    assert TTL - 1.0 - 0.1 <= registry_side <= TTL + 0.6, registry_side
+    # the freeze and at most FREEZE_LAG after the journaled start, then the sweep
+    assert TTL - 1.0 - 0.1 <= registry_side <= TTL + FREEZE_LAG + SWEEP + 0.1, registry_side
     # the gateways act on the registry's DELETE, not on their own health checks (the frozen
     # node still answers those): within the sync allowance after the deregistration
     assert 0 <= after <= 0.5, after
@@ -87,8 +91,10 @@ def test_a_lease_too_long_for_the_bound_fails_ejection_time_and_nothing_else(
     }
     ej = by_kind["ejection_time"]
     assert ej["bound"] == 4.0
-    # the lease's last renewal came at most a heartbeat (3 s) before the freeze
-    assert 10.0 - 3.0 - 0.1 <= float(ej["measured"]) <= 10.0 + 1.0, ej
+    # failed on the lease: its last renewal came at most a heartbeat (3 s) before the freeze
+    # (and at most FREEZE_LAG after the journaled start); then the sweep and the 0.5 s sync
+    registry_side = ej["extra"]["registry_side"]
+    assert 10.0 - 3.0 - 0.1 <= registry_side <= 10.0 + FREEZE_LAG + SWEEP + 0.1, ej
+    assert registry_side <= float(ej["measured"]) <= registry_side + 0.5, ej
     assert set(ej["extra"]["series"]) == {"gateway-1/web-2", "gateway-2/web-2"}
-    assert 10.0 - 3.0 - 0.1 <= ej["extra"]["registry_side"] <= 10.0 + 0.6
     assert leftovers(j["run_id"]) == []
