@@ -178,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--repeat >= 1")
     install_sigterm()
     info = machine()
+    from harness.plan.check import load_topology  # the spec and the plan, as a run validates
     from harness.runner import build_images
-    from harness.spec.loader import load_topology
 
     say("building/checking images (not timed)")
     build_images(load_topology(TOPOLOGY, require_assertions=False), lambda m: None, TOPOLOGY.parent)

@@ -17,10 +17,10 @@ import docker
 import pytest
 
 from harness.plan.build import make_plan
+from harness.plan.check import load_topology
 from harness.plan.model import RunPlan
 from harness.runner import build_images
 from harness.runtime.stack import Stack, create_network, teardown
-from harness.spec.loader import load_topology
 
 REPO = Path(__file__).resolve().parents[2]
 
