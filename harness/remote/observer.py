@@ -1,14 +1,18 @@
-"""The Prometheus a `runtime: hosts` run judges from: the harness's own, in a container on the
-host network (so it reaches the harness's exporters on loopback, and the hosts exactly as this
-machine does), listening on a free loopback port, labelled with the run id and removed with
-the run. It scrapes the harness's exporters and every exporter the hosts' kinds declare at the
+"""The Prometheus a `runtime: hosts` run judges from: the harness's own, listening on a free
+loopback port, so it reaches the harness's exporters on loopback and the hosts exactly as this
+machine does: the `prometheus` binary when this machine has one (Debian's package; a hosts
+run then needs no Docker at all), else the harness's image in a container on the host network,
+labelled with the run id and removed with the run. It scrapes the harness's exporters and every exporter the hosts' kinds declare at the
 host's address (HAProxy's :8405, the Redis and MySQL exporters...)."""
 
 from __future__ import annotations
 
 import io
+import shutil
 import socket
+import subprocess
 import tarfile
+from pathlib import Path
 
 from harness import kinds
 from harness.kinds.base import render
@@ -42,8 +46,35 @@ def scrape_interval(topo: Topology) -> float:
     return float(getattr(with_auto_services(topo).services[PROMETHEUS], "scrape_interval", 1.0))
 
 
+def local_binary() -> str | None:
+    return shutil.which("prometheus")
+
+
+def start_local(
+    run_dir: Path, run_id: str, topo: Topology, targets: list[ScrapeTarget]
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """The run's Prometheus as a process of this machine, its data in the run's directory."""
+    port = loopback_port()
+    cfg = run_dir / "prometheus.yml"
+    cfg.write_text(
+        render("prometheus.yml.j2", run_id=run_id, interval=scrape_interval(topo), targets=targets)
+    )
+    proc = subprocess.Popen(
+        [
+            str(local_binary()),
+            f"--config.file={cfg}",
+            f"--storage.tsdb.path={run_dir / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(run_dir / "prometheus.log").open("wb"),
+        start_new_session=True,
+    )
+    return f"http://127.0.0.1:{port}", proc
+
+
 def start(run_id: str, topo: Topology, image_tag: str, targets: list[ScrapeTarget]) -> str:
-    """Start the run's Prometheus; its URL."""
+    """Start the run's Prometheus in a container; its URL."""
     port = loopback_port()
     cfg = render(
         "prometheus.yml.j2", run_id=run_id, interval=scrape_interval(topo), targets=targets

@@ -18,6 +18,7 @@ against machines the harness neither builds nor starts.
 from __future__ import annotations
 
 import ipaddress
+import json
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -71,6 +72,38 @@ def load_url(topo: Topology, hosts: dict[str, Host]) -> str:
     return f"http://{next(h.address for h in hosts.values() if h.service == name)}"
 
 
+def client_effects(
+    events: Path, faults: list[dict[str, Any]], quiet: float = 2.0
+) -> list[tuple[float, float | None]]:
+    """When each instantaneous fault's effect ended, as the clients saw it (no recovery
+    watcher reads containers here): `quiet` failure-free seconds after its last failure in a
+    run of failures less than `quiet` apart from the injection on (the docker watcher's steady
+    instant, to which `fault_spans` adds `quiet` again)."""
+    try:
+        lines = events.read_text().splitlines()
+    except OSError:
+        lines = []
+    failed = sorted(
+        float(e["ts"])
+        for e in (json.loads(x) for x in lines if '"failure"' in x)
+        if e.get("event") == "failure"
+    )
+    out: list[tuple[float, float | None]] = []
+    for f in faults:
+        at = f.get("injected_at")
+        if not at or f.get("for") is not None:
+            continue
+        end = float(at)
+        for t in failed:
+            if t < at:
+                continue
+            if t - end > quiet:
+                break
+            end = t
+        out.append((float(at), end + quiet))
+    return out
+
+
 class HostsRun(Run):
     """A Run whose stack already exists: each phase that would build, start or watch
     containers does it over SSH instead (see the module's docstring)."""
@@ -122,7 +155,8 @@ class HostsRun(Run):
 
     def build(self) -> None:
         with self.journal.phase("build"):
-            self.image_tags = {observer.INSTANCE: images.build(observer.INSTANCE, self.say)}
+            if observer.local_binary() is None:  # else nothing to build: Prometheus is local
+                self.image_tags = {observer.INSTANCE: images.build(observer.INSTANCE, self.say)}
 
     def up(self) -> None:
         with self.journal.phase("up") as ph:
@@ -148,12 +182,15 @@ class HostsRun(Run):
                 for i, a in enumerate(self.topo.load.master.remote_workers, 1)
             ]
             self.host_targets = observer.host_exporters(self.hosts)
-            url = observer.start(
-                self.run_id,
-                self.topo,
-                self.image_tags[observer.INSTANCE],
-                exporters + self.host_targets,
-            )
+            targets = exporters + self.host_targets
+            if observer.INSTANCE in self.image_tags:
+                url = observer.start(
+                    self.run_id, self.topo, self.image_tags[observer.INSTANCE], targets
+                )
+            else:
+                url, self.prom_proc = observer.start_local(
+                    self.run_dir, self.run_id, self.topo, targets
+                )
             self.prom = Prometheus(url)
             self.locust = LocustProcess(
                 self.topo.load,
@@ -233,7 +270,8 @@ class HostsRun(Run):
             self.journal["workers"] = workers
             end = load_steps.final_scrape(self.prom, self.locust, self.run_id, workers["alive"])
             self.locust.release()
-            spans = load_steps.fault_spans(self.topo, self.journal["faults"], [])
+            effects = client_effects(self.run_dir / "events.jsonl", self.journal["faults"])
+            spans = load_steps.fault_spans(self.topo, self.journal["faults"], effects)
             self.timeline = Timeline(t0, end, spans)
             self.timeline.dropped_workers = tuple(workers.get("dropped", ()))
             self.journal["load_ended_at"] = end
@@ -263,5 +301,10 @@ class HostsRun(Run):
             if self.exporter is not None:
                 self.exporter.close()
             with self.journal.phase("down") as ph:
-                removed = teardown(self.run_id)  # the run's Prometheus; nothing on the hosts
-                ph.update(containers_removed=removed[0])
+                proc = getattr(self, "prom_proc", None)
+                if proc is not None:
+                    proc.terminate()
+                    proc.wait(10)
+                else:
+                    removed = teardown(self.run_id)  # the run's Prometheus container
+                    ph.update(containers_removed=removed[0])

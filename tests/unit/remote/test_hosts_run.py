@@ -236,3 +236,17 @@ def test_the_relay_slows_a_real_connection(tmp_path: Path) -> None:
     finally:
         relays.close()
         srv.close()
+
+
+def test_an_instant_faults_effect_ends_quiet_seconds_after_its_failures(tmp_path: Path) -> None:
+    from harness.run.hosts import client_effects
+
+    events = tmp_path / "events.jsonl"
+    rows = [(9.0, "failure"), (10.5, "failure"), (11.5, "failure"), (12.0, "ok"), (20.0, "failure")]
+    events.write_text("".join(f'{{"ts": {t}, "event": "{e}"}}\n' for t, e in rows))
+    faults = [
+        {"injected_at": 10.0, "for": None},
+        {"injected_at": 15.0, "for": None},  # nothing failed after it within 2 s
+        {"injected_at": 16.0, "for": 3.0},  # windowed: its window is its own
+    ]
+    assert client_effects(events, faults) == [(10.0, 13.5), (15.0, 17.0)]
