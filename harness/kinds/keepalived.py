@@ -33,8 +33,8 @@ def files(
         "keepalived.conf.j2",
         router_id=f"{service}-{index + 1}",
         # Not preempting, every node starts BACKUP (keepalived clears nopreempt on an initial
-        # MASTER), the first with the highest priority: it wins the first election, and a node
-        # coming back leaves the VIP where it is.
+        # MASTER), the first with the highest priority (it wins an election among nodes started
+        # together); a node coming back leaves the VIP where it is.
         state="MASTER" if index == 0 and ka.preempt else "BACKUP",
         priority=max(1, ka.priority - 10 * index),
         advert_int=int(ka.advert_int),  # VRRPv2: whole seconds (the spec checks 1-255)
