@@ -1,0 +1,256 @@
+"""`harness run` on `runtime: hosts`, against stand-in machines: a docker stack of the real
+images (two HAProxy + Keepalived LBs sharing a VIP, two Nginx + PHP-FPM web nodes, Redis,
+MariaDB) is brought up, then each of its containers gets an sshd "sidecar" (images/host) that
+shares its network and process namespaces, reached only with a key generated for this module.
+From the hosts topology's point of view these are machines at their addresses with a VIP,
+processes and logs; the harness builds and starts nothing there.
+
+The hosts topology is ha.yaml's stack with `hosts:`: the web node is killed (its Nginx, with
+`pkill`, started again with the host's own command), the VIP holder's HAProxy is killed so
+Keepalived moves the VIP, and ha.yaml's assertions are judged from the harness's own Prometheus
+and the LB/Keepalived logs followed over SSH (the sidecar sees the LB's log as a file)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.plan.model import RunPlan
+from harness.runtime import images, labels
+from harness.runtime.docker import client
+from harness.runtime.stack import Stack
+from tests.integration.helpers import REPO, harness, journal, leftovers, running_stack
+
+pytestmark = pytest.mark.docker
+
+STACK = f"""
+version: 1
+name: hostsrun
+services:
+  lb: {{kind: haproxy, replicas: 2, keepalived: {{vip: auto, advert_int: 1s}}, backends: web,
+       check: {{path: /health/live, interval: 500ms, fall: 2, rise: 2, timeout: 1s}},
+       retries: 1, redispatch: true}}
+  web: {{kind: web, replicas: 2, app: builtin, sessions: redis, depends_on: [redis, mysql]}}
+  redis: {{kind: redis}}
+  mysql: {{kind: mariadb}}
+load: {{locustfile: {REPO}/locustfiles/session_user.py}}
+"""
+
+SSHD = (
+    'mkdir -p /root/.ssh /run/sshd && printf "%s\\n" "$AUTHORIZED_KEY" > '
+    "/root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys && "
+    "ssh-keygen -A >/dev/null && exec /usr/sbin/sshd -D -e -o PasswordAuthentication=no"
+)
+LOG = "/var/log/stack.log"  # the sidecar's view of the container's log (Docker's json file)
+# the hosts' own commands: the stand-in has no systemd; /proc/1/root is the node's filesystem
+LB_CONTROL = {
+    "kill": "pkill -KILL -x haproxy",
+    "stop": "pkill -TERM -x haproxy",
+    "start": 'env HOSTNAME="$(hostname)" chroot /proc/1/root haproxy -W -D '
+    "-f /etc/haproxy/haproxy.cfg >/dev/null 2>&1",
+    "log": LOG,
+    "keepalived_log": LOG,
+}
+WEB_CONTROL = {
+    "kill": "pkill -KILL -x nginx",
+    "stop": "pkill -TERM -x nginx",
+    "start": "chroot /proc/1/root nginx >/dev/null 2>&1",
+}
+
+
+class Machines:
+    def __init__(self, plan: RunPlan, tmp: Path) -> None:
+        self.plan, self.tmp = plan, tmp
+        self.ssh_config = tmp / "ssh_config"
+
+    def url(self, instance: str) -> str:
+        return f"ssh://root@{self.plan.container(instance).ip}"
+
+    def ssh(self, instance: str, cmd: str) -> subprocess.CompletedProcess[str]:
+        ip = self.plan.container(instance).ip
+        return subprocess.run(
+            ["ssh", "-F", str(self.ssh_config), ip, cmd], capture_output=True, text=True, timeout=30
+        )
+
+    def topology(self) -> Path:
+        ka = {"vip": self.plan.vips["lb"], "advert_int": "1s"}
+        spec: dict[str, Any] = {
+            "version": 1,
+            "name": "ha-hosts",
+            "runtime": "hosts",
+            "allow": [self.plan.subnet],
+            "services": {
+                "lb": {
+                    "kind": "haproxy",
+                    "hosts": [self.url("lb-1"), self.url("lb-2")],
+                    "keepalived": ka,
+                    "backends": "web",
+                    "check": {
+                        "path": "/health/live",
+                        "interval": "500ms",
+                        "fall": 2,
+                        "rise": 2,
+                        "timeout": "1s",
+                    },
+                    "retries": 1,
+                    "redispatch": True,
+                    "lab": True,
+                    "control": LB_CONTROL,
+                },
+                "web": {
+                    "kind": "web",
+                    "hosts": [self.url("web-1"), self.url("web-2")],
+                    "app": "builtin",
+                    "sessions": "redis",
+                    "lab": True,
+                    "control": WEB_CONTROL,
+                },
+                "redis": {"kind": "redis", "hosts": [self.url("redis")]},
+                "mysql": {"kind": "mariadb", "hosts": [self.url("mysql")]},
+            },
+            # this kernel has no netem: the link's latency goes through the harness's Toxiproxy
+            "links": [{"from": "web", "to": "mysql", "via": "toxiproxy"}],
+            "load": {
+                "locustfile": str(REPO / "locustfiles/session_user.py"),
+                "users": 10,
+                "spawn_rate": 10,
+                "duration": "26s",
+            },
+            "chaos": [
+                {"name": "kill web-1", "at": "4s", "fault": {"kill": "web-1"}},
+                {
+                    "name": "fail over the VIP",
+                    "at": "12s",
+                    "fault": {"vip_failover": {"service": "lb", "method": "kill"}},
+                },
+                {
+                    "name": "slow database",
+                    "at": "17s",
+                    "for": "5s",
+                    "fault": {
+                        "latency": {"link": "web->mysql", "latency": "300ms", "jitter": "50ms"}
+                    },
+                },
+            ],
+            "assertions": [  # ha.yaml's, minus what needs a container the harness runs
+                {"session_continuity": {"max_lost": 0}},
+                {"ejection_time": {"service": "web", "max": "auto"}},
+                {"failover_time": {"service": "lb", "max": "6s"}},
+                {
+                    "name": "no errors outside the faults",
+                    "during": "calm",
+                    "error_budget": {"max_error_ratio": 0.005},
+                },
+                {
+                    "name": "a killed web node costs no requests",
+                    "during": "fault:kill web-1",
+                    "error_budget": {"max_error_ratio": 0.01},
+                },
+                {
+                    "name": "a VIP failover costs under 30% of its window",
+                    "during": "fault:fail over the VIP",
+                    "error_budget": {"max_error_ratio": 0.3},
+                },
+                {
+                    "name": "a slow database costs no requests",
+                    "during": "fault:slow database",
+                    "error_budget": {"max_error_ratio": 0.01},
+                },
+                {  # not ha.yaml's: proves the latency was there
+                    "name": "p95 during the slow database",
+                    "during": "fault:slow database",
+                    "latency": {"quantile": 0.95, "max": "5s"},
+                },
+                {
+                    "name": "p95 under 500ms before the faults",
+                    "during": "steady",
+                    "latency": {"quantile": 0.95, "max": "500ms"},
+                },
+            ],
+        }
+        path = self.tmp / "ha-hosts.yaml"
+        path.write_text(json.dumps(spec))
+        return path
+
+
+def sidecars(plan: RunPlan, stack: Stack, pub: str) -> None:
+    """An sshd in each node's network and process namespaces (the node's log mounted)."""
+    tag = images.build("host", lambda m: None)
+    for c in plan.containers:
+        if c.instance not in stack.containers or c.kind == "prometheus":
+            continue
+        node = client().containers.get(labels.container_name(plan.run_id, c.instance))
+        client().containers.run(
+            tag,
+            name=labels.container_name(plan.run_id, f"{c.instance}-sshd"),
+            detach=True,
+            network_mode=f"container:{node.id}",
+            pid_mode=f"container:{node.id}",
+            cap_add=["NET_ADMIN", "SYS_PTRACE"],
+            entrypoint=["sh", "-c", SSHD],
+            environment={"AUTHORIZED_KEY": pub},
+            labels=labels.for_run(plan.run_id, plan.topology, "sshd", f"{c.instance}-sshd"),
+            volumes={node.attrs["LogPath"]: {"bind": LOG, "mode": "ro"}},
+        )
+
+
+@pytest.fixture(scope="module")
+def machines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machines]:
+    tmp = tmp_path_factory.mktemp("hostsrun")
+    key = tmp / "id_ed25519"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30
+    )
+    with running_stack(tmp_path_factory, "hostsrun", STACK) as (plan, stack):
+        sidecars(plan, stack, key.with_suffix(".pub").read_text().strip())
+        m = Machines(plan, tmp)
+        m.ssh_config.write_text(
+            f"Host *\n  User root\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
+            "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+            "  BatchMode yes\n  ConnectionAttempts 30\n"
+        )
+        yield m
+
+
+def test_run_on_hosts_kills_fails_over_and_judges_ha_assertions(
+    machines: Machines, tmp_path: Path
+) -> None:
+    env = {"HARNESS_SSH_CONFIG": str(machines.ssh_config)}
+    topo = machines.topology()
+    proc = harness("run", str(topo), "--runs-dir", str(tmp_path), timeout=300, env=env)
+    j = journal(tmp_path)
+    out = proc.stdout + proc.stderr
+    results = {a["name"]: a for a in j.get("assertions", [])}
+    assert proc.returncode == 0, out + json.dumps(results, indent=1)[:4000]
+    assert j["runtime"] == "hosts" and j["status"] == "passed"
+    assert len(results) == 9 and all(a["status"] == "passed" for a in results.values())
+    # the faults ran over SSH, were journaled with their undo commands, and were undone
+    faults = {f["name"]: f for f in j["faults"]}
+    assert {f["status"] for f in faults.values()} == {"rolled_back"}, faults
+    vip = faults["fail over the VIP"]
+    holder = vip["before"]["vip_holders"]["lb"]
+    assert vip["target"] == holder and holder in ("lb-1", "lb-2")
+    assert vip["detail"]["rollback"][0]["command"] == LB_CONTROL["start"]
+    # the VIP really moved (watched over SSH) and Keepalived's log said so
+    # (it may go back when the killed HAProxy is started again after the load: preemption)
+    changes = [h for _, h in j["watch"]["vip_holder"]["lb"]]
+    after = changes[changes.index(holder) :]
+    assert any(h not in (holder, None) for h in after), changes
+    states = [e for e in j["watch"]["lb_events"] if e[2] == "keepalived" and e[4] == "MASTER"]
+    assert any(e[1] != holder for e in states), j["watch"]["lb_events"]
+    ejected = [e for e in j["watch"]["lb_events"] if e[3] == "web-1" and e[4] == "DOWN"]
+    assert ejected, j["watch"]["lb_events"]
+    # the slow database was slow: the relayed requests' p95 in its window is above 300 ms
+    assert results["p95 during the slow database"]["measured"] >= 0.25, results
+    assert "Toxiproxy" in faults["slow database"].get("note", "")
+    # left as found: both processes run again, no DNAT rule is left; the run's Prometheus is gone
+    for web in ("web-1", "web-2"):
+        assert "harness:" not in machines.ssh(web, "iptables -t nat -S OUTPUT").stdout
+    assert machines.ssh("web-1", "pgrep -x nginx").returncode == 0
+    assert machines.ssh(holder, "pgrep -x haproxy").returncode == 0
+    assert leftovers(j["run_id"]) == []
