@@ -7,8 +7,10 @@ host's address (HAProxy's :8405, the Redis and MySQL exporters...)."""
 
 from __future__ import annotations
 
+import ctypes
 import io
 import shutil
+import signal
 import socket
 import subprocess
 import tarfile
@@ -50,6 +52,14 @@ def local_binary() -> str | None:
     return shutil.which("prometheus")
 
 
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM when the harness dies, even by SIGKILL (nothing to gc)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def start_local(
     run_dir: Path, run_id: str, topo: Topology, targets: list[ScrapeTarget]
 ) -> tuple[str, subprocess.Popen[bytes]]:
@@ -69,6 +79,7 @@ def start_local(
         stdout=subprocess.DEVNULL,
         stderr=(run_dir / "prometheus.log").open("wb"),
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     return f"http://127.0.0.1:{port}", proc
 
