@@ -5,9 +5,10 @@ lbctl.py): HAProxy `state drain` (no new requests; persistent ones still land), 
 its current sessions on the node reach 0, then `state maint`; Nginx `down` plus a graceful
 reload, then a wait until the old workers have finished. The node is restarted (a deploy first
 swaps its app: the release it replaces is kept at /srv/app.previous), waited for with its own
-readiness check, put back (`state ready`; Nginx's stable config) and, on HAProxy, waited for
-until the LB's health checks report it UP. Without `drain` the node is restarted under the LB's
-feet: what that costs is what the known-bad examples measure. A canary deploys `canaries`
+readiness check, put back (`state ready`; Nginx's stable config) and waited for until the LB's
+health checks serve it (HAProxy: UP; Nginx with `check:`: not held `down`, a check passed
+since). Without `drain` the node is restarted under the LB's feet: what that costs is what the
+known-bad examples measure. A canary deploys `canaries`
 nodes (the service's last ones) and gives them `weight` of the traffic (HAProxy `set weight`,
 Nginx `weight=`).
 
@@ -216,8 +217,8 @@ class Fault(BaseFault):
             install["took"] = time.time() - install["at"]
         restart["at"] = time.time()
         if self.image is not None:
-            files = sorted(self.ctx.plan.container(inst).files)
-            new = self.ctx.containers[inst] = recreate(c, inst, self.image, files, STOP_TIMEOUT)
+            new = recreate(c, self.ctx.plan, inst, self.image, STOP_TIMEOUT)
+            self.ctx.containers[inst] = new
             for ref in self.detail["containers"]:  # what recover() finds it by
                 if ref["instance"] == inst:
                     ref["id"] = new.id
@@ -249,7 +250,7 @@ class Fault(BaseFault):
                 try:
                     start_if_stopped(self._c(inst))
                 except NotFound:
-                    pass
+                    errors.append(f"{inst}: its container is gone")
                 except APIError as exc:
                     errors.append(f"{inst}: {exc.explanation}")
         for lb, c in self._lbs_up():

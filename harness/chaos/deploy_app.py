@@ -4,14 +4,17 @@ recreated from a local image."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tarfile
 from pathlib import Path
 
-from docker.errors import APIError
+from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from harness.errors import InfrastructureError
+from harness.plan.model import RunPlan
+from harness.runtime.stack import create
 
 APP_ROOT = "/srv/app"
 PREVIOUS = "/srv/app.previous"
@@ -54,48 +57,45 @@ def install_app(c: Container, inst: str, app: Path) -> None:
         raise InfrastructureError(f"cannot copy {app} into {inst}")
 
 
-def recreate(c: Container, inst: str, image: str, files: list[str], timeout: int) -> Container:
-    """The node again, from `image`: stopped and removed, then created with the same name,
-    hostname, command, environment, labels (the run's, so teardown and gc find it), limits,
-    network address and aliases, the harness's config `files` copied over from the old one,
-    and started. The image's own app is what it serves."""
+def recreate(c: Container, plan: RunPlan, inst: str, image: str, timeout: int) -> Container:
+    """The node again, from `image`, made as bring-up makes it (runtime/stack.create: the plan's
+    command and environment, the run's labels, limits, address, aliases and config files; not
+    the plan's `app:` dirs, the image's own app is what it serves). Nothing is taken from the old
+    container, whose Config holds its image's ENV, CMD and LABELs merged in. The old one is
+    stopped and set aside under another name until the new one runs, then removed; when the new
+    one cannot be created or started, it is removed and the old one started again in its place,
+    and the error raised: the node is never left gone."""
     c.reload()
-    cfg, host = c.attrs["Config"], c.attrs["HostConfig"]
-    [(net, ep)] = c.attrs["NetworkSettings"]["Networks"].items()
-    ip = (ep.get("IPAMConfig") or {}).get("IPv4Address") or ep["IPAddress"]
-    # the engine adds the container's short id as an alias; the new one gets its own
-    aliases = [a for a in ep.get("Aliases") or [] if not (c.id or "").startswith(a)]
-    kept = {}
-    for path in files:
-        bits, _ = c.get_archive(path)
-        kept[path] = b"".join(bits)
-    api = c.client.api
+    [network] = c.attrs["NetworkSettings"]["Networks"]
+    name = c.name or ""
     try:
         c.stop(timeout=timeout)
-        c.remove()
-        created = api.create_container(
-            image=image,
-            name=c.name,
-            hostname=cfg.get("Hostname"),
-            command=cfg.get("Cmd"),
-            environment=cfg.get("Env"),
-            labels=cfg.get("Labels"),
-            host_config=api.create_host_config(
-                cap_add=host.get("CapAdd") or None,
-                nano_cpus=host.get("NanoCpus") or None,
-                mem_limit=host.get("Memory") or None,
-                init=False,
-            ),
-            networking_config=api.create_networking_config(
-                {net: api.create_endpoint_config(ipv4_address=ip, aliases=aliases)}
-            ),
-        )
-        new = c.client.containers.get(created["Id"])
-        for path, data in kept.items():
-            new.put_archive(path.rsplit("/", 1)[0] or "/", data)
+        c.rename(f"{name}-replaced")  # still the run's labels: teardown finds it
+    except APIError as exc:
+        raise InfrastructureError(f"cannot set {inst} aside: {exc.explanation}") from None
+    try:
+        new = create(plan, plan.container(inst), image, network, dirs=False)
         new.start()
+    except (APIError, InfrastructureError) as exc:
+        why = exc.explanation if isinstance(exc, APIError) else str(exc)
+        _reinstate(c, name, inst, f"recreating {inst} from {image} failed ({why})")
+        raise InfrastructureError(
+            f"recreating {inst} from {image} failed ({why}); the old container runs again"
+        ) from None
+    with contextlib.suppress(APIError):  # if it stays, the run's teardown removes it
+        c.remove()
+    return new
+
+
+def _reinstate(old: Container, name: str, inst: str, failure: str) -> None:
+    """The old container back under its name and started, the new one (if any) removed."""
+    try:
+        with contextlib.suppress(NotFound):
+            old.client.containers.get(name).remove(force=True)
+        old.rename(name)
+        old.start()
     except APIError as exc:
         raise InfrastructureError(
-            f"recreating {inst} from {image} failed: {exc.explanation}"
+            f"{failure}, and starting the old container again failed too ({exc.explanation}): "
+            f"{inst} is down"
         ) from None
-    return new

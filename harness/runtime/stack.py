@@ -114,6 +114,42 @@ def _world_readable(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
+def create(
+    plan: RunPlan, c: ContainerPlan, image: str, network: str, dirs: bool = True
+) -> Container:
+    """`c` created from `image` as the plan says (name, hostname, command, environment, the
+    run's labels, limits, address and aliases on `network`) with its files copied in, and its
+    `dirs` unless told not to (a deploy's own image brings its app); not started."""
+    api = client().api
+    endpoint = api.create_endpoint_config(ipv4_address=c.ip, aliases=[c.instance, c.service])
+    host_config = api.create_host_config(
+        cap_add=c.cap_add or None,
+        nano_cpus=int(c.cpus * 1e9) if c.cpus else None,
+        mem_limit=c.memory,
+        init=False,
+    )
+    run_labels = labels.for_run(plan.run_id, plan.topology, c.service, c.instance)
+    if c.service in plan.vips:
+        run_labels[labels.VIP] = plan.vips[c.service]
+    try:
+        created = api.create_container(
+            image=image,
+            name=labels.container_name(plan.run_id, c.instance),
+            hostname=c.instance,
+            command=c.command,
+            environment=c.env,
+            labels=run_labels,
+            host_config=host_config,
+            networking_config=api.create_networking_config({network: endpoint}),
+        )
+    except APIError as exc:
+        raise InfrastructureError(f"cannot create {c.instance}: {exc.explanation}") from None
+    container = client().containers.get(created["Id"])
+    if c.files or (dirs and c.dirs):
+        container.put_archive("/", _tar(c.files, c.dirs if dirs else None))
+    return container
+
+
 class Stack:
     def __init__(self, plan: RunPlan, network: Network, progress: Progress = print) -> None:
         self.plan, self.network, self.progress = plan, network, progress
@@ -126,35 +162,8 @@ class Stack:
         self.timings: dict[str, float] = {}
 
     def _create(self, c: ContainerPlan) -> Container:
-        api = client().api
         image = self.image_tags.get(c.image, c.image) if c.builtin_image else c.image
-        endpoint = api.create_endpoint_config(ipv4_address=c.ip, aliases=[c.instance, c.service])
-        host_config = api.create_host_config(
-            cap_add=c.cap_add or None,
-            nano_cpus=int(c.cpus * 1e9) if c.cpus else None,
-            mem_limit=c.memory,
-            init=False,
-        )
-        run_labels = labels.for_run(self.plan.run_id, self.plan.topology, c.service, c.instance)
-        if c.service in self.plan.vips:
-            run_labels[labels.VIP] = self.plan.vips[c.service]
-        try:
-            created = api.create_container(
-                image=image,
-                name=labels.container_name(self.plan.run_id, c.instance),
-                hostname=c.instance,
-                command=c.command,
-                environment=c.env,
-                labels=run_labels,
-                host_config=host_config,
-                networking_config=api.create_networking_config({self.network.name: endpoint}),
-            )
-        except APIError as exc:
-            raise InfrastructureError(f"cannot create {c.instance}: {exc.explanation}") from None
-        container = client().containers.get(created["Id"])
-        if c.files or c.dirs:
-            container.put_archive("/", _tar(c.files, c.dirs))
-        return container
+        return create(self.plan, c, image, self.network.name)
 
     def _start(self, c: ContainerPlan, container: Container) -> Container:
         t0 = time.monotonic()

@@ -21,7 +21,9 @@ import pytest
 
 from harness import chaos
 from harness.chaos.base import FaultContext
-from harness.runtime import images
+from harness.errors import InfrastructureError
+from harness.runtime import images, labels
+from harness.runtime.waits import wait_ready
 from harness.spec.models import Fault as FaultSpec
 from tests.integration.helpers import REPO, harness, journal, leftovers, running_stack
 
@@ -177,10 +179,12 @@ def test_nginx_down_and_reload_drains_each_node_without_a_failed_request(
 def test_a_rolling_deploy_of_a_local_image_recreates_each_node_and_fails_no_request(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
-    """`deploy: {image: ...}`: a v2 image built here FROM the harness's web image (labelled, and
-    removed afterwards), deployed rolling behind Nginx under a request loop: each node is taken
-    out, recreated from v2 at the same address, put back; nothing fails and every node then
-    answers from v2."""
+    """`deploy: {image: ...}`: a v2 image built here FROM the harness's web image (labelled, its
+    own PATH, removed afterwards), deployed rolling behind Nginx under a request loop: each node
+    is taken out, recreated from v2 at the same address, put back; nothing fails and every node
+    then answers from v2, with v2's ENV and the run's labels (not v1's, which the old container's
+    Config carried). Then a v3 whose entrypoint does not exist: the deploy fails on web-1, whose
+    v2 container is started again, so the node is not left gone."""
     (tmp_path / "index.php").write_bytes(
         (REPO / "topologies/apps/v2/public/index.php").read_bytes()
     )
@@ -190,15 +194,20 @@ def test_a_rolling_deploy_of_a_local_image_recreates_each_node_and_fails_no_requ
         "RUN cp -a /srv/app /srv/app.previous\n"
         "COPY index.php /srv/app/public/index.php\n"
         f"LABEL io.harness.test={tag.split(':')[1]}\n"
+        "ENV PATH=/opt/v2/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
     )
     engine = docker.from_env()
     engine.images.build(path=str(tmp_path), tag=tag, rm=True)
+    broken = f"{tag}-broken"
+    (tmp_path / "Dockerfile").write_text(f'FROM {tag}\nENTRYPOINT ["/nonexistent"]\n')
+    engine.images.build(path=str(tmp_path), tag=broken, rm=True)
     try:
         with running_stack(tmp_path_factory, "deploy-image", NGINX) as (plan, stack):
             ctx = FaultContext(stack.containers, plan.run_id, plan, random.Random(1))
             spec = FaultSpec.model_validate({"deploy": {"service": "web", "image": tag}})
             fault = chaos.make("deploy", spec.params, ctx)
             before = {n: stack.containers[n].id for n in ("web-1", "web-2")}
+            before_name = stack.containers["web-1"].name
             seen: list[tuple[int, str]] = []
             stop = threading.Event()
             url = f"http://{plan.container('lb').ip}/health"
@@ -221,10 +230,29 @@ def test_a_rolling_deploy_of_a_local_image_recreates_each_node_and_fails_no_requ
             for node in ("web-1", "web-2"):
                 c = stack.containers[node]
                 assert c.id != before[node] and c.image.tags == [tag], node
+                assert "PATH=/opt/v2/bin:" in ";".join(c.attrs["Config"]["Env"]), node
+                assert c.labels[labels.RUN] == plan.run_id, node
+                assert c.labels[labels.INSTANCE] == node, node
+                assert c.name == labels.container_name(plan.run_id, node), node
                 r = httpx.get(f"http://{plan.container(node).ip}/health", timeout=5)
                 assert (r.status_code, r.headers.get("X-Release")) == (200, "v2"), node
             r = httpx.get(url, timeout=5)
             assert r.headers.get("X-Release") == "v2"
+
+            v2 = stack.containers["web-1"].id
+            spec = FaultSpec.model_validate({"deploy": {"service": "web", "image": broken}})
+            fault = chaos.make("deploy", spec.params, ctx)
+            try:
+                with pytest.raises(InfrastructureError, match="the old container runs again"):
+                    fault.inject()
+            finally:
+                fault.rollback()
+            web1 = stack.containers["web-1"]
+            web1.reload()
+            assert (web1.id, web1.status, web1.name) == (v2, "running", before_name)
+            wait_ready(web1, "web-1", plan.container("web-1").wait)
+            assert httpx.get(url, timeout=5).status_code == 200
         assert leftovers(plan.run_id) == []
     finally:
+        engine.images.remove(broken, force=True)
         engine.images.remove(tag, force=True)
