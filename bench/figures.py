@@ -128,6 +128,13 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[tuple[str, str]]]] = {
 }
 
 
+def load_note(d: dict[str, Any]) -> str:
+    """The machine's 1-min load average when the bench started (2 cores: above 2, other work
+    shared them), so a figure from a busy minute says so."""
+    load = (d.get("machine") or {}).get("loadavg_at_start") or []
+    return f" (load avg {load[0]:g} at start)" if load else ""
+
+
 def table() -> str:
     lines = ["| what | figure | from |", "|---|---|---|"]
     for prefix, rows in ROWS.items():
@@ -135,8 +142,9 @@ def table() -> str:
         if not files:
             continue
         data = json.loads(files[-1].read_text())
+        note = load_note(data)
         for what, figure in rows(data):
-            lines.append(f"| {what} | {figure} | `bench/results/{files[-1].name}` |")
+            lines.append(f"| {what} | {figure} | `bench/results/{files[-1].name}`{note} |")
     return "\n".join(lines)
 
 
