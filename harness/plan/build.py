@@ -90,4 +90,14 @@ def make_plan(
         scrape=ctx.metrics_targets,
         toxiproxy=proxies,
         seed=topo.seed,
+        vip_owner={
+            service: None if _sticky(topo.services[service]) else by_service[service][0].instance
+            for service in vips
+        },
     )
+
+
+def _sticky(service: object) -> bool:
+    """A Keepalived pair that does not preempt: its first holder is whoever won the election."""
+    ka = getattr(service, "keepalived", None)
+    return ka is not None and not ka.preempt

@@ -60,6 +60,9 @@ class RunPlan:
         default_factory=dict
     )  # link name -> (API url, proxy name)
     seed: int = 0
+    # VIP's service -> the instance that holds it once the pair has settled; None when the pair
+    # does not preempt (whichever node won the first election keeps it)
+    vip_owner: dict[str, str | None] = field(default_factory=dict)
 
     def container(self, instance: str) -> ContainerPlan:
         return next(c for c in self.containers if c.instance == instance)

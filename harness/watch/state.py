@@ -42,9 +42,11 @@ def wait_steady(
                 )
         for service in plan.vips:
             holder = vip_holder(containers, plan, service)
-            intended = plan.instances(service)[0].instance
-            if holder != intended:
-                problems.append(f"VIP of {service} on {holder or 'nobody'}, expected {intended}")
+            nodes = [c.instance for c in plan.instances(service)]
+            intended = plan.vip_owner.get(service, nodes[0])
+            if holder is None or holder != (intended or holder):
+                expected = intended or "any of " + ", ".join(nodes)
+                problems.append(f"VIP of {service} on {holder or 'nobody'}, expected {expected}")
         ok = 0
         for _ in range(5):
             try:

@@ -74,3 +74,24 @@ def test_not_steady_names_every_problem(probes_ok: list[str]) -> None:
         state.wait_steady(plan, prom, conts, timeout=0.2)
     msg = str(err.value)
     assert "lb-1: 1/2 backends UP" in msg and "VIP of lb on lb-2, expected lb-1" in msg
+
+
+def test_a_pair_that_does_not_preempt_is_steady_on_whichever_node_won(probes_ok: list[str]) -> None:
+    """Without preemption every node starts BACKUP: the first election's winner keeps the VIP,
+    so the baseline accepts any of the pair's nodes (and still refuses nobody)."""
+    topo = {**TOPO, "services": {**TOPO["services"]}}
+    topo["services"]["lb"] = {**topo["services"]["lb"], "keepalived": {"vip": "auto", "preempt": False}}
+    plan = make_plan(Topology.model_validate(topo), "r1", "10.99.0.0/24", [])
+    assert plan.vip_owner == {"lb": None}
+    conts: dict[str, Any] = {c.instance: FakeContainer(c.instance, c.ip, c.kind) for c in plan.containers}
+    prom = FakeProm({"sum(haproxy_server_status": 2.0, "count(haproxy_server_status": 2.0})
+    with pytest.raises(Inconclusive) as err:
+        state.wait_steady(plan, prom, conts, timeout=0.2)
+    assert "VIP of lb on nobody, expected any of lb-1, lb-2" in str(err.value)
+    conts["lb-2"].addrs.append(plan.vips["lb"])
+    assert state.wait_steady(plan, prom, conts, timeout=5)["steady"] is True
+
+
+def test_a_preempting_pair_expects_its_first_node() -> None:
+    plan, _ = stack(None)
+    assert plan.vip_owner == {"lb": "lb-1"}
