@@ -95,3 +95,13 @@ def wait_journal(
                 return dict(j)
         time.sleep(0.2)
     raise AssertionError(f"{what} within {timeout:g}s")
+
+
+def eventually(check: Callable[[], Any], want: Any, timeout: float = 10.0) -> None:
+    """Poll `check` every 0.2 s until it returns `want`; fail with the last value it gave."""
+    deadline, got = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        if (got := check()) == want:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"wanted {want!r} within {timeout:g}s, last saw {got!r}")

@@ -9,7 +9,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from harness.runtime.docker import client
 from harness.runtime.probe import vip_holder
 from harness.spec.models import Fault as FaultSpec
 from harness.toxiproxy.client import ToxiproxyClient
-from tests.integration.helpers import running_stack
+from tests.integration.helpers import eventually, running_stack
 
 pytestmark = pytest.mark.docker
 
@@ -72,15 +72,6 @@ def get(url: str, timeout: float = 2.0) -> int | str:
         return httpx.get(url, timeout=timeout).status_code
     except httpx.HTTPError as exc:
         return exc.__class__.__name__
-
-
-def eventually(check: Callable[[], Any], want: Any, timeout: float = 10.0) -> None:
-    deadline, got = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        if (got := check()) == want:
-            return
-        time.sleep(0.2)
-    pytest.fail(f"wanted {want!r} within {timeout:g}s, last saw {got!r}")
 
 
 def status(env: Env, instance: str) -> str:

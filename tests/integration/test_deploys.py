@@ -137,6 +137,26 @@ def hammer(url: str, stop: threading.Event, seen: list[tuple[int, str]]) -> None
                 seen.append((0, ""))
 
 
+def under_requests(url: str, fault: Any) -> list[tuple[int, str]]:
+    """Four request loops on `url`; the fault injected a second in and rolled back a second after
+    its inject returned (whatever happens); every answer the loops saw."""
+    seen: list[tuple[int, str]] = []
+    stop = threading.Event()
+    workers = [threading.Thread(target=hammer, args=(url, stop, seen)) for _ in range(4)]
+    for w in workers:
+        w.start()
+    try:
+        time.sleep(1)
+        fault.inject()
+        time.sleep(1)
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+        fault.rollback()
+    return seen
+
+
 def test_nginx_down_and_reload_drains_each_node_without_a_failed_request(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
@@ -145,25 +165,7 @@ def test_nginx_down_and_reload_drains_each_node_without_a_failed_request(
         spec = FaultSpec.model_validate({"rolling_restart": {"service": "web", "drain": True}})
         fault = chaos.make("rolling_restart", spec.params, ctx)
         lb = stack.containers["lb"]
-        seen: list[tuple[int, str]] = []
-        stop = threading.Event()
-        workers = [
-            threading.Thread(
-                target=hammer, args=(f"http://{plan.container('lb').ip}/health", stop, seen)
-            )
-            for _ in range(4)
-        ]
-        for w in workers:
-            w.start()
-        try:
-            time.sleep(1)
-            fault.inject()
-            time.sleep(1)
-        finally:
-            stop.set()
-            for w in workers:
-                w.join()
-            fault.rollback()
+        seen = under_requests(f"http://{plan.container('lb').ip}/health", fault)
         steps = [s["step"] for s in fault.detail["steps"]]
         assert steps.count("down_reload") == 2 and steps.count("up_reload") == 2
         assert steps.count("restart") == 2
@@ -208,21 +210,8 @@ def test_a_rolling_deploy_of_a_local_image_recreates_each_node_and_fails_no_requ
             fault = chaos.make("deploy", spec.params, ctx)
             before = {n: stack.containers[n].id for n in ("web-1", "web-2")}
             before_name = stack.containers["web-1"].name
-            seen: list[tuple[int, str]] = []
-            stop = threading.Event()
             url = f"http://{plan.container('lb').ip}/health"
-            workers = [threading.Thread(target=hammer, args=(url, stop, seen)) for _ in range(4)]
-            for w in workers:
-                w.start()
-            try:
-                time.sleep(1)
-                fault.inject()
-                time.sleep(1)
-            finally:
-                stop.set()
-                for w in workers:
-                    w.join()
-                fault.rollback()
+            seen = under_requests(url, fault)
             steps = [s["step"] for s in fault.detail["steps"]]
             assert steps.count("recreate") == 2 and steps.count("down_reload") == 2
             failed = [s for s in seen if s[0] != 200]

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -17,7 +15,7 @@ from harness.chaos import process_kill as pk
 from harness.chaos.base import FaultContext
 from harness.runtime.probe import vip_holder
 from harness.spec.models import Fault as FaultSpec
-from tests.integration.helpers import running_stack
+from tests.integration.helpers import eventually, running_stack
 
 pytestmark = pytest.mark.docker
 
@@ -33,15 +31,6 @@ services:
   web: {kind: web, sessions: files}
   mysql: {kind: mariadb}
 """
-
-
-def eventually(check: Callable[[], Any], want: Any, timeout: float) -> None:
-    deadline, got = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        if (got := check()) == want:
-            return
-        time.sleep(0.2)
-    pytest.fail(f"wanted {want!r} within {timeout:g}s, last saw {got!r}")
 
 
 def test_the_vip_stays_put_when_its_old_holder_returns(
