@@ -1,5 +1,6 @@
 """Runs a user's testinfra module against a service's containers (testinfra's docker://
-backend), in a pytest subprocess, and counts passed and failed tests from its JUnit XML.
+backend; ssh:// on runtime: hosts) in a pytest subprocess, and counts passed and failed tests
+from its JUnit XML.
 
 Several assertions run side by side, possibly the same module on two services: each writes
 its own report and log, named after its place in the topology's `assertions:` list."""
@@ -32,8 +33,23 @@ def run_module(
         raise InfrastructureError(
             f"testinfra {module.name}: no running instance of {service} to check"
         )
-    hosts = ",".join(f"docker://{container_name(plan.run_id, i)}" for i in targets)
-    name = f"testinfra-{index}-{module.stem}"  # index: the assertion's place in the list
+    hosts = [f"docker://{container_name(plan.run_id, i)}" for i in targets]
+    return run_pytest(module, hosts, run_dir, index=index, timeout=timeout)
+
+
+def run_pytest(
+    module: Path,
+    hosts: list[str],
+    run_dir: Path,
+    *,
+    index: int,
+    extra: tuple[str, ...] = (),
+    timeout: float = 300,
+) -> tuple[int, int]:
+    """(passed, failed) of `module` run by pytest against testinfra `hosts` (backend URLs:
+    docker://NAME, ssh://USER@ADDR, ...); `extra`: more pytest arguments (e.g. --ssh-config).
+    The report and log are named after the assertion's place in the list (`index`)."""
+    name = f"testinfra-{index}-{module.stem}"
     report = run_dir / f"{name}.xml"
     proc = subprocess.run(
         [
@@ -41,7 +57,8 @@ def run_module(
             "-m",
             "pytest",
             str(module),
-            f"--hosts={hosts}",
+            f"--hosts={','.join(hosts)}",
+            *extra,
             "-q",
             "-p",
             "no:cacheprovider",
