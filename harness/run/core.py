@@ -18,6 +18,7 @@ from harness.errors import InfrastructureError
 from harness.grafana import GrafanaAnnotator
 from harness.journal import Journal
 from harness.load.process import LocustProcess
+from harness.observe import writes
 from harness.observe.exporter import HarnessExporter, free_port
 from harness.observe.prom import Prometheus
 from harness.plan.build import make_plan, with_prometheus
@@ -259,6 +260,13 @@ class Run:
 
     def post_run(self) -> None:
         judge.post_run(self)
+
+    def check_writes(self) -> tuple[int, int, list[str]]:
+        assert self.plan and self.stack
+        return writes.check(self.plan, self.stack.containers, self.run_dir)
+
+    def check_testinfra(self, spec: Any, index: int) -> tuple[int, int]:
+        return judge.testinfra(self, spec, index)
 
     def verdict(self) -> None:
         judge.verdict(self)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InfrastructureError
-from harness.observe import hostcheck, metrics, writes
+from harness.observe import hostcheck, metrics
 from harness.report import collect
 from harness.spec.compare import parse_tolerance
 from harness.verdict.assertions import evaluate
@@ -24,7 +24,8 @@ def _running(container: Any) -> bool:
         return False
 
 
-def _testinfra(run: Any, spec: Any, index: int) -> tuple[int, int]:
+def testinfra(run: Any, spec: Any, index: int) -> tuple[int, int]:
+    """A docker run's testinfra assertion, against its service's running containers."""
     running = {i for i, c in run.stack.containers.items() if _running(c)}
     return hostcheck.run_module(
         Path(run.topology_file).parent / spec.module,
@@ -39,8 +40,9 @@ def _testinfra(run: Any, spec: Any, index: int) -> tuple[int, int]:
 def post_run(run: Any) -> None:
     """Measurements made after the load (acknowledged writes against the database,
     testinfra modules), published as gauges and awaited in Prometheus so the verdict stays
-    PromQL."""
-    assert run.plan and run.stack and run.prom and run.exporter and run.timeline
+    PromQL. How each is measured is the run's: `run.check_writes()` and
+    `run.check_testinfra(spec, index)` (containers here, machines over SSH on hosts)."""
+    assert run.prom and run.exporter and run.timeline
     kinds = {a.kind for a in run.topo.assertions}
     if not kinds & {"no_lost_writes", "testinfra"}:
         return
@@ -58,9 +60,7 @@ def post_run(run: Any) -> None:
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             checking = (
-                pool.submit(
-                    timed, "writes", writes.check, run.plan, run.stack.containers, run.run_dir
-                )
+                pool.submit(timed, "writes", run.check_writes)
                 if "no_lost_writes" in kinds
                 else None
             )
@@ -72,8 +72,7 @@ def post_run(run: Any) -> None:
                     pool.submit(
                         timed,
                         f"testinfra {a.testinfra.module} on {a.testinfra.hosts}",
-                        _testinfra,
-                        run,
+                        run.check_testinfra,
                         a.testinfra,
                         i,
                     ),

@@ -103,6 +103,7 @@ def test_one_module_passing_on_one_service_and_failing_on_another_is_judged_per_
         run_dir=run_dir,
         topology_file=str(checks / "t.yaml"),
     )
+    run.check_testinfra = lambda spec, index: judge.testinfra(run, spec, index)
     try:
         judge.post_run(run)
         published = [
