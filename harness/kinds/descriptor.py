@@ -82,3 +82,6 @@ class Descriptor:
     drain: Drain | None = None  # set: a deploy can take a backend out of it (load balancers)
     # The command that prints the ids of the stored orders, one per line: (secrets) → argv.
     read_orders: Callable[[Mapping[str, str]], list[str]] | None = None
+    # The same on an existing machine (runtime: hosts), a shell command with the SSH user's
+    # own credentials (`control.read_orders` overrides it).
+    host_read_orders: str | None = None

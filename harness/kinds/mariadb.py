@@ -116,4 +116,5 @@ DESCRIPTOR = Descriptor(
     ports={"mysql": 3306, "metrics": EXPORTER_PORT},
     exporter=EXPORTER,
     read_orders=read_orders,
+    host_read_orders="mysql -N -B -e 'SELECT id FROM app.orders'",
 )

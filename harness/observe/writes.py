@@ -54,6 +54,12 @@ def check(
     plan: RunPlan, containers: dict[str, Container], run_dir: Path
 ) -> tuple[int, int, list[str]]:
     """(acknowledged ids checked, missing from the database, a sample of the missing ones)."""
+    return tally(run_dir, stored_ids(plan, containers))
+
+
+def tally(run_dir: Path, stored: set[str]) -> tuple[int, int, list[str]]:
+    """The acknowledged ids of the run against those `stored` in the database (read from a
+    container here, over SSH on runtime: hosts): (checked, missing, a sample of the missing)."""
     acked = acked_ids(run_dir)
-    missing = acked - stored_ids(plan, containers)
+    missing = acked - stored
     return len(acked), len(missing), sorted(missing)[:20]

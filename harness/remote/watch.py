@@ -7,7 +7,9 @@ watchers do inside containers (the same gauges, so the same assertions read them
   `control.keepalived_log: FILE` with Keepalived's own lines or a notify script's
   `TS INSTANCE NAME STATE PRIO` lines) as harness_keepalived_state_timestamp_seconds;
 - the LB's server UP/DOWN lines, from its log (`journalctl -u UNIT -f`, or `control.log:
-  FILE`), through the kind's own patterns (harness/watch/logs.py) as harness_backend_state.
+  FILE`), through the kind's own patterns (harness/watch/logs.py) as harness_backend_state;
+- whether each host's service runs (`systemctl is-active UNIT`, or `control.status`, every
+  250 ms), which the recovery watcher reads as the docker runtime's "every container runs".
 
 Lines are stamped when they arrive (the host's clock is not trusted; SSH adds milliseconds)."""
 
@@ -29,6 +31,7 @@ from harness.spec.models import Topology
 from harness.watch.logs import LogWatcher
 
 PERIOD = 0.05
+STATUS_PERIOD = 0.25
 GRACE = 30  # the remote loops outlive the load by this much, then end by themselves
 NOTIFY = re.compile(r"^\d+(?:\.\d+)?\s+\S+\s+(\S+)\s+(MASTER|BACKUP|FAULT|STOP)\b")
 
@@ -38,6 +41,16 @@ def follow_command(source: str | None, unit: str) -> str:
     if source is None or source == "journal":
         return f"exec journalctl -f -n0 -o cat -u {shlex.quote(unit)}"
     return f"exec tail -F -n0 {shlex.quote(source)} 2>/dev/null"
+
+
+def status_command(topo: Topology, service: str) -> str:
+    """What exits 0 while the service runs on its host."""
+    svc = topo.services[service]
+    ctl = svc.control
+    if ctl is not None and ctl.status:
+        return f"( {ctl.status} )"
+    unit = (ctl.unit if ctl is not None else None) or default_unit(svc.kind, service)
+    return f"systemctl is-active --quiet {shlex.quote(unit)}"
 
 
 def _iso(ts: float) -> str:
@@ -62,6 +75,15 @@ class HostWatchers:
         self.ka_events: list[tuple[float, str, str, str]] = []
         self.logs: list[LogWatcher] = []
         self.streams: list[Stream] = []
+        self.running: dict[str, bool] = {}  # instance -> its service runs
+        for h in hosts.values():
+            self._stream(
+                h,
+                self._loop(status_command(topo, h.service), STATUS_PERIOD),
+                lambda ts, line, i=h.instance: self._status(i, line == "1"),
+                ssh_config,
+                on_exit=lambda ts, i=h.instance: self._status(i, False),
+            )
         lbs = set(kinds_of(Role.LOAD_BALANCER))
         for name, svc in topo.services.items():
             if svc.kind not in lbs:
@@ -87,7 +109,9 @@ class HostWatchers:
                 self.vip_history.setdefault(name, [])
                 self._stream(
                     h,
-                    self._vip_loop(vip_of(topo, name)),
+                    self._loop(
+                        f"ip -4 -o addr show | grep -q {shlex.quote(f' {vip_of(topo, name)}/')}"
+                    ),
                     lambda ts, line, s=name, i=h.instance: self._set(s, i, line == "1", ts),
                     ssh_config,
                     on_exit=lambda ts, s=name, i=h.instance: self._set(s, i, False, ts),
@@ -105,12 +129,12 @@ class HostWatchers:
     def _stream(self, h: Host, cmd: str, on_line: Any, cfg: str | None, **kw: Any) -> None:
         self.streams.append(Stream(h, cmd, on_line, self.until, cfg, **kw))
 
-    def _vip_loop(self, vip: str) -> str:
-        pat = shlex.quote(f" {vip}/")
+    def _loop(self, cond: str, period: float = PERIOD) -> str:
+        """A remote loop printing 1 or 0 (whether `cond` exits 0) every `period` s."""
         return (
             f"end={int(self.until)}; while [ $(date +%s) -lt $end ]; do "
-            f"if ip -4 -o addr show | grep -q {pat}; then echo 1; else echo 0; fi; "
-            f"sleep {PERIOD}; done"
+            f"if {cond} >/dev/null 2>&1; then echo 1; else echo 0; fi; "
+            f"sleep {period}; done"
         )
 
     def start(self) -> None:
@@ -135,6 +159,10 @@ class HostWatchers:
             if after != before:
                 self.vip_history[service].append((ts, after))
 
+    def _status(self, instance: str, runs: bool) -> None:
+        with self.lock:
+            self.running[instance] = runs
+
     def _keepalived(self, instance: str, line: str, ts: float) -> None:
         m = NOTIFY.search(line) or next(
             (m for p in KEEPALIVED_LINES.vip if (m := p.search(line))), None
@@ -152,6 +180,15 @@ class HostWatchers:
                 s: next((i for i, h in sorted(m.items()) if h), None)
                 for s, m in self.holding.items()
             }
+
+    def backend_states(self) -> dict[str, dict[str, str]]:
+        """LB instance -> server -> UP/DOWN, as each LB's log last said (the recovery watcher)."""
+        return {w.instance: states for w in self.logs if (states := w.states())}
+
+    def not_running(self) -> list[str]:
+        """The hosts whose service does not run (or whose status loop ended)."""
+        with self.lock:
+            return sorted(i for i, runs in self.running.items() if not runs)
 
     def sampled(self) -> bool:
         """Every LB host has reported whether it holds its VIP."""

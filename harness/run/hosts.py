@@ -9,8 +9,11 @@ against machines the harness neither builds nor starts.
   holds its VIP;
 - load: Locust runs while the chaos steps are applied over SSH on schedule (journaled before
   they run, rolled back at their window's end, and all of them when the load ends), with the
-  VIP holders and the LB/Keepalived logs watched over SSH (harness/remote/watch.py);
-- post-run: nothing on a host to read back (no_lost_writes and testinfra are refused);
+  VIP holders, the LB/Keepalived logs and each host's service watched over SSH
+  (harness/remote/watch.py), from which the docker runtime's recovery watcher decides when the
+  stack is steady again (harness/remote/steady.py: recovery_time, each fault's effect);
+- post-run: the stored order ids read on the database host and the testinfra modules run
+  over ssh:// (harness/run/hosts_post.py), published and awaited as on docker (judge.post_run);
 - down: faults undone, Locust and the watchers stopped, the run's Prometheus removed. The hosts
   are left as they were found.
 """
@@ -18,7 +21,6 @@ against machines the harness neither builds nor starts.
 from __future__ import annotations
 
 import ipaddress
-import json
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -37,19 +39,16 @@ from harness.remote.chaos import HostChaos
 from harness.remote.cli import targets_by_step
 from harness.remote.faults import vip_of
 from harness.remote.shell import SshShell
+from harness.remote.steady import recovery_watcher
 from harness.remote.targets import Host, hosts_of, refuse_outside, refuse_unconfirmed
 from harness.remote.watch import HostWatchers
 from harness.roles import Role, kinds_of
+from harness.run import hosts_post, judge, subscribers
 from harness.run import load as load_steps
-from harness.run import subscribers
 from harness.run.core import Run
 from harness.runtime import images
 from harness.runtime.stack import teardown
 from harness.spec.models import Topology
-from harness.verdict.windows import Timeline
-
-# What the verdict can read on hosts; the others need a container the harness runs itself.
-NOT_ON_HOSTS = ("no_lost_writes", "testinfra", "recovery_time")
 
 
 def runtime_of(path: str | Path) -> str:
@@ -72,38 +71,6 @@ def load_url(topo: Topology, hosts: dict[str, Host]) -> str:
     return f"http://{next(h.address for h in hosts.values() if h.service == name)}"
 
 
-def client_effects(
-    events: Path, faults: list[dict[str, Any]], quiet: float = 2.0
-) -> list[tuple[float, float | None]]:
-    """When each instantaneous fault's effect ended, as the clients saw it (no recovery
-    watcher reads containers here): `quiet` failure-free seconds after its last failure in a
-    run of failures less than `quiet` apart from the injection on (the docker watcher's steady
-    instant, to which `fault_spans` adds `quiet` again)."""
-    try:
-        lines = events.read_text().splitlines()
-    except OSError:
-        lines = []
-    failed = sorted(
-        float(e["ts"])
-        for e in (json.loads(x) for x in lines if '"failure"' in x)
-        if e.get("event") == "failure"
-    )
-    out: list[tuple[float, float | None]] = []
-    for f in faults:
-        at = f.get("injected_at")
-        if not at or f.get("for") is not None:
-            continue
-        end = float(at)
-        for t in failed:
-            if t < at:
-                continue
-            if t - end > quiet:
-                break
-            end = t
-        out.append((float(at), end + quiet))
-    return out
-
-
 class HostsRun(Run):
     """A Run whose stack already exists: each phase that would build, start or watch
     containers does it over SSH instead (see the module's docstring)."""
@@ -124,12 +91,7 @@ class HostsRun(Run):
     def validate(self) -> None:
         super().validate()
         src = self.topology_file
-        bad = [
-            f"{src}: assertions: {a.kind} is not measured on runtime: hosts yet (remove it, or "
-            "run the topology on docker)"
-            for a in self.topo.assertions
-            if a.kind in NOT_ON_HOSTS
-        ]
+        bad = hosts_post.refusals(self.topo, src)
         if bad:
             raise SpecError(bad)
         self.hosts = hosts_of(self.topo)
@@ -253,6 +215,14 @@ class HostsRun(Run):
             self.say(f"load: {load.users} users for {load.duration:g}s through {self.load_url}")
             self.events.subscribe(subscribers.exporter_gauges(self.exporter))
             self.events.subscribe(subscribers.console(self.say))
+            self.recovery = recovery = recovery_watcher(
+                self.topo,
+                self.hosts,
+                self.host_watchers,
+                self.exporter,
+                [f"http://{addr}/metrics" for addr in self.locust.metrics_addrs],
+            )
+            self.events.subscribe(subscribers.recovery_watch(recovery))
             self.host_chaos = HostChaos(
                 self.topo,
                 self.hosts,
@@ -263,28 +233,50 @@ class HostsRun(Run):
                 notify=self.events.fault_notify,
                 snapshot=lambda: {"vip_holders": self.host_watchers.vip_holders()},
             )
-            self.host_chaos.run(max(0.0, t0 + load.duration - time.time()), self._host_tick)
-            workers = load_steps.worker_dropouts(
-                self.prom, self.locust, self.run_id, t0, t0 + load.duration
+            try:
+                self.host_chaos.run(max(0.0, t0 + load.duration - time.time()), self._host_tick)
+            finally:
+                recovery.stop()
+            self.timeline = load_steps.reckon(
+                self.journal,
+                self.prom,
+                self.locust,
+                self.topo,
+                t0,
+                self.say,
+                effects=recovery.spans,
+                quiet=recovery.quiet,
             )
-            self.journal["workers"] = workers
-            end = load_steps.final_scrape(self.prom, self.locust, self.run_id, workers["alive"])
-            self.locust.release()
-            effects = client_effects(self.run_dir / "events.jsonl", self.journal["faults"])
-            spans = load_steps.fault_spans(self.topo, self.journal["faults"], effects)
-            self.timeline = Timeline(t0, end, spans)
-            self.timeline.dropped_workers = tuple(workers.get("dropped", ()))
-            self.journal["load_ended_at"] = end
+            self.journal.data["recovery"] = {
+                "recovered_at": recovery.recovered_at,
+                "last_problem": recovery.why,
+                "spans": recovery.spans,
+                "relapses": recovery.relapses,
+            }
 
     def _host_tick(self) -> None:
         assert self.locust is not None
         if not self.locust.running():
             raise InfrastructureError(self.locust.why_not_running())
+        self.recovery.tick()
         active = ", ".join(e["name"] for _, e, _ in self.host_chaos.active)
         self.on_tick(time.time() - self._t0, self.topo.load.duration, active)
 
     def post_run(self) -> None:
-        """Nothing to read back on a host (validation refused what would need it)."""
+        judge.post_run(self)
+
+    def check_writes(self) -> tuple[int, int, list[str]]:
+        return hosts_post.check_writes(self.topo, self.hosts, self.shell, self.run_dir)
+
+    def check_testinfra(self, spec: Any, index: int) -> tuple[int, int]:
+        return hosts_post.check_testinfra(
+            Path(self.topology_file).parent / spec.module,
+            self.hosts,
+            spec.hosts,
+            self.run_dir,
+            index=index,
+            ssh_config=self.ssh_config,
+        )
 
     def down(self) -> None:
         chaos: Any = getattr(self, "host_chaos", None)

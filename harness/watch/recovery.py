@@ -17,13 +17,12 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.observe import metrics
-from harness.plan.model import RunPlan
 
 FAILURES = metrics.REQUEST_FAILURES.total
 IDLE = 30.0  # seconds without a tick after which the background sampler ends
@@ -40,10 +39,19 @@ def failures_total(text: str) -> float:
     return total
 
 
+class Layout(Protocol):
+    """Where the instances are: a RunPlan, or runtime: hosts' machines (harness/remote/steady.py).
+    Each instance has `.instance` and `.service`; a service's are in priority order."""
+
+    def instances(self, service: str) -> Sequence[Any]: ...
+
+    def container(self, instance: str) -> Any: ...
+
+
 class RecoveryWatcher:
     def __init__(
         self,
-        plan: RunPlan,
+        plan: Layout,
         watchers: Any,
         exporter: Any,
         locust_metrics_urls: str | Sequence[str],

@@ -168,6 +168,12 @@ class HostControl(StrictModel):
     stop: ShellCommand | None = None  # default: systemctl stop UNIT
     start: ShellCommand | None = None  # default: systemctl start UNIT
     kill: ShellCommand | None = None  # default: systemctl kill -s KILL UNIT
+    # exits 0 while the service runs (the recovery watcher's "every node runs"); default:
+    # systemctl is-active --quiet UNIT
+    status: ShellCommand | None = None
+    # prints the stored order ids, one a line, with the SSH user's credentials (no_lost_writes);
+    # default: the kind's, e.g. mysql -N -B -e 'SELECT id FROM app.orders'
+    read_orders: ShellCommand | None = None
     # where its log is read over SSH (LB server UP/DOWN lines): journal (journalctl -u UNIT,
     # the default), or a file
     log: str | None = Field(None, pattern=r"^(journal|/[^\x00-\x1f]*)$")
