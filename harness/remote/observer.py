@@ -3,20 +3,34 @@ loopback port, so it reaches the harness's exporters on loopback and the hosts e
 machine does: the `prometheus` binary when this machine has one (Debian's package; a hosts
 run then needs no Docker at all), else the harness's image in a container on the host network,
 labelled with the run id and removed with the run. It scrapes the harness's exporters and every exporter the hosts' kinds declare at the
-host's address (HAProxy's :8405, the Redis and MySQL exporters...)."""
+host's address (HAProxy's :8405, the Redis and MySQL exporters...).
+
+With `prometheus: {url}` (the user's Prometheus) it scrapes the harness's exporters only, and
+reads the user's series through Prometheus's own `remote_read` (`URL/api/v1/read`, raw samples,
+`read_recent`), so every verdict query, the user's `promql:` ones over their own labels
+included, is answered by the run's Prometheus alone. The hosts' exporters are then expected
+under the user's labels, `instance="ADDR:PORT"` (what Prometheus names a target it scrapes at
+the host's address and the kind's exporter port), and the baseline asks for each to be up."""
 
 from __future__ import annotations
 
 import ctypes
 import io
+import ipaddress
 import shutil
 import signal
 import socket
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import httpx
+import yaml
 
 from harness import kinds
+from harness.errors import SpecError
 from harness.kinds.base import render
 from harness.plan.model import ScrapeTarget
 from harness.remote.targets import Host, resolve
@@ -26,6 +40,12 @@ from harness.spec.graph import PROMETHEUS, with_auto_services
 from harness.spec.models import Topology
 
 INSTANCE = "prometheus"
+
+
+class Prom(Protocol):  # harness.observe.prom.Prometheus, a later floor
+    def scalar(self, expr: str, at: float | None = None) -> float | None: ...
+
+    def targets_up(self) -> dict[str, bool]: ...
 
 
 def loopback_port() -> int:
@@ -42,6 +62,82 @@ def host_exporters(hosts: dict[str, Host]) -> list[ScrapeTarget]:
         if ex is not None:
             out.append(ex.target(resolve(h.address) or h.address, h.instance))
     return out
+
+
+def scraped(topo: Topology, hosts: dict[str, Host]) -> list[ScrapeTarget]:
+    """The hosts' exporters the run's Prometheus scrapes itself: none when the user's
+    Prometheus scrapes them (the run's reads them from it)."""
+    return [] if topo.prometheus is not None else host_exporters(hosts)
+
+
+def user_url(topo: Topology) -> str | None:
+    return topo.prometheus.url.rstrip("/") if topo.prometheus is not None else None
+
+
+def refuse_outside(topo: Topology, source: str) -> None:
+    """SpecError (exit 3) when the user's Prometheus is outside `allow:` (loopback is this
+    machine's own: allowed); a name is resolved first, as for the hosts."""
+    url = user_url(topo)
+    if url is None:
+        return
+    name = urlsplit(url).hostname or ""
+    ip = resolve(name)
+    allow = [ipaddress.IPv4Network(r) for r in topo.allow]
+    if ip and (
+        ipaddress.IPv4Address(ip).is_loopback
+        or any(ipaddress.IPv4Address(ip) in net for net in allow)
+    ):
+        return
+    why = "does not resolve" if not ip else f"({ip}) is outside allow: [{', '.join(topo.allow)}]"
+    raise SpecError(
+        [
+            f"{source}: prometheus.url: {name} {why}; the harness reads only declared ranges "
+            "(fix the url, or add its range to allow:)"
+        ]
+    )
+
+
+def remote_read(url: str) -> str:
+    """The run's Prometheus's remote storage: the user's Prometheus, read for every query
+    (`read_recent`: also the last hours, which the run's own storage covers)."""
+    spec = {"url": f"{url}/api/v1/read", "name": "user", "read_recent": True}
+    return yaml.safe_dump({"remote_read": [{**spec, "remote_timeout": "10s"}]})
+
+
+def config(run_id: str, topo: Topology, targets: list[ScrapeTarget]) -> str:
+    """prometheus.yml of the run's Prometheus."""
+    text = render(
+        "prometheus.yml.j2", run_id=run_id, interval=scrape_interval(topo), targets=targets
+    )
+    url = user_url(topo)
+    return text if url is None else f"{text.rstrip()}\n{remote_read(url)}"
+
+
+def not_ready(prom: Prom, topo: Topology, hosts: dict[str, Host]) -> str:
+    """Why the run's Prometheus cannot judge the hosts yet ('' when it can): a host exporter it
+    scrapes is down, or the user's Prometheus does not answer or reports no `up` of 1 for a
+    host exporter (asked through the run's Prometheus: its remote_read answers too)."""
+    url = user_url(topo)
+    if url is None:
+        up = prom.targets_up()
+        down = sorted(t.instance for t in host_exporters(hosts) if not up.get(t.instance))
+        return f"exporters down: {', '.join(down)}" if down else ""
+    try:
+        ready = httpx.get(f"{url}/-/ready", timeout=2)
+    except httpx.HTTPError as exc:
+        return f"the user's Prometheus at {url} does not answer: {exc}"
+    if ready.status_code != 200:
+        return f"the user's Prometheus at {url} is not ready: {ready.status_code}"
+    for t in host_exporters(hosts):
+        expr = f'max(up{{instance="{t.address}"}})'
+        value = prom.scalar(expr)
+        if value != 1:
+            seen = "absent" if value is None else f"{value:g}"
+            return (
+                f"{t.instance}'s exporter: {expr} is {seen} "
+                f"at the user's Prometheus ({url}); it must scrape {t.address} (or remove prometheus:)"
+            )
+    return ""
 
 
 def scrape_interval(topo: Topology) -> float:
@@ -66,9 +162,7 @@ def start_local(
     """The run's Prometheus as a process of this machine, its data in the run's directory."""
     port = loopback_port()
     cfg = run_dir / "prometheus.yml"
-    cfg.write_text(
-        render("prometheus.yml.j2", run_id=run_id, interval=scrape_interval(topo), targets=targets)
-    )
+    cfg.write_text(config(run_id, topo, targets))
     proc = subprocess.Popen(
         [
             str(local_binary()),
@@ -87,9 +181,7 @@ def start_local(
 def start(run_id: str, topo: Topology, image_tag: str, targets: list[ScrapeTarget]) -> str:
     """Start the run's Prometheus in a container; its URL."""
     port = loopback_port()
-    cfg = render(
-        "prometheus.yml.j2", run_id=run_id, interval=scrape_interval(topo), targets=targets
-    ).encode()
+    cfg = config(run_id, topo, targets).encode()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         info = tarfile.TarInfo("prometheus.yml")

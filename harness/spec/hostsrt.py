@@ -17,6 +17,9 @@ Loc = tuple[Any, ...]
 # what `runtime: hosts` can do to a machine over SSH (harness/remote/faults.py)
 HOST_FAULTS = ("kill", "stop", "restart", "vip_failover", "partition", "latency")
 HARNESS_OWN = kinds_of(Role.OBSERVER, Role.PROXY)  # what the harness adds to a docker run
+# assertions that read the hosts' exporters under the harness's labels (run=, instance=db-1:
+# harness/verdict/data.py), which the user's Prometheus does not give them
+HOST_SERIES = ("replication_lag",)
 
 
 def host_address(url: str) -> str:
@@ -32,6 +35,29 @@ def outside(address: str, allow: list[str]) -> bool:
     except ValueError:
         return False
     return not any(ip in ipaddress.IPv4Network(r) for r in allow)
+
+
+def check_prometheus(topo: Topology) -> Iterator[tuple[Loc, str]]:
+    """The user's Prometheus: inside allow: (or loopback), and no assertion needing the
+    harness's own labels on the hosts' series."""
+    if topo.prometheus is None:
+        return
+    addr = host_address(topo.prometheus.url)
+    loop = addr == "localhost" or addr.startswith("127.")
+    if topo.allow and not loop and outside(addr, topo.allow):
+        yield (
+            ("prometheus", "url"),
+            f"{addr} is outside allow: [{', '.join(topo.allow)}]; the harness reads only declared "
+            "ranges (fix the url, or add its range to allow:)",
+        )
+    for i, a in enumerate(topo.assertions):
+        if a.kind in HOST_SERIES:
+            yield (
+                ("assertions", i, a.kind),
+                f"{a.kind} reads the hosts' exporters under the run's labels, which your "
+                "Prometheus does not give them (write it as a promql: assertion over your "
+                "labels, or remove prometheus: so the run's Prometheus scrapes the exporters)",
+            )
 
 
 def check(topo: Topology) -> Iterator[tuple[Loc, str]]:
@@ -80,6 +106,7 @@ def check(topo: Topology) -> Iterator[tuple[Loc, str]]:
                 f"runtime: hosts needs the VIP the hosts already float, inside allow: (got "
                 f"{ka.vip}; write e.g. vip: 10.0.0.100)",
             )
+    yield from check_prometheus(topo)
     for i, step in enumerate(topo.chaos):
         kind = step.fault.kind
         if kind not in HOST_FAULTS:

@@ -99,7 +99,16 @@ def _allow_range(value: str) -> str:
 
 
 class ExternalPrometheus(StrictModel):
-    url: str = Field(pattern=r"^https?://[^/\s]+(/\S*)?$", max_length=2048)
+    """runtime: hosts: the user's own Prometheus, which scrapes the hosts' exporters; the run's
+    Prometheus scrapes only the harness's and reads the user's series through remote_read."""
+
+    url: str = Field(
+        pattern=r"^https?://[^/\s]+(/\S*)?$",
+        max_length=2048,
+        description="e.g. http://10.0.0.5:9090: inside allow: (or loopback); read at "
+        'URL/api/v1/read. It must scrape each host\'s exporter as instance="ADDR:PORT"; '
+        "promql: assertions use its labels (no run=)",
+    )
 
 
 class Topology(StrictModel):
