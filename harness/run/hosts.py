@@ -96,6 +96,7 @@ class HostsRun(Run):
             raise SpecError(bad)
         self.hosts = hosts_of(self.topo)
         refuse_outside(self.topo, self.hosts, src)
+        observer.refuse_outside(self.topo, src)  # the user's Prometheus, if any
         steps = targets_by_step(self.topo, self.hosts)
         refuse_unconfirmed(self.topo, self.hosts, steps, self.i_know, src)
         url = load_url(self.topo, self.hosts)
@@ -143,7 +144,7 @@ class HostsRun(Run):
                 ScrapeTarget("locust", a, load_steps.remote_instance(i))
                 for i, a in enumerate(self.topo.load.master.remote_workers, 1)
             ]
-            self.host_targets = observer.host_exporters(self.hosts)
+            self.host_targets = observer.scraped(self.topo, self.hosts)  # none: user's Prometheus
             targets = exporters + self.host_targets
             if observer.INSTANCE in self.image_tags:
                 url = observer.start(
@@ -166,6 +167,7 @@ class HostsRun(Run):
             ph.update(
                 load_url=self.load_url,
                 prometheus=url,
+                prometheus_reads=observer.user_url(self.topo),  # its remote_read, or None
                 hosts={i: h.url for i, h in self.hosts.items()},
                 scraped=[f"{t.instance}={t.address}" for t in self.host_targets],
             )
@@ -185,15 +187,12 @@ class HostsRun(Run):
             self.host_watchers.start()
             self.watchers = cast(Any, self.host_watchers)  # the verdict's VIP lane reads it
             deadline, why = time.monotonic() + 60, "?"
-            mine = {t.instance for t in self.host_targets}
             while True:
                 try:
                     answered = httpx.get(self.load_url, timeout=2).status_code
-                    up = self.prom.targets_up()
-                    down = sorted(i for i in mine if not up.get(i))
-                    why = (f"{self.load_url} answered {answered}" if answered >= 500 else "") or (
-                        f"exporters down: {', '.join(down)}" if down else ""
-                    )
+                    why = (
+                        f"{self.load_url} answered {answered}" if answered >= 500 else ""
+                    ) or observer.not_ready(self.prom, self.topo, self.hosts)
                     if not why and not self.host_watchers.sampled():
                         why = "not every LB host reported whether it holds the VIP"
                 except (httpx.HTTPError, InfrastructureError) as exc:
