@@ -1,0 +1,171 @@
+"""`harness run` on `runtime: hosts` with `prometheus: {url}`: the user's own Prometheus scrapes
+the machines' exporters, the run's Prometheus scrapes only the harness's (Locust, its watchers)
+and reads the user's series through remote_read, so an assertion over the user's labels is
+answered by the run's Prometheus.
+
+Stand-ins (test_hosts_run.py's, smaller): one HAProxy, one web node and MariaDB on docker, each
+with an sshd sidecar, plus "the user's Prometheus": the harness's Prometheus image with a
+config as a user would write it (jobs of their own, `instance` the address it scrapes, no
+`run` label), on the stack's network."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from harness.plan.model import RunPlan
+from harness.remote.observer import host_exporters
+from harness.remote.targets import Host
+from harness.runtime import images, labels
+from harness.runtime.docker import client
+from harness.runtime.stack import Stack
+from tests.integration.helpers import REPO, harness, journal, leftovers, running_stack
+from tests.integration.test_hosts_run import LB_CONTROL, WEB_CONTROL, sidecars
+
+pytestmark = pytest.mark.docker
+
+STACK = """
+version: 1
+name: hostsprom
+services:
+  lb: {kind: haproxy, backends: web}
+  web: {kind: web, app: builtin, sessions: files, depends_on: [mysql]}
+  mysql: {kind: mariadb}
+"""
+CONTROL = {  # the stand-ins have no systemd: the hosts' own commands
+    "lb": {**LB_CONTROL, "status": "pgrep -x haproxy"},
+    "web": {**WEB_CONTROL, "status": "pgrep -x nginx"},
+    "mysql": {"status": "pgrep -x mariadbd || pgrep -x mysqld"},
+}
+KINDS = {"lb": "haproxy", "web": "web", "mysql": "mariadb"}
+
+
+def user_prometheus(plan: RunPlan, stack: Stack, exporters: list[str]) -> str:
+    """The user's Prometheus on the stack's network, scraping `exporters` (ADDR:PORT) every
+    second under its own job names; its URL."""
+    cfg = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+        "scrape_configs": [
+            {"job_name": f"user-{i}", "static_configs": [{"targets": [a]}]}
+            for i, a in enumerate(exporters)
+        ],
+    }
+    data = yaml.safe_dump(cfg).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("prometheus.yml")
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
+    c = client().containers.create(
+        images.build("prometheus", lambda m: None),
+        name=labels.container_name(plan.run_id, "users-prometheus"),
+        network=stack.network.name,
+        command=[
+            "--config.file=/etc/prometheus/prometheus.yml",
+            "--storage.tsdb.path=/prometheus",
+            "--web.listen-address=0.0.0.0:9090",
+        ],
+        labels=labels.for_run(plan.run_id, plan.topology, "users-prometheus", "users-prometheus"),
+    )
+    c.put_archive("/etc/prometheus", buf.getvalue())
+    c.start()
+    c.reload()
+    return f"http://{c.attrs['NetworkSettings']['Networks'][stack.network.name]['IPAddress']}:9090"
+
+
+class Machines:
+    def __init__(self, plan: RunPlan, stack: Stack, tmp: Path) -> None:
+        self.plan, self.tmp = plan, tmp
+        self.ssh_config = tmp / "ssh_config"
+        self.hosts = {
+            s: Host(s, s, KINDS[s], self.url(s), plan.container(s).ip, True) for s in KINDS
+        }
+        self.exporters = [t.address for t in host_exporters(self.hosts)]
+        self.prometheus = user_prometheus(plan, stack, self.exporters)
+
+    def url(self, instance: str) -> str:
+        return f"ssh://root@{self.plan.container(instance).ip}"
+
+    def topology(self) -> Path:
+        lb = self.exporters[0]  # the HAProxy's, as the user's Prometheus names it
+        served = (
+            f'sum(increase(haproxy_backend_http_responses_total{{instance="{lb}",proxy="app",'
+            'code="2xx"}[10s]))'
+        )
+        spec: dict[str, Any] = {
+            "version": 1,
+            "name": "hostsprom",
+            "runtime": "hosts",
+            "allow": [self.plan.subnet],
+            "prometheus": {"url": self.prometheus},
+            "services": {
+                s: {"kind": KINDS[s], "hosts": [self.url(s)], "control": CONTROL[s]}
+                | ({"backends": "web"} if s == "lb" else {})
+                | ({"app": "builtin", "sessions": "files"} if s == "web" else {})
+                for s in KINDS
+            },
+            "load": {
+                "locustfile": str(REPO / "locustfiles/session_user.py"),
+                "users": 5,
+                "spawn_rate": 5,
+                "duration": "8s",
+            },
+            "assertions": [
+                {"error_budget": {"max_error_ratio": 0.01}},
+                {  # the user's series, under the user's labels: only remote_read brings it
+                    "name": "the LB served the load, says the user's Prometheus",
+                    "promql": served,
+                    "above": 100,
+                },
+            ],
+        }
+        path = self.tmp / "hostsprom.yaml"
+        path.write_text(json.dumps(spec))
+        return path
+
+
+@pytest.fixture(scope="module")
+def machines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machines]:
+    tmp = tmp_path_factory.mktemp("hostsprom")
+    key = tmp / "id_ed25519"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30
+    )
+    with running_stack(tmp_path_factory, "hostsprom", STACK) as (plan, stack):
+        sidecars(plan, stack, key.with_suffix(".pub").read_text().strip())
+        m = Machines(plan, stack, tmp)
+        m.ssh_config.write_text(
+            f"Host *\n  User root\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
+            "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+            "  BatchMode yes\n  ConnectionAttempts 30\n"
+        )
+        yield m
+
+
+def test_a_hosts_run_judges_from_the_users_prometheus(machines: Machines, tmp_path: Path) -> None:
+    env = {"HARNESS_SSH_CONFIG": str(machines.ssh_config)}
+    proc = harness(
+        "run", str(machines.topology()), "--runs-dir", str(tmp_path), timeout=240, env=env
+    )
+    j = journal(tmp_path)
+    results = {a["name"]: a for a in j.get("assertions", [])}
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out + json.dumps(results, indent=1)[:4000]
+    assert j["status"] == "passed" and len(results) == 2, results
+    served = results["the LB served the load, says the user's Prometheus"]
+    assert served["status"] == "passed" and served["measured"] > 100, served
+    # ... and it is the harness's load: the LB's 2xx, the clients' requests (+ baseline probes)
+    assert 0.95 <= served["measured"] / j["summary"]["requests"] <= 1.2, (served, j["summary"])
+    # the run's Prometheus scraped none of the hosts and read the user's, as journaled
+    up = next(p for p in j["phases"] if p["name"] == "up")
+    assert up["scraped"] == [] and up["prometheus_reads"] == machines.prometheus, up
+    assert up["prometheus"].startswith("http://127.0.0.1:")
+    assert leftovers(j["run_id"]) == []
