@@ -300,6 +300,9 @@ def _header(journal: RunRecord) -> str:
     ]
     if journal.get("topology_file"):
         facts.insert(2, ("Topology file", journal["topology_file"]))
+    up = next((_dict(p) for p in _phases_of(journal) if p.get("name") == "up"), {})
+    if up.get("prometheus_reads"):  # runtime: hosts with prometheus: {url}
+        facts.append(("Prometheus", f"the run's, reading {up['prometheus_reads']}"))
     facts_html = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in facts)
     return (
         f'<header class="verdict" style="--verdict:{color}">'

@@ -10,13 +10,16 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from harness.errors import SpecError
+from harness.journal import PhaseRecord, new_run
 from harness.observe.prom import Prometheus
 from harness.remote import observer
 from harness.remote.targets import Host, hosts_of
+from harness.report.html import render_html
 from harness.spec import hostsrt
 from harness.spec.loader import load_topology
 from harness.spec.models import Topology
@@ -155,3 +158,25 @@ def test_an_assertion_on_the_hosts_series_under_the_runs_labels_is_refused(
         e.value.problems
     )
     assert "write it as a promql: assertion" in line
+
+
+def test_the_report_says_which_prometheus_answered() -> None:
+    record = new_run("r1", "hosts", "h.yaml")
+    record["phases"].append(
+        cast(
+            PhaseRecord,
+            {
+                "name": "up",
+                "started_at": 1.0,
+                "ended_at": 2.0,
+                "status": "completed",
+                "prometheus": "http://127.0.0.1:41000",
+                "prometheus_reads": "http://10.0.0.5:9090",
+            },
+        )
+    )
+    assert "<dt>Prometheus</dt><dd>the run&#x27;s, reading http://10.0.0.5:9090</dd>" in (
+        render_html(record)
+    )
+    cast(dict[str, Any], record["phases"][0]).pop("prometheus_reads")
+    assert "<dt>Prometheus</dt>" not in render_html(record)
