@@ -181,3 +181,18 @@ def test_recovery_on_hosts_waits_for_backends_vip_services_and_clients(tmp_path:
     rec.tick(13.5)
     assert rec.recovered_at == 11.0 and rec.spans == [(10.0, 11.0)]
     assert ((), 11.0) in ex.of("recovered")
+
+
+def test_the_schema_knows_control_status_and_read_orders() -> None:
+    import yaml
+
+    jsonschema = pytest.importorskip("jsonschema")
+    from harness.spec.schema import json_schema
+
+    check = jsonschema.Draft202012Validator(json_schema())
+    data = yaml.safe_load(ALL_THREE)
+    data["services"]["db"]["control"] = {"status": "pgrep -x mariadbd", "read_orders": "ids"}
+    assert list(check.iter_errors(data)) == []
+    for bad in ({"read_orders": ""}, {"state": "pgrep x"}):
+        data["services"]["db"]["control"] = bad
+        assert list(check.iter_errors(data)), bad
