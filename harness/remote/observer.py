@@ -10,7 +10,8 @@ reads the user's series through Prometheus's own `remote_read` (`URL/api/v1/read
 `read_recent`), so every verdict query, the user's `promql:` ones over their own labels
 included, is answered by the run's Prometheus alone. The hosts' exporters are then expected
 under the user's labels, `instance="ADDR:PORT"` (what Prometheus names a target it scrapes at
-the host's address and the kind's exporter port), and the baseline asks for each to be up."""
+the host's address and the kind's exporter port) or the label `prometheus.instances` maps the
+host to, and the baseline asks for each to be up."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from harness import kinds
 from harness.errors import SpecError
 from harness.kinds.base import render
 from harness.plan.model import ScrapeTarget
-from harness.remote.targets import Host, resolve
+from harness.remote.targets import Host, hosts_of, resolve
 from harness.runtime import labels
 from harness.runtime.docker import client
 from harness.spec.graph import PROMETHEUS, with_auto_services
@@ -74,12 +75,29 @@ def user_url(topo: Topology) -> str | None:
     return topo.prometheus.url.rstrip("/") if topo.prometheus is not None else None
 
 
+def user_instance(topo: Topology, t: ScrapeTarget) -> str:
+    """The `instance` label the user's Prometheus gives a host's exporter: `ADDR:PORT`, unless
+    `prometheus.instances` names another for that host."""
+    mapped = topo.prometheus.instances.get(t.instance) if topo.prometheus is not None else None
+    return mapped or t.address
+
+
 def refuse_outside(topo: Topology, source: str) -> None:
     """SpecError (exit 3) when the user's Prometheus is outside `allow:` (loopback is this
-    machine's own: allowed); a name is resolved first, as for the hosts."""
+    machine's own: allowed; a name is resolved first, as for the hosts), or an instance it
+    maps has no exporter to match."""
     url = user_url(topo)
-    if url is None:
+    if url is None or topo.prometheus is None:
         return
+    mine = {t.instance for t in host_exporters(hosts_of(topo))}
+    idle = [i for i in topo.prometheus.instances if i not in mine]
+    if idle:
+        raise SpecError(
+            [
+                f"{source}: prometheus.instances.{idle[0]}: {idle[0]}'s kind has no exporter "
+                f"to match (map only {', '.join(sorted(mine)) or 'none'}, or remove it)"
+            ]
+        )
     name = urlsplit(url).hostname or ""
     ip = resolve(name)
     allow = [ipaddress.IPv4Network(r) for r in topo.allow]
@@ -129,13 +147,14 @@ def not_ready(prom: Prom, topo: Topology, hosts: dict[str, Host]) -> str:
     if ready.status_code != 200:
         return f"the user's Prometheus at {url} is not ready: {ready.status_code}"
     for t in host_exporters(hosts):
-        expr = f'max(up{{instance="{t.address}"}})'
+        expr = f'max(up{{instance="{user_instance(topo, t)}"}})'
         value = prom.scalar(expr)
         if value != 1:
             seen = "absent" if value is None else f"{value:g}"
             return (
                 f"{t.instance}'s exporter: {expr} is {seen} "
-                f"at the user's Prometheus ({url}); it must scrape {t.address} (or remove prometheus:)"
+                f"at the user's Prometheus ({url}); it must scrape {t.address} (or map "
+                f"prometheus.instances.{t.instance}, or remove prometheus:)"
             )
     return ""
 

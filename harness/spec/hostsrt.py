@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.roles import Role, kinds_of
+from harness.spec.liveness import instance_names
 from harness.spec.models import Topology
 
 Loc = tuple[Any, ...]
@@ -50,6 +51,25 @@ def check_prometheus(topo: Topology) -> Iterator[tuple[Loc, str]]:
             f"{addr} is outside allow: [{', '.join(topo.allow)}]; the harness reads only declared "
             "ranges (fix the url, or add its range to allow:)",
         )
+    hosts = [
+        inst
+        for name, svc in topo.services.items()
+        for inst in instance_names(name, len(svc.hosts))
+        if svc.hosts
+    ]
+    for inst, label in topo.prometheus.instances.items():
+        if inst not in hosts:
+            yield (
+                ("prometheus", "instances", inst),
+                f"unknown host instance '{inst}' (one of {', '.join(hosts)}: the first host of "
+                "web is web-1, a service's only host is named after it)",
+            )
+        elif not label.strip() or any(c.isspace() for c in label):
+            yield (
+                ("prometheus", "instances", inst),
+                f"'{label}' is not an instance label (write the value your Prometheus shows, "
+                "e.g. lb1.example:8405)",
+            )
     for i, a in enumerate(topo.assertions):
         if a.kind in HOST_SERIES:
             yield (

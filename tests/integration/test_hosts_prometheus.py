@@ -5,8 +5,8 @@ answered by the run's Prometheus.
 
 Stand-ins (test_hosts_run.py's, smaller): one HAProxy, one web node and MariaDB on docker, each
 with an sshd sidecar, plus "the user's Prometheus": the harness's Prometheus image with a
-config as a user would write it (jobs of their own, `instance` the address it scrapes, no
-`run` label), on the stack's network."""
+config as a user would write it (jobs of their own, `instance` the address it scrapes or a
+name of theirs, no `run` label), on the stack's network."""
 
 from __future__ import annotations
 
@@ -46,15 +46,21 @@ CONTROL = {  # the stand-ins have no systemd: the hosts' own commands
     "mysql": {"status": "pgrep -x mariadbd || pgrep -x mysqld"},
 }
 KINDS = {"lb": "haproxy", "web": "web", "mysql": "mariadb"}
+DB_NAME = "mysql.example:9104"
 
 
-def user_prometheus(plan: RunPlan, stack: Stack, exporters: list[str]) -> str:
+def user_prometheus(
+    plan: RunPlan, stack: Stack, exporters: list[str], relabel: dict[str, dict[str, str]]
+) -> str:
     """The user's Prometheus on the stack's network, scraping `exporters` (ADDR:PORT) every
-    second under its own job names; its URL."""
+    second under its own job names (`relabel`: an exporter's own labels); its URL."""
     cfg = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
         "scrape_configs": [
-            {"job_name": f"user-{i}", "static_configs": [{"targets": [a]}]}
+            {
+                "job_name": f"user-{i}",
+                "static_configs": [{"targets": [a], "labels": relabel.get(a, {})}],
+            }
             for i, a in enumerate(exporters)
         ],
     }
@@ -89,7 +95,9 @@ class Machines:
             s: Host(s, s, KINDS[s], self.url(s), plan.container(s).ip, True) for s in KINDS
         }
         self.exporters = [t.address for t in host_exporters(self.hosts)]
-        self.prometheus = user_prometheus(plan, stack, self.exporters)
+        # the user names the database's target: the topology maps it (prometheus.instances)
+        named = {self.exporters[-1]: {"instance": DB_NAME}}
+        self.prometheus = user_prometheus(plan, stack, self.exporters, named)
 
     def url(self, instance: str) -> str:
         return f"ssh://root@{self.plan.container(instance).ip}"
@@ -105,7 +113,7 @@ class Machines:
             "name": "hostsprom",
             "runtime": "hosts",
             "allow": [self.plan.subnet],
-            "prometheus": {"url": self.prometheus},
+            "prometheus": {"url": self.prometheus, "instances": {"mysql": DB_NAME}},
             "services": {
                 s: {"kind": KINDS[s], "hosts": [self.url(s)], "control": CONTROL[s]}
                 | ({"backends": "web"} if s == "lb" else {})

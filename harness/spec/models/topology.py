@@ -109,6 +109,11 @@ class ExternalPrometheus(StrictModel):
         'URL/api/v1/read. It must scrape each host\'s exporter as instance="ADDR:PORT"; '
         "promql: assertions use its labels (no run=)",
     )
+    instances: dict[str, str] = Field(
+        default_factory=dict,
+        description="the instance label it gives a host's exporter when not ADDR:PORT, by the "
+        "host's instance name (e.g. lb-1: lb1.example:8405)",
+    )
 
 
 class Topology(StrictModel):

@@ -31,7 +31,7 @@ version: 1
 name: hosts
 runtime: hosts
 allow: [10.0.0.0/24]
-prometheus: {{url: '{url}'}}
+prometheus: {{url: '{url}', instances: {{db: 'db.example:9104'}}}}
 services:
   lb: {{kind: haproxy, backends: web, hosts: [{lbs}]}}
   web: {{kind: web, sessions: files, hosts: [ssh://ops@10.0.0.21]}}
@@ -59,13 +59,13 @@ def load(tmp_path: Path, text: str) -> Topology:
 @pytest.fixture
 def user_prom(promlab: PromLab) -> PromLab:
     """The user's Prometheus: it scraped lb-1's HAProxy exporter at 10.0.0.11:8405 and the
-    database's at 10.0.0.31 for the last 20 s (its own labels: no run=, instance is the
-    address it scrapes)."""
+    database's by a name for the last 20 s (its own labels: no run=, instance is the address
+    it scrapes)."""
     now = time.time()
     times = [now - 20 + i for i in range(20)]
     target = {"job": "haproxy", "instance": "10.0.0.11:8405"}
     promlab.gauge("up", target, [(t, 1.0) for t in times])
-    db = DB_EXPORTER.address
+    db = "db.example:9104"  # the name it scrapes the database by: prometheus.instances maps it
     promlab.gauge("up", {"job": "mysql", "instance": db}, [(t, 1.0) for t in times])
     promlab.gauge(
         "haproxy_backend_active_servers", {**target, "proxy": "app"}, [(t, 2.0) for t in times]
@@ -180,3 +180,14 @@ def test_the_report_says_which_prometheus_answered() -> None:
     )
     cast(dict[str, Any], record["phases"][0]).pop("prometheus_reads")
     assert "<dt>Prometheus</dt>" not in render_html(record)
+
+
+def test_instances_map_only_hosts_with_an_exporter(tmp_path: Path) -> None:
+    text = topo_text("http://10.0.0.5:9090")
+    with pytest.raises(SpecError) as e:
+        load(tmp_path, text.replace("{db: 'db.example:9104'}", "{db-2: 'x:1'}"))
+    [line] = e.value.problems
+    assert "h.yaml:5: prometheus.instances.db-2: unknown host instance 'db-2' (one of" in line
+    web = load(tmp_path, text.replace("{db: 'db.example:9104'}", "{web: 'web.example:80'}"))
+    with pytest.raises(SpecError, match="prometheus.instances.web: web's kind has no exporter"):
+        observer.refuse_outside(web, "h.yaml")
