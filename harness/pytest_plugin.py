@@ -19,10 +19,14 @@ import pytest
 def harness_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Any]]:
     from harness.runner import Run
     from harness.runtime.stack import teardown
+    from harness.spec.hostsrt import refuse_up
 
     started: list[str] = []
 
     def up(topology: str) -> Any:
+        refused = refuse_up(topology)
+        if refused:
+            raise RuntimeError(refused)
         run = Run(
             topology,
             runs_dir=Path(tmp_path_factory.mktemp("harness-runs")),

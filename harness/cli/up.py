@@ -17,7 +17,14 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from harness.errors import EXIT_INVALID
     from harness.runner import Run
+    from harness.spec.hostsrt import refuse_up
+
+    refused = refuse_up(args.topology)  # existing machines: nothing to bring up
+    if refused:
+        error(refused)
+        return EXIT_INVALID
 
     run = Run(args.topology, runs_dir=Path(args.runs_dir), keep=True, say=say, judged=False)
     result = run.bring_up()

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness.errors import SpecError
 from harness.roles import Role, kinds_of
 from harness.spec.liveness import instance_names
 from harness.spec.models import Topology
+from harness.spec.yamlfile import read_yaml
 
 Loc = tuple[Any, ...]
 
@@ -134,3 +137,20 @@ def check(topo: Topology) -> Iterator[tuple[Loc, str]]:
                 ("chaos", i, "fault", kind),
                 f"{kind} has no hosts-runtime form (use one of {', '.join(HOST_FAULTS)})",
             )
+
+
+def refuse_up(path: str | Path) -> str | None:
+    """`harness up` (and the pytest plugin's harness_stack) start a docker stack, which a
+    `runtime: hosts` topology does not describe: its machines are up already. The one-line
+    refusal saying what to use instead; None for any other file (validation reads it as usual)."""
+    try:
+        data, lines = read_yaml(Path(path))
+    except SpecError:
+        return None
+    if not isinstance(data, dict) or data.get("runtime") != "hosts":
+        return None
+    return (
+        f"{path}:{lines.get(('runtime',), 1)}: runtime: runtime: hosts names machines that are "
+        f"up already, and harness up starts containers (check they answer: harness hosts check "
+        f"{path}; load and judge them: harness run {path})"
+    )
