@@ -20,6 +20,7 @@ from harness.observe.prom import Prometheus
 from harness.remote import observer
 from harness.remote.targets import Host, hosts_of
 from harness.report.html import render_html
+from harness.run.hosts import HostsRun
 from harness.spec import hostsrt
 from harness.spec.loader import load_topology
 from harness.spec.models import Topology
@@ -191,3 +192,17 @@ def test_instances_map_only_hosts_with_an_exporter(tmp_path: Path) -> None:
     web = load(tmp_path, text.replace("{db: 'db.example:9104'}", "{web: 'web.example:80'}"))
     with pytest.raises(SpecError, match="prometheus.instances.web: web's kind has no exporter"):
         observer.refuse_outside(web, "h.yaml")
+
+
+def test_a_hosts_run_refuses_a_url_resolving_outside_allow_before_starting(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "h.yaml"
+    path.write_text(topo_text("http://no-such.invalid:9090"))
+    with pytest.raises(SpecError) as e:
+        HostsRun(path, runs_dir=tmp_path / "runs", say=lambda m: None)
+    [line] = e.value.problems
+    assert line.startswith(f"{path}: prometheus.url: no-such.invalid does not resolve"), line
+    assert not (tmp_path / "runs").exists()  # refused before a run directory exists
+    path.write_text(topo_text("http://localhost:9090"))  # this machine's own: allowed
+    assert HostsRun(path, runs_dir=tmp_path / "runs", say=lambda m: None).hosts
