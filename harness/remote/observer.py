@@ -89,6 +89,22 @@ def refuse_outside(topo: Topology, source: str) -> None:
     url = user_url(topo)
     if url is None or topo.prometheus is None:
         return
+    name = urlsplit(url).hostname or ""
+    ip = resolve(name)
+    allow = [ipaddress.IPv4Network(r) for r in topo.allow]
+    if not ip or not (
+        ipaddress.IPv4Address(ip).is_loopback
+        or any(ipaddress.IPv4Address(ip) in net for net in allow)
+    ):
+        why = (
+            "does not resolve" if not ip else f"({ip}) is outside allow: [{', '.join(topo.allow)}]"
+        )
+        raise SpecError(
+            [
+                f"{source}: prometheus.url: {name} {why}; the harness reads only declared ranges "
+                "(fix the url, or add its range to allow:)"
+            ]
+        )
     mine = {t.instance for t in host_exporters(hosts_of(topo))}
     idle = [i for i in topo.prometheus.instances if i not in mine]
     if idle:
@@ -98,21 +114,6 @@ def refuse_outside(topo: Topology, source: str) -> None:
                 f"to match (map only {', '.join(sorted(mine)) or 'none'}, or remove it)"
             ]
         )
-    name = urlsplit(url).hostname or ""
-    ip = resolve(name)
-    allow = [ipaddress.IPv4Network(r) for r in topo.allow]
-    if ip and (
-        ipaddress.IPv4Address(ip).is_loopback
-        or any(ipaddress.IPv4Address(ip) in net for net in allow)
-    ):
-        return
-    why = "does not resolve" if not ip else f"({ip}) is outside allow: [{', '.join(topo.allow)}]"
-    raise SpecError(
-        [
-            f"{source}: prometheus.url: {name} {why}; the harness reads only declared ranges "
-            "(fix the url, or add its range to allow:)"
-        ]
-    )
 
 
 def remote_read(url: str) -> str:

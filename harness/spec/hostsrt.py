@@ -67,7 +67,7 @@ def check_prometheus(topo: Topology) -> Iterator[tuple[Loc, str]]:
                 f"unknown host instance '{inst}' (one of {', '.join(hosts)}: the first host of "
                 "web is web-1, a service's only host is named after it)",
             )
-        elif not label.strip() or any(c.isspace() for c in label):
+        elif not label or any(c.isspace() or c in '"\\' for c in label):
             yield (
                 ("prometheus", "instances", inst),
                 f"'{label}' is not an instance label (write the value your Prometheus shows, "

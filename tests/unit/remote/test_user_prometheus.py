@@ -189,6 +189,9 @@ def test_instances_map_only_hosts_with_an_exporter(tmp_path: Path) -> None:
         load(tmp_path, text.replace("{db: 'db.example:9104'}", "{db-2: 'x:1'}"))
     [line] = e.value.problems
     assert "h.yaml:5: prometheus.instances.db-2: unknown host instance 'db-2' (one of" in line
+    with pytest.raises(SpecError) as e:
+        load(tmp_path, text.replace("db.example:9104", 'db"x'))
+    assert """prometheus.instances.db: 'db"x' is not an instance label""" in e.value.problems[0]
     web = load(tmp_path, text.replace("{db: 'db.example:9104'}", "{web: 'web.example:80'}"))
     with pytest.raises(SpecError, match="prometheus.instances.web: web's kind has no exporter"):
         observer.refuse_outside(web, "h.yaml")
