@@ -124,13 +124,14 @@ USERS = _gauge(metrics.USERS)
 STARTED = _gauge(metrics.LOAD_STARTED)
 FINISHED = _gauge(metrics.LOAD_FINISHED)
 WORKERS = _gauge(metrics.WORKERS_CONNECTED)
+_now, _inflight_pop = time.time, _inflight.pop  # bound once for _on_request
+_EMPTY: dict[str, Any] = {}  # _on_request's context or headers when there are none (read only)
 
 
 class _FinalScrapes:
     """Counts the scrapes served after the test stopped (a collector that exports nothing)."""
 
-    def __init__(self) -> None:
-        self.count = 0
+    count = 0
 
     def collect(self) -> list[Any]:
         if _stopped["at"]:
@@ -188,34 +189,33 @@ def _on_request(
     request_type: str,
     name: str,
     response_time: float,
+    response_length: int = 0,
     response: Any = None,
     exception: Any = None,
     context: Any = None,
     start_time: float | None = None,
-    **_: Any,
+    url: str | None = None,
+    **_: Any,  # Locust's arguments are all named above, so this dict stays empty (cheaper)
 ) -> None:
-    now = time.time()
-    ctx = context or {}
-    token = ctx.get("harness_req")
-    if token is not None and _inflight.pop(token, None) is None:
-        return  # counted already: aborted at the stop, or its check raised
+    now = _now()
+    if context:
+        token = context.get("harness_req")
+        if token is not None and _inflight_pop(token, None) is None:
+            return  # counted already: aborted at the stop, or its check raised
+        user, intended = context.get("harness_user"), context.get("harness_intended")
+    else:
+        context, user, intended = _EMPTY, None, None
     status = str(getattr(response, "status_code", 0) or 0)
-    headers = getattr(response, "headers", None) or {}
+    headers = getattr(response, "headers", None)
+    if headers is None:  # not `or {}`: geventhttpclient's Headers counts its fields for that
+        headers = _EMPTY
     served_by = headers.get("X-Served-By", "") or "none"
     failed = exception is not None
     STATS.record(
-        name,
-        request_type,
-        status,
-        served_by,
-        response_time / 1000.0,
-        failed,
-        now,
-        ctx.get("harness_intended"),
+        name, request_type, status, served_by, response_time / 1000.0, failed, now, intended
     )
-    user = ctx.get("harness_user")
     if failed:
-        if not ctx.get("harness_stop_artifact"):
+        if not context.get("harness_stop_artifact"):
             CLIENTS.record(user, False, "", now)
         log_event(
             "failure", name=name, status=status, served_by=served_by, error=str(exception)[:200]

@@ -52,6 +52,9 @@ BUCKETS = (
 )
 INF = float("inf")
 F = TypeVar("F", CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily)
+# what one request updates: [requests, failures], its histogram, its last-answer key and its
+# corrected-latency key (see RequestStats.record)
+_Series = tuple[list[int], list[float], tuple[str, str], tuple[str, str]]
 
 
 def _family(cls: type[F], metric: metrics.Metric) -> F:
@@ -82,6 +85,9 @@ class RequestStats(Collector):
         self.hist: dict[tuple[str, ...], list[float]] = {}
         self.corrected: dict[tuple[str, ...], list[float]] = {}  # (name, outcome) -> same
         self.last: dict[tuple[str, str], float] = {}  # (served_by, outcome) -> unix time
+        # the hot path's one lookup: (name, method, status, served_by, failed) -> the series
+        # that request lands in (its counts, its histogram, its last-answer key, its corrected key)
+        self._series: dict[tuple[str, str, str, str, bool], _Series] = {}
 
     def _observe(
         self, data: dict[tuple[str, ...], list[float]], key: tuple[str, ...], v: float
@@ -91,6 +97,19 @@ class RequestStats(Collector):
             h = data[key] = [0.0] * (len(self.buckets) + 2)
         h[bisect_left(self.buckets, v)] += 1  # the first bound >= the value: `le` semantics
         h[-1] += v
+
+    def _new_series(
+        self, name: str, method: str, status: str, served_by: str, failed: bool
+    ) -> _Series:
+        outcome = "error" if failed else "ok"
+        counts = self.counts.setdefault((name, method, status, served_by), [0, 0])
+        hkey = (name, status, served_by, outcome)
+        hist = self.hist.get(hkey)
+        if hist is None:
+            hist = self.hist[hkey] = [0.0] * (len(self.buckets) + 2)
+        series = (counts, hist, (served_by, outcome), (name, outcome))
+        self._series[(name, method, status, served_by, failed)] = series
+        return series
 
     def record(
         self,
@@ -104,19 +123,20 @@ class RequestStats(Collector):
         intended: float | None = None,
     ) -> None:
         """One finished request. `intended`: when a fixed arrival rate meant to send it (the
-        corrected latency is measured from there to `now`)."""
-        key = (name, method, status, served_by)
-        c = self.counts.get(key)
-        if c is None:
-            c = self.counts[key] = [0, 0]
-        c[0] += 1
+        corrected latency is measured from there to `now`). One dict lookup finds every series
+        the request lands in (the series appear in the export when first recorded, as before)."""
+        series = self._series.get((name, method, status, served_by, failed))
+        if series is None:
+            series = self._new_series(name, method, status, served_by, failed)
+        counts, hist, last_key, corrected_key = series
+        counts[0] += 1
         if failed:
-            c[1] += 1
-        outcome = "error" if failed else "ok"
-        self._observe(self.hist, (name, status, served_by, outcome), seconds)
+            counts[1] += 1
+        hist[bisect_left(self.buckets, seconds)] += 1  # the first bound >= the value: `le`
+        hist[-1] += seconds
         if intended is not None:
-            self._observe(self.corrected, (name, outcome), max(0.0, now - intended))
-        self.last[(served_by, outcome)] = now
+            self._observe(self.corrected, corrected_key, max(0.0, now - intended))
+        self.last[last_key] = now
 
     def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily | GaugeMetricFamily]:
         requests = _family(CounterMetricFamily, metrics.REQUESTS)
@@ -171,7 +191,7 @@ class ClientState(Collector):
             return None
         if user is None:
             return None
-        if self.pending.pop(user, None) is not None:
+        if self.pending and self.pending.pop(user, None) is not None:
             self.served_again[user] = now
         if lb:
             previous = self.lb.get(user)

@@ -34,9 +34,10 @@ def user_key(user: Any) -> int:
         return uid
 
 
-# Requests sent and not yet counted: token -> (request event, method, name, user key, intended
-# send time, start). Plain dict, no lock: under gevent nothing preempts these few operations.
-_inflight: dict[int, tuple[Any, Any, str, int | None, float | None, float]] = {}
+# Requests sent and not yet counted: token -> (session, method, name, intended send time, start).
+# The session gives the request event and the user when the request is settled (both fixed for
+# the session's life). Plain dict, no lock: under gevent nothing preempts these few operations.
+_inflight: dict[int, tuple[Any, Any, Any, float | None, float]] = {}
 _tokens = itertools.count(1)
 _stopping = {"at": 0.0}  # when the load began to stop (0: it has not)
 
@@ -47,7 +48,8 @@ def _settle(token: int, exc: BaseException | None, response: Any = None) -> None
     entry = _inflight.pop(token, None)
     if entry is None:
         return
-    event, method, name, user, intended, start = entry
+    session, method, name, intended, start = entry
+    name, user = str(name), session.user
     exception: Exception
     aborted = exc is None or isinstance(exc, GreenletExit)
     if aborted:
@@ -56,7 +58,7 @@ def _settle(token: int, exc: BaseException | None, response: Any = None) -> None
         exception = exc
     else:
         exception = RuntimeError(f"{type(exc).__name__}: {exc}")
-    ctx: dict[str, Any] = {"harness_user": user}
+    ctx: dict[str, Any] = {"harness_user": None if user is None else user_key(user)}
     if aborted and _stopping["at"] and start >= _stopping["at"]:
         # sent after the stop began (a user woke from its wait between Locust's check and its
         # kill) and killed by Locust at once: the harness cut it, the system was never given
@@ -65,7 +67,7 @@ def _settle(token: int, exc: BaseException | None, response: Any = None) -> None
         return
     if intended is not None:
         ctx["harness_intended"] = intended
-    event.fire(
+    session.request_event.fire(
         request_type=method,
         name=name,
         response_time=(time.time() - start) * 1000.0,
@@ -89,24 +91,25 @@ def abort_in_flight() -> int:
 def _tracked_request(original: Callable[..., Any]) -> Callable[..., Any]:
     params = list(inspect.signature(original).parameters)  # self, method, url, name, ...
     name_at, context_at = params.index("name") - 3, params.index("context") - 3
+    now, inflight, tokens = time.time, _inflight, _tokens
 
     def request(self: Any, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
-        token = next(_tokens)
+        # the hot path: once per request (bench/plugin_cost.py measures it)
+        token = next(tokens)
         if len(args) > context_at:  # context passed positionally
             listed = list(args)
             listed[context_at] = {**(listed[context_at] or {}), "harness_req": token}
             args = tuple(listed)
         else:
-            kwargs["context"] = {**(kwargs.get("context") or {}), "harness_req": token}
-        user = self.user
+            ctx = kwargs.get("context")
+            kwargs["context"] = {**ctx, "harness_req": token} if ctx else {"harness_req": token}
         name = kwargs.get("name") or (args[name_at] if len(args) > name_at else None)
-        _inflight[token] = (
-            self.request_event,
+        inflight[token] = (
+            self,
             method,
-            str(name or self.request_name or url),
-            None if user is None else user_key(user),
-            None if user is None else getattr(user, "_harness_intended", None),
-            time.time(),
+            name or self.request_name or url,
+            getattr(self.user, "_harness_intended", None),
+            now(),
         )
         try:
             return original(self, method, url, *args, **kwargs)

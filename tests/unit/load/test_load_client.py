@@ -143,3 +143,36 @@ def test_the_lb_switch_is_the_first_of_each_wave() -> None:
     c.record("a", True, "lb-2", 30.0)  # and over again: a new wave onto lb-2
     c.record("b", True, "lb-2", 30.5)
     assert c.lb_switch["lb-2"] == 30.0
+
+
+def test_one_series_lookup_keeps_every_series_apart() -> None:
+    """record() finds a request's series with one lookup (the hot path): the same name, method,
+    status and node ending ok and failed share their request counter, and keep apart their
+    histograms, last answers and corrected latencies; the series repeat with fresh keys too."""
+    stats = RequestStats(buckets=(0.1, 1.0))
+    stats.record("/x", "GET", "503", "web-1", 0.05, False, 10.0)
+    stats.record("/x", "GET", "503", "web-1", 0.5, True, 11.0, intended=10.5)
+    stats.record("/x", "GET", "503", "web-1", 2.0, True, 12.0)
+    stats.record("/x", "POST", "503", "web-1", 0.05, False, 13.0)
+    key = "/".join(["", "x"])  # an equal string that is not the same object
+    stats.record(key, "GET", "503", "web-1", 0.05, False, 14.0)
+    s = _samples(stats)
+    lbl = (("method", "GET"), ("name", "/x"), ("served_by", "web-1"), ("status", "503"))
+    assert s[("harness_requests_total", lbl)] == 4
+    assert s[("harness_request_failures_total", lbl)] == 2
+    post = (("method", "POST"), *lbl[1:])
+    assert s[("harness_requests_total", post)] == 1
+    assert ("harness_request_failures_total", post) not in s
+    d = "harness_request_duration_seconds"
+    ok = (("name", "/x"), ("outcome", "ok"), ("served_by", "web-1"), ("status", "503"))
+    err = (("name", "/x"), ("outcome", "error"), ("served_by", "web-1"), ("status", "503"))
+    assert s[(d + "_count", ok)] == 3  # GET twice and POST: the histogram has no method
+    assert s[(d + "_count", err)] == 2
+    assert s[(d + "_bucket", tuple(sorted((*err, ("le", "1.0")))))] == 1
+    assert s[(d + "_sum", err)] == 2.5
+    last = "harness_last_response_timestamp_seconds"
+    assert s[(last, (("outcome", "ok"), ("served_by", "web-1")))] == 14.0
+    assert s[(last, (("outcome", "error"), ("served_by", "web-1")))] == 12.0
+    c = "harness_request_corrected_duration_seconds"
+    assert s[(c + "_count", (("name", "/x"), ("outcome", "error")))] == 1
+    assert (c + "_count", (("name", "/x"), ("outcome", "ok"))) not in s

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import locust  # noqa: F401  (gevent first)
     from types import SimpleNamespace
     from prometheus_client import generate_latest
@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent('''
     plugin.session_lost("vanished", "u1", "web-2")
     plugin.write_acked("abc", "web-3")
     print(generate_latest(plugin.REGISTRY).decode())
-''')
+""")
 
 
 def _run(script: str) -> str:
@@ -39,10 +39,22 @@ def _run(script: str) -> str:
 
 def test_request_events_become_labelled_series() -> None:
     text = _run(SCRIPT)
-    assert 'harness_requests_total{method="GET",name="/whoami",served_by="web-2",status="200"} 1.0' in text
-    assert 'harness_request_failures_total{method="GET",name="/whoami",served_by="none",status="503"} 1.0' in text
-    assert 'harness_request_duration_seconds_count{name="/whoami",outcome="ok",served_by="web-2",status="200"} 1.0' in text
-    assert 'harness_request_duration_seconds_count{name="/whoami",outcome="error",served_by="none",status="503"} 1.0' in text
+    assert (
+        'harness_requests_total{method="GET",name="/whoami",served_by="web-2",status="200"} 1.0'
+        in text
+    )
+    assert (
+        'harness_request_failures_total{method="GET",name="/whoami",served_by="none",status="503"} 1.0'
+        in text
+    )
+    assert (
+        'harness_request_duration_seconds_count{name="/whoami",outcome="ok",served_by="web-2",status="200"} 1.0'
+        in text
+    )
+    assert (
+        'harness_request_duration_seconds_count{name="/whoami",outcome="error",served_by="none",status="503"} 1.0'
+        in text
+    )
     assert 'harness_sessions_lost_total{reason="vanished"} 1.0' in text
     assert "harness_writes_acked_total 1.0" in text
     # user 1's success through lb-2 after its success through lb-1 is the failover instant
@@ -50,7 +62,9 @@ def test_request_events_become_labelled_series() -> None:
     assert 'harness_lb_switch_timestamp_seconds{lb="lb-1"}' not in text
     assert 'harness_last_response_timestamp_seconds{outcome="error",served_by="none"}' in text
     # a request sent late against a fixed schedule counts from when it should have been sent
-    assert 'harness_request_corrected_duration_seconds_count{name="/orders",outcome="ok"} 1.0' in text
+    assert (
+        'harness_request_corrected_duration_seconds_count{name="/orders",outcome="ok"} 1.0' in text
+    )
     # user 1 failed, then was served again: a finite instant, not +Inf, not 0
     served = _value(text, "harness_clients_served_again_timestamp_seconds")
     failure = _value(text, "harness_last_failure_timestamp_seconds")
@@ -64,7 +78,7 @@ def _value(text: str, metric: str) -> float:
     raise AssertionError(f"{metric} not exported")
 
 
-TRACKING = textwrap.dedent('''
+TRACKING = textwrap.dedent("""
     import locust  # noqa: F401  (gevent first)
     from types import SimpleNamespace
     from gevent import GreenletExit
@@ -128,28 +142,42 @@ TRACKING = textwrap.dedent('''
     assert plugin.CLIENTS.last_failure == last_failure
     assert plugin.user_key(user) in plugin.CLIENTS.pending
     print(generate_latest(plugin.REGISTRY).decode())
-''')
+""")
 
 
 def test_requests_whose_event_never_fires_are_counted_once() -> None:
     text = _run(TRACKING)
-    assert 'harness_requests_total{method="GET",name="/a",served_by="web-1",status="200"} 1.0' in text
+    assert (
+        'harness_requests_total{method="GET",name="/a",served_by="web-1",status="200"} 1.0' in text
+    )
     assert 'harness_request_failures_total{method="GET",name="/a"' not in text
     assert 'name="/late"' not in text  # sent after the stop began and cut at once: not a request
     # killed in flight and raised: failures with status 0, under the name the request used
-    assert 'harness_request_failures_total{method="GET",name="/named",served_by="none",status="0"} 2.0' in text
+    assert (
+        'harness_request_failures_total{method="GET",name="/named",served_by="none",status="0"} 2.0'
+        in text
+    )
     # the check raised: a failure with the answer's own status and node
-    assert 'harness_request_failures_total{method="GET",name="/c",served_by="web-1",status="200"} 1.0' in text
+    assert (
+        'harness_request_failures_total{method="GET",name="/c",served_by="web-1",status="200"} 1.0'
+        in text
+    )
     # killed in its check, and in flight at the stop: aborted, status 0
-    assert 'harness_request_failures_total{method="GET",name="/d",served_by="none",status="0"} 1.0' in text
+    assert (
+        'harness_request_failures_total{method="GET",name="/d",served_by="none",status="0"} 1.0'
+        in text
+    )
     assert 'harness_requests_total{method="GET",name="/d",served_by="none",status="0"} 1.0' in text
     assert 'name="/d",served_by="web-1"' not in text
-    assert 'harness_request_failures_total{method="GET",name="/e",served_by="none",status="0"} 1.0' in text
+    assert (
+        'harness_request_failures_total{method="GET",name="/e",served_by="none",status="0"} 1.0'
+        in text
+    )
     # the user's last request failed: not served again
     assert _value(text, "harness_clients_served_again_timestamp_seconds") == float("inf")
 
 
-USERS = textwrap.dedent('''
+USERS = textwrap.dedent("""
     import locust  # noqa: F401  (gevent first)
     from types import SimpleNamespace
     from locust.exception import StopUser
@@ -178,7 +206,7 @@ USERS = textwrap.dedent('''
     assert users.identity(SimpleNamespace(content=b'{"user": "u-1"}')) == "u-1"
     assert users.served_by(SimpleNamespace(headers=None)) == ""
     print("ok")
-''')
+""")
 
 
 def test_user_checks_never_raise() -> None:
@@ -202,8 +230,63 @@ def test_request_stats_histogram_is_cumulative_with_le_semantics() -> None:
     assert f'harness_request_duration_seconds_bucket{{le="1.0",{lbl}}} 3.0' in text
     assert f'harness_request_duration_seconds_bucket{{le="+Inf",{lbl}}} 4.0' in text
     assert f"harness_request_duration_seconds_sum{{{lbl}}} 2.65" in text
-    assert 'harness_request_duration_seconds_count{name="/x",outcome="error",served_by="none",status="503"} 1.0' in text
-    assert 'harness_requests_total{method="GET",name="/x",served_by="none",status="503"} 1.0' in text
-    assert 'harness_request_failures_total{method="GET",name="/x",served_by="none",status="503"} 1.0' in text
+    assert (
+        'harness_request_duration_seconds_count{name="/x",outcome="error",served_by="none",status="503"} 1.0'
+        in text
+    )
+    assert (
+        'harness_requests_total{method="GET",name="/x",served_by="none",status="503"} 1.0' in text
+    )
+    assert (
+        'harness_request_failures_total{method="GET",name="/x",served_by="none",status="503"} 1.0'
+        in text
+    )
     assert 'harness_request_failures_total{method="GET",name="/x",served_by="web-1"' not in text
     assert 'harness_last_response_timestamp_seconds{outcome="error",served_by="none"} 101.0' in text
+
+
+ANSWERS = textwrap.dedent("""
+    import locust  # noqa: F401  (gevent first)
+    from types import SimpleNamespace
+    from geventhttpclient.header import Headers
+    from locust.contrib.fasthttp import FastResponse
+    from prometheus_client import generate_latest
+    from harness.load import plugin
+
+    class Answer:  # what FastResponse reads of geventhttpclient's own response
+        def __init__(self, code, headers):
+            self._headers_index, self.code = Headers(headers), code
+        def get_code(self):
+            return self.code
+
+    served = FastResponse(Answer(200, {"x-served-by": "web-2", "X-LB": "lb-1"}))
+    bare = FastResponse(Answer(502, {}))  # an empty Headers is falsy: still read, not replaced
+    plugin._on_request("GET", "/a", 5.0, response=served, context={"harness_user": 1})
+    plugin._on_request("GET", "/a", 5.0, response=bare, exception=RuntimeError("502"))
+    plugin._on_request("GET", "/a", 5.0, response=None, exception=OSError("refused"), context={})
+    plugin._on_request("GET", "/a", 5.0, response=SimpleNamespace(status_code=204))  # no headers
+    plugin._on_request("GET", "/a", 5.0, response=served, context={"harness_user": 1},
+                       start_time=1.0, url="http://x/a", response_length=3, future_arg=1)
+    print(generate_latest(plugin.REGISTRY).decode())
+""")
+
+
+def test_answers_of_every_shape_are_labelled() -> None:
+    """The request listener reads geventhttpclient's Headers case-insensitively, and counts
+    answers without headers, without a response or without a context under served_by none."""
+    text = _run(ANSWERS)
+    assert (
+        'harness_requests_total{method="GET",name="/a",served_by="web-2",status="200"} 2.0' in text
+    )
+    assert (
+        'harness_request_failures_total{method="GET",name="/a",served_by="none",status="502"} 1.0'
+        in text
+    )
+    assert (
+        'harness_request_failures_total{method="GET",name="/a",served_by="none",status="0"} 1.0'
+        in text
+    )
+    assert (
+        'harness_requests_total{method="GET",name="/a",served_by="none",status="204"} 1.0' in text
+    )
+    assert "harness_last_failure_timestamp_seconds 0.0" not in text
