@@ -13,6 +13,10 @@ from harness.errors import InfrastructureError
 from harness.remote.targets import Host
 
 SSH_CONFIG_ENV = "HARNESS_SSH_CONFIG"
+# Every ssh the harness runs (testinfra's, the watchers', pytest's testinfra modules) makes no
+# ControlMaster and uses none, even with a user's `ControlMaster auto` + `ControlPersist` in
+# their ssh config, so no master process outlives the run (command-line -o beats the config).
+NO_MASTER = "-o ControlMaster=no -o ControlPath=none"
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,8 @@ class Shell(Protocol):
 
 
 class SshShell:
-    """One testinfra host per machine, no lingering ControlMaster (ControlPersist 0)."""
+    """One testinfra host per machine, no ControlMaster (`NO_MASTER`: testinfra then adds
+    none of its own either)."""
 
     def __init__(self, ssh_config: str | None = None, timeout: int = 10) -> None:
         self.ssh_config = ssh_config or os.environ.get(SSH_CONFIG_ENV) or None
@@ -39,7 +44,7 @@ class SshShell:
             import testinfra
 
             self._hosts[host.url] = testinfra.get_host(
-                host.url, ssh_config=self.ssh_config, timeout=self.timeout, controlpersist=0
+                host.url, ssh_config=self.ssh_config, timeout=self.timeout, ssh_extra_args=NO_MASTER
             )
         return self._hosts[host.url]
 

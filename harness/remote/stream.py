@@ -13,15 +13,16 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from harness.remote.shell import SSH_CONFIG_ENV
+from harness.remote.shell import NO_MASTER, SSH_CONFIG_ENV
 from harness.remote.targets import Host
 
 
 def ssh_argv(host: Host, command: str, ssh_config: str | None = None) -> list[str]:
-    """`ssh [-F config] [-p port] [user@]addr sh -c COMMAND`, batch mode (never a prompt)."""
+    """`ssh [-F config] [-p port] [user@]addr sh -c COMMAND`, batch mode (never a prompt), its
+    own connection (no ControlMaster made or used, whatever the ssh config says)."""
     url = urlsplit(host.url)
     cfg = ssh_config or os.environ.get(SSH_CONFIG_ENV)
-    argv = ["ssh", *(["-F", cfg] if cfg else []), "-o", "BatchMode=yes"]
+    argv = ["ssh", *(["-F", cfg] if cfg else []), "-o", "BatchMode=yes", *NO_MASTER.split()]
     argv += ["-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2"]
     if url.port:
         argv += ["-p", str(url.port)]

@@ -17,7 +17,7 @@ from harness import kinds
 from harness.errors import InfrastructureError
 from harness.observe import hostcheck, writes
 from harness.remote.faults import holder_probe
-from harness.remote.shell import SSH_CONFIG_ENV, Shell
+from harness.remote.shell import NO_MASTER, SSH_CONFIG_ENV, Shell
 from harness.remote.targets import Host
 from harness.spec.models import Topology
 
@@ -96,10 +96,11 @@ def check_testinfra(
     ssh_config: str | None = None,
 ) -> tuple[int, int]:
     """(passed, failed) of `module` against every host of `service`, over ssh://."""
-    # no ControlMaster left behind when pytest ends (as the run's own SSH commands)
-    urls = [f"{h.url}?controlpersist=0" for h in hosts.values() if h.service == service]
+    urls = [h.url for h in hosts.values() if h.service == service]
     if not urls:
         raise InfrastructureError(f"testinfra {module.name}: {service} has no hosts to check")
     cfg = ssh_config or os.environ.get(SSH_CONFIG_ENV)
-    extra = (f"--ssh-config={cfg}",) if cfg else ()
+    # no ControlMaster made or used, whatever the user's ssh config says, so none outlives
+    # pytest (testinfra adds its own ControlMaster options only when these name none)
+    extra = (f"--ssh-extra-args={NO_MASTER}", *((f"--ssh-config={cfg}",) if cfg else ()))
     return hostcheck.run_pytest(module, urls, run_dir, index=index, extra=extra)

@@ -120,14 +120,13 @@ def test_testinfra_runs_over_ssh_on_every_host_of_the_service(
         tmp_path / "m.py", hosts_of(t), "web", tmp_path, index=2, ssh_config="/tmp/cfg"
     )
     assert got == (4, 0) and seen["index"] == 2
-    assert seen["hosts"] == [
-        "ssh://ops@10.0.0.21?controlpersist=0",
-        "ssh://ops@10.0.0.22?controlpersist=0",
-    ]
-    assert seen["extra"] == ("--ssh-config=/tmp/cfg",)
+    assert seen["hosts"] == ["ssh://ops@10.0.0.21", "ssh://ops@10.0.0.22"]
+    # no ControlMaster made or used, even with a user's ControlMaster auto + ControlPersist
+    no_master = "--ssh-extra-args=-o ControlMaster=no -o ControlPath=none"
+    assert seen["extra"] == (no_master, "--ssh-config=/tmp/cfg")
     monkeypatch.delenv("HARNESS_SSH_CONFIG", raising=False)
     hosts_post.check_testinfra(tmp_path / "m.py", hosts_of(t), "web", tmp_path, index=0)
-    assert seen["extra"] == ()
+    assert seen["extra"] == (no_master,)
 
 
 def test_each_hosts_service_status_is_systemd_or_its_control(tmp_path: Path) -> None:

@@ -101,7 +101,20 @@ def test_ssh_argv_uses_the_config_user_and_port(tmp_path: Path) -> None:
     hosts = hosts_of(load_topology(topo_file(tmp_path), require_assertions=False))
     argv = ssh_argv(hosts["lb-2"], "echo 'hi'", "/tmp/cfg")
     assert argv[:3] == ["ssh", "-F", "/tmp/cfg"] and "BatchMode=yes" in argv
+    # its own connection: a user's ControlMaster auto + ControlPersist leaves no master behind
+    opts = [argv[i + 1] for i, a in enumerate(argv) if a == "-o"]
+    assert {"ControlMaster=no", "ControlPath=none"} <= set(opts)
     assert argv[-4:] == ["-p", "2222", "ops@10.0.0.12", "sh -c 'echo '\"'\"'hi'\"'\"''"]
+
+
+def test_the_ssh_shell_asks_testinfra_for_no_control_master() -> None:
+    from harness.remote.shell import SshShell
+    from harness.remote.targets import Host
+
+    web = Host("web-1", "web", "web", "ssh://ops@10.0.0.21", "10.0.0.21", True)
+    backend = SshShell("/tmp/cfg")._host(web)
+    cmd = " ".join(backend.backend._build_ssh_command("true")[0])  # type: ignore[attr-defined]
+    assert "-o ControlMaster=no -o ControlPath=none" in cmd and "ControlPersist" not in cmd
 
 
 def test_logs_are_followed_from_journald_by_default_or_a_file() -> None:
