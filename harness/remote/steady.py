@@ -45,14 +45,9 @@ def recovery_watcher(
     hosts: Mapping[str, Host],
     watchers: Any,
     exporter: Any,
-    locust_metrics_urls: Sequence[str],
+    metrics_addrs: Sequence[str],
 ) -> RecoveryWatcher:
-    """A RecoveryWatcher over the hosts (`watchers`: the run's started HostWatchers)."""
+    """A RecoveryWatcher over the hosts (`watchers`: the run's started HostWatchers;
+    `metrics_addrs`: the run's own Locust processes, remote workers are added)."""
     layout = HostLayout(hosts, watchers.vip_holders())
-    watcher = RecoveryWatcher(layout, watchers, exporter, list(locust_metrics_urls))
-    watcher.lbs_in_front = {
-        str(backends): [h.instance for h in layout.instances(name)]
-        for name, svc in topo.services.items()
-        if (backends := getattr(svc, "backends", None))
-    }
-    return watcher
+    return RecoveryWatcher.for_run(topo, layout, watchers, exporter, metrics_addrs)

@@ -219,7 +219,7 @@ class HostsRun(Run):
                 self.hosts,
                 self.host_watchers,
                 self.exporter,
-                [f"http://{addr}/metrics" for addr in self.locust.metrics_addrs],
+                self.locust.metrics_addrs,
             )
             self.events.subscribe(subscribers.recovery_watch(recovery))
             self.host_chaos = HostChaos(
@@ -246,12 +246,7 @@ class HostsRun(Run):
                 effects=recovery.spans,
                 quiet=recovery.quiet,
             )
-            self.journal.data["recovery"] = {
-                "recovered_at": recovery.recovered_at,
-                "last_problem": recovery.why,
-                "spans": recovery.spans,
-                "relapses": recovery.relapses,
-            }
+            self.journal.data["recovery"] = recovery.summary()
 
     def _host_tick(self) -> None:
         assert self.locust is not None

@@ -23,6 +23,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.observe import metrics
+from harness.spec.models import Topology
 
 FAILURES = metrics.REQUEST_FAILURES.total
 IDLE = 30.0  # seconds without a tick after which the background sampler ends
@@ -48,7 +49,37 @@ class Layout(Protocol):
     def container(self, instance: str) -> Any: ...
 
 
+def lbs_in_front(topo: Topology, plan: Layout) -> dict[str, list[str]]:
+    """Backend service -> the instances of the LBs balancing it (`backends:`)."""
+    return {
+        str(backends): [c.instance for c in plan.instances(name)]
+        for name, svc in topo.services.items()
+        if (backends := getattr(svc, "backends", None))
+    }
+
+
+def metrics_urls(topo: Topology, metrics_addrs: Sequence[str]) -> list[str]:
+    """Every Locust process's metrics URL: the run's own (`metrics_addrs`: the master and its
+    local workers) and each of `load.master.remote_workers`, whose failures only they export."""
+    remote = topo.load.master.remote_workers
+    return [f"http://{a}/metrics" for a in [*metrics_addrs, *remote]]
+
+
 class RecoveryWatcher:
+    @classmethod
+    def for_run(
+        cls,
+        topo: Topology,
+        plan: Layout,
+        watchers: Any,
+        exporter: Any,
+        metrics_addrs: Sequence[str],
+    ) -> RecoveryWatcher:
+        """The run's watcher: every Locust process read, every LB's backends known."""
+        watcher = cls(plan, watchers, exporter, metrics_urls(topo, metrics_addrs))
+        watcher.lbs_in_front = lbs_in_front(topo, plan)
+        return watcher
+
     def __init__(
         self,
         plan: Layout,
@@ -125,6 +156,16 @@ class RecoveryWatcher:
         with self.lock:
             self.holds = max(0, self.holds - 1)
         self.arm(at)
+
+    def summary(self) -> dict[str, Any]:
+        """The journal's `recovery` block."""
+        with self.lock:
+            return {
+                "recovered_at": self.recovered_at,
+                "last_problem": self.why,
+                "spans": list(self.spans),
+                "relapses": list(self.relapses),
+            }
 
     def stop(self) -> None:
         self.stopped.set()

@@ -159,7 +159,7 @@ def test_recovery_on_hosts_waits_for_backends_vip_services_and_clients(tmp_path:
     t, w, ex = watched(tmp_path)
     w._set("lb", "lb-1", True, 1.0)
     w._set("lb", "lb-2", False, 1.0)
-    rec = recovery_watcher(t, hosts_of(t), w, ex, ["http://locust/metrics"])
+    rec = recovery_watcher(t, hosts_of(t), w, ex, ["locust"])
     rec.background, rec.period = False, 0.0
     rec.poll = lambda now=None: rec.record("http://locust/metrics", 0.0, now or 0.0)  # type: ignore[method-assign]
     assert rec.lbs_in_front == {"web": ["lb-1", "lb-2"]}
@@ -195,3 +195,17 @@ def test_the_schema_knows_control_status_and_read_orders() -> None:
     for bad in ({"read_orders": ""}, {"state": "pgrep x"}):
         data["services"]["db"]["control"] = bad
         assert list(check.iter_errors(data)), bad
+
+
+def test_the_hosts_watcher_reads_remote_workers_too(tmp_path: Path) -> None:
+    """Review 16 #4: a remote worker's failures are its own (the master does not export them)."""
+    text = ALL_THREE.replace(
+        "load: {duration: 10s}",
+        "load: {duration: 10s, master: {bind: 10.0.0.5, port: 5557, "
+        "remote_workers: ['10.0.0.7:9646']}}",
+    )
+    t = topo(tmp_path, text)
+    w = HostWatchers(t, hosts_of(t), FakeExporter(), 0.0, 100.0)
+    rec = recovery_watcher(t, hosts_of(t), w, FakeExporter(), ["127.0.0.1:9000"])
+    assert rec.urls == ["http://127.0.0.1:9000/metrics", "http://10.0.0.7:9646/metrics"]
+    rec.stop()

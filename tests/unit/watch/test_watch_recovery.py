@@ -230,3 +230,38 @@ def test_each_arm_keeps_its_own_span(locust: list[Metrics]) -> None:
     run(r, 103.0, 103.5)
     # each span ends at the first instant after its own start from which all stayed steady
     assert r.spans == [(100.0, 100.75), (101.0, 101.0)] and r.recovered_at == 101.0
+
+
+def test_a_runs_watcher_reads_remote_workers_and_knows_the_lbs_in_front(
+    locust: list[Metrics],
+) -> None:
+    """Review 16 #4: a worker in load.master.remote_workers exports failures the master does
+    not: the run's watcher reads it, so its failures keep the stack unsteady."""
+    remote = locust[2].url.removeprefix("http://").removesuffix("/metrics")
+    topo = SimpleNamespace(
+        load=SimpleNamespace(master=SimpleNamespace(remote_workers=[remote])),
+        services={"lb": SimpleNamespace(backends="web"), "web": SimpleNamespace()},
+    )
+    plan = SimpleNamespace(instances=lambda s: [SimpleNamespace(instance=f"{s}-1")])
+    own = [p.url.removeprefix("http://").removesuffix("/metrics") for p in locust[:2]]
+    r = RecoveryWatcher.for_run(topo, plan, Stack(), FakeExporter(), own)  # type: ignore[arg-type]
+    r.background = False
+    assert r.urls == [p.url for p in locust] and r.lbs_in_front == {"web": ["lb-1"]}
+    r.arm(0.0)
+    run(r, 0.0, 3.0)
+    first = r.recovered_at
+    assert first is not None and first < 1
+    r.arm(10.0)
+    run(r, 10.0, 10.25)
+    locust[2].text = page(9)  # only the remote worker saw new failures
+    run(r, 10.5, 12.0)
+    assert r.recovered_at is None and "client failures" in r.why
+    run(r, 12.25, 13.5)
+    assert r.recovered_at == 10.5
+    assert r.summary() == {
+        "recovered_at": r.recovered_at,
+        "last_problem": r.why,
+        "spans": [(0.0, first), (10.0, r.recovered_at)],
+        "relapses": [],
+    }
+    r.stop()
