@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything harness needs on a fresh Debian/Ubuntu machine (run as root):
-#   a Docker engine from the distribution's packages (started if none runs), debootstrap,
-#   a Python virtualenv in .venv with the harness, and the built-in images (the base image
-#   debian:bookworm-slim is bootstrapped with debootstrap when it cannot be had otherwise).
+#   a Docker engine from the distribution's packages (started if none runs), mmdebstrap and
+#   debootstrap, a Python virtualenv in .venv with the harness (installed with uv from PyPI,
+#   or pip when uv cannot be had), and the built-in images, several built at once (the base
+#   image debian:bookworm-slim is bootstrapped with mmdebstrap, or debootstrap, when absent).
 # --dev also installs the test tools (pytest, hypothesis, ruff, mypy), Chromium for the
 # report test and Debian's prometheus package (promtool + prometheus, for the unit tests'
 # loopback Prometheus in tests/promlab.py; its system service is never started nor enabled).
@@ -19,6 +20,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 pkgs=()
+command -v mmdebstrap >/dev/null || pkgs+=(mmdebstrap)
 command -v debootstrap >/dev/null || pkgs+=(debootstrap)
 command -v iptables >/dev/null || pkgs+=(iptables)
 command -v dockerd >/dev/null || pkgs+=(docker.io)
@@ -68,13 +70,20 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 say "installing the harness into .venv"
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-if [ "$DEV" = 1 ]; then
-  .venv/bin/python -m pip install -q -e '.[dev]'
+target=.
+[ "$DEV" = 1 ] && target='.[dev]'
+# uv (a PyPI wheel) installs the same packages as pip in about a third of the time; it reads
+# no pip.conf, so a PIP_INDEX_URL is handed on, and anything going wrong falls back to pip.
+[ -n "${PIP_INDEX_URL:-}" ] && export UV_INDEX_URL="${UV_INDEX_URL:-$PIP_INDEX_URL}"
+if .venv/bin/python -m pip install -q uv >/dev/null 2>&1 &&
+  .venv/bin/python -m uv pip install -q --python .venv/bin/python -e "$target"; then
+  :
 else
-  .venv/bin/python -m pip install -q -e .
+  say "uv could not install the harness; using pip"
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e "$target"
 fi
 
-say "building images (first time: bootstraps the base image, ~2 minutes)"
+say "building images (first time: bootstraps the base image, ~1.5 minutes)"
 .venv/bin/harness images build
 say "ready: .venv/bin/harness run topologies/ha.yaml"

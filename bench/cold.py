@@ -3,17 +3,22 @@ a new machine goes through, and their sum (issue 15, ask 5; goal <= 4 min on 2 c
 
   clone        git clone of this repository's HEAD into a temporary directory
   apt          what install.sh's apt-get would fetch on a machine without them (docker.io,
-               debootstrap, iptables, python3-venv and what they pull in), downloaded into a
-               private cache, then unpacked (dpkg-deb -x): apt's own configure step and
-               starting dockerd are not timed (they are on a machine that has them already)
-  venv         python3 -m venv .venv + pip install -e . (the harness and its dependencies)
-  debootstrap  the base image bootstrapped with debootstrap and imported, under a private tag
+               mmdebstrap, debootstrap, iptables, python3-venv and what they pull in),
+               downloaded into a private cache, then unpacked (dpkg-deb -x): apt's own
+               configure step and starting dockerd are not timed (they are on a machine that
+               has them already)
+  venv         what install.sh does: python3 -m venv .venv, pip install uv, then uv pip
+               install -e . (the harness and its dependencies; `--installer pip`: pip install
+               -e . instead), with empty pip and uv caches, as on a new machine
+  base         the base image bootstrapped (mmdebstrap, else debootstrap) and imported, under
+               a private tag
   build        `harness images build` from the clone with HARNESS_IMAGE_REPO=harness-cold and
                HARNESS_BUILD_NOCACHE=1: every built-in image built from scratch (no layer
-               cache), tagged beside the usual harness/* images instead of replacing them
+               cache, several at once as always), tagged beside the usual harness/* images
+               instead of replacing them
   run          `harness run topologies/ha.yaml` with those images, until its verdict
 
-The builds start FROM the engine's debian:bookworm-slim, which the debootstrap step re-creates
+The builds start FROM the engine's debian:bookworm-slim, which the base step re-creates
 under its own tag (the same bootstrap, so the same content) and removes again. Everything this
 script makes (the clone, the venv, the apt cache, the harness-cold/* images, the run) is
 removed at the end, whatever happens.
@@ -50,8 +55,8 @@ from _common import (
 
 GOAL_S = 240.0
 REPO = "harness-cold"
-STEPS = ("clone", "apt", "venv", "debootstrap", "build", "run")
-APT_PACKAGES = ("docker.io", "debootstrap", "iptables", "python3-venv")
+STEPS = ("clone", "apt", "venv", "base", "build", "run")
+APT_PACKAGES = ("docker.io", "mmdebstrap", "debootstrap", "iptables", "python3-venv")
 VERDICTS = {0: "passed", 1: "assertion failed", 2: "inconclusive / error", 3: "invalid input"}
 
 
@@ -87,7 +92,26 @@ def apt(tmp: Path) -> None:
         sh(["dpkg-deb", "-x", str(deb), str(root)])
 
 
-def run_step(step: str, tmp: Path, clone: Path, env: dict[str, str]) -> dict[str, Any]:
+def venv(clone: Path, tmp: Path, installer: str) -> dict[str, Any]:
+    """install.sh's venv step: uv when it can be had, else pip (a new machine: empty caches)."""
+    env = {"PIP_CACHE_DIR": str(tmp / "pip-cache"), "UV_CACHE_DIR": str(tmp / "uv-cache")}
+    py = str(clone / ".venv" / "bin" / "python")
+    sh(["python3", "-m", "venv", ".venv"], cwd=clone)
+    if installer == "uv":
+        try:
+            sh([py, "-m", "pip", "install", "-q", "uv"], clone, env)
+            sh([py, "-m", "uv", "pip", "install", "-q", "--python", py, "-e", "."], clone, env)
+            return {"installer": "uv"}
+        except BenchError as exc:
+            say(f"uv failed, pip instead: {exc}")
+    sh([py, "-m", "pip", "install", "-q", "--upgrade", "pip"], clone, env)
+    sh([py, "-m", "pip", "install", "-q", "-e", "."], clone, env)
+    return {"installer": "pip"}
+
+
+def run_step(
+    step: str, tmp: Path, clone: Path, env: dict[str, str], installer: str
+) -> dict[str, Any]:
     py = clone / ".venv" / "bin" / "python"
     harness = clone / ".venv" / "bin" / "harness"
     if step == "clone":
@@ -95,18 +119,21 @@ def run_step(step: str, tmp: Path, clone: Path, env: dict[str, str]) -> dict[str
     elif step == "apt":
         apt(tmp)
     elif step == "venv":
-        sh(["python3", "-m", "venv", ".venv"], cwd=clone)
-        sh([str(py), "-m", "pip", "install", "-q", "-e", "."], cwd=clone)
-    elif step == "debootstrap":
+        return venv(clone, tmp, installer)
+    elif step == "base":
         code = (
-            "from harness.runtime.images import bootstrap_base_image as b; "
-            f"b('{REPO}/debian:bookworm-slim', lambda m: None)"
+            "from pathlib import Path; from harness.runtime import images as i; "
+            "print(i.bootstrap_commands(Path('/nonexistent'))[0][0]); "
+            f"i.bootstrap_base_image('{REPO}/debian:bookworm-slim', lambda m: None)"
         )
-        sh([str(py if py.exists() else sys.executable), "-c", code], cwd=clone)
+        out = sh([str(py if py.exists() else sys.executable), "-c", code], cwd=clone)
+        return {"tool": out.split()[0]}
     elif step == "build":
-        sh([str(harness if harness.exists() else "harness"), "images", "build"], clone, env)
+        exe = str(harness if harness.exists() else ROOT / ".venv" / "bin" / "harness")
+        sh([exe, "images", "build"], clone, env)
+        return {"jobs": env.get("HARNESS_BUILD_JOBS", "default")}
     elif step == "run":
-        exe = str(harness if harness.exists() else "harness")
+        exe = str(harness if harness.exists() else ROOT / ".venv" / "bin" / "harness")
         p = subprocess.run(
             [exe, "run", "topologies/ha.yaml", "--runs-dir", str(tmp / "runs")],
             cwd=clone,
@@ -137,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = parser("cold", __doc__)
     ap.add_argument("--skip", default="", help=f"comma-separated steps not to time ({STEPS})")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument(
+        "--installer", choices=("uv", "pip"), default="uv", help="the venv step's installer"
+    )
+    ap.add_argument("--jobs", type=int, help="images built at once (HARNESS_BUILD_JOBS)")
     args = ap.parse_args(argv)
     skip = {s for s in args.skip.split(",") if s}
     if skip - set(STEPS) or "clone" in skip:
@@ -144,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     install_sigterm()
     info = machine()
     env = {"HARNESS_IMAGE_REPO": REPO, "HARNESS_BUILD_NOCACHE": "1"}
+    if args.jobs:
+        env["HARNESS_BUILD_JOBS"] = str(args.jobs)
     steps: dict[str, dict[str, Any]] = {}
     tmp = Path(tempfile.mkdtemp(prefix="bench-cold-"))
     clone = tmp / "harness"
@@ -154,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             say(f"{step} ...")
             t0 = time.monotonic()
-            extra = run_step(step, tmp, clone, env)
+            extra = run_step(step, tmp, clone, env, args.installer)
             steps[step] = {"seconds": time.monotonic() - t0, **extra}
-            say(f"{step}: {steps[step]['seconds']:.1f} s {extra.get('verdict') or ''}")
+            say(f"{step}: {steps[step]['seconds']:.1f} s {extra}")
     except (BenchError, KeyboardInterrupt) as exc:
         console.print(f"[red]bench/cold could not measure[/] (at {step}): {exc}")
         return 2

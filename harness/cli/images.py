@@ -20,6 +20,6 @@ def add_parser(sub: Any) -> None:
 def cmd_images(args: argparse.Namespace) -> int:
     from harness.runtime import images
 
-    for name in args.names or images.available():
-        out.print(f"{name}: {images.build(name, say)}")
+    for name, tag in images.build_all(args.names or images.available(), say).items():
+        out.print(f"{name}: {tag}")
     return 0
