@@ -15,7 +15,7 @@ from typing import Any
 __version__ = "0.1.0"  # the only place the version is written (pyproject.toml reads it)
 
 _EXPORTS = {
-    "Run": "harness.runner",
+    "Run": "harness.run.public",  # a HostsRun for a runtime: hosts file
     "RunResult": "harness.runner",
     "load_topology": "harness.plan.check",
     "Topology": "harness.spec.models",
