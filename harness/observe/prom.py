@@ -1,5 +1,8 @@
 """Queries against the run's Prometheus. An unreachable Prometheus is an infrastructure error
-(exit 2): without it nothing can be judged."""
+(exit 2): without it nothing can be judged. So is an answer that carries a remote-read warning
+(`runtime: hosts` with `prometheus: {url}`, the user's Prometheus not answering): Prometheus
+then answers `success` from its own storage alone, an empty result where the user's series
+were, and `sum(x) or vector(0)` would read 0 instead of "no data"."""
 
 from __future__ import annotations
 
@@ -29,6 +32,12 @@ class Prometheus:
         if resp.status_code != 200 or body.get("status") != "success":
             raise InfrastructureError(
                 f"Prometheus rejected {params.get('query')!r}: {body.get('error', resp.text[:200])}"
+            )
+        failed = [w for w in body.get("warnings") or [] if "remote_read" in str(w).lower()]
+        if failed:
+            raise InfrastructureError(
+                f"Prometheus answered {params.get('query')!r} without the remote storage it reads: "
+                f"{failed[0]}"
             )
         return body["data"]
 

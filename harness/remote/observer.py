@@ -25,13 +25,13 @@ import subprocess
 import tarfile
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import yaml
 
 from harness import kinds
-from harness.errors import SpecError
+from harness.errors import InfrastructureError, SpecError
 from harness.kinds.base import render
 from harness.plan.model import ScrapeTarget
 from harness.remote.targets import Host, hosts_of, resolve
@@ -72,7 +72,21 @@ def scraped(topo: Topology, hosts: dict[str, Host]) -> list[ScrapeTarget]:
 
 
 def user_url(topo: Topology) -> str | None:
-    return topo.prometheus.url.rstrip("/") if topo.prometheus is not None else None
+    """The user's Prometheus as journaled, reported and named in messages: without the
+    credentials a `http://user:password@...` url carries (`credentials()` keeps them)."""
+    if topo.prometheus is None:
+        return None
+    parts = urlsplit(topo.prometheus.url.rstrip("/"))
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=host).geturl()
+
+
+def credentials(topo: Topology) -> tuple[str, str] | None:
+    """The user name and password of the url (basic auth), if it has any."""
+    parts = urlsplit(topo.prometheus.url) if topo.prometheus is not None else None
+    if parts is None or parts.username is None:
+        return None
+    return unquote(parts.username), unquote(parts.password or "")
 
 
 def user_instance(topo: Topology, t: ScrapeTarget) -> str:
@@ -80,6 +94,35 @@ def user_instance(topo: Topology, t: ScrapeTarget) -> str:
     `prometheus.instances` names another for that host."""
     mapped = topo.prometheus.instances.get(t.instance) if topo.prometheus is not None else None
     return mapped or t.address
+
+
+def user_instances(topo: Topology) -> list[str]:
+    """The `instance` labels of every host exporter the user's Prometheus scrapes (none without
+    `prometheus:`)."""
+    if topo.prometheus is None:
+        return []
+    return [user_instance(topo, t) for t in host_exporters(hosts_of(topo))]
+
+
+def user_up(instance: str) -> str:
+    """`up` of one of the user's targets: `run=""`, so never one the run's Prometheus scrapes
+    itself (those carry the run id), whatever `prometheus.instances` maps."""
+    return f'up{{instance="{instance}",run=""}}'
+
+
+def addresses(name: str) -> list[str]:
+    """Every address `name` resolves to, IPv4 and IPv6 (Prometheus and httpx resolve it again
+    and may take any of them); [] when it does not resolve."""
+    try:
+        ipaddress.ip_address(name)
+        return [name]
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(name, None, socket.AF_UNSPEC, socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return sorted({str(ai[4][0]).partition("%")[0] for ai in found})
 
 
 def refuse_outside(topo: Topology, source: str) -> None:
@@ -90,14 +133,19 @@ def refuse_outside(topo: Topology, source: str) -> None:
     if url is None or topo.prometheus is None:
         return
     name = urlsplit(url).hostname or ""
-    ip = resolve(name)
+    ips = addresses(name)
     allow = [ipaddress.IPv4Network(r) for r in topo.allow]
-    if not ip or not (
-        ipaddress.IPv4Address(ip).is_loopback
-        or any(ipaddress.IPv4Address(ip) in net for net in allow)
-    ):
+
+    def inside(ip: str) -> bool:
+        a = ipaddress.ip_address(ip)
+        return a.is_loopback or (a.version == 4 and any(a in net for net in allow))
+
+    out = [ip for ip in ips if not inside(ip)]
+    if not ips or out:
         why = (
-            "does not resolve" if not ip else f"({ip}) is outside allow: [{', '.join(topo.allow)}]"
+            "does not resolve"
+            if not ips
+            else f"({out[0]}) is outside allow: [{', '.join(topo.allow)}]"
         )
         raise SpecError(
             [
@@ -116,11 +164,15 @@ def refuse_outside(topo: Topology, source: str) -> None:
         )
 
 
-def remote_read(url: str) -> str:
+def remote_read(url: str, auth: tuple[str, str] | None = None) -> str:
     """The run's Prometheus's remote storage: the user's Prometheus, read for every query
-    (`read_recent`: also the last hours, which the run's own storage covers)."""
-    spec = {"url": f"{url}/api/v1/read", "name": "user", "read_recent": True}
-    return yaml.safe_dump({"remote_read": [{**spec, "remote_timeout": "10s"}]})
+    (`read_recent`: also the last hours, which the run's own storage covers). No redirect is
+    followed: the address checked against allow: is the only one read."""
+    spec: dict[str, object] = {"url": f"{url}/api/v1/read", "name": "user", "read_recent": True}
+    spec |= {"remote_timeout": "10s", "follow_redirects": False}
+    if auth is not None:
+        spec["basic_auth"] = {"username": auth[0], "password": auth[1]}
+    return yaml.safe_dump({"remote_read": [spec]})
 
 
 def config(run_id: str, topo: Topology, targets: list[ScrapeTarget]) -> str:
@@ -129,7 +181,7 @@ def config(run_id: str, topo: Topology, targets: list[ScrapeTarget]) -> str:
         "prometheus.yml.j2", run_id=run_id, interval=scrape_interval(topo), targets=targets
     )
     url = user_url(topo)
-    return text if url is None else f"{text.rstrip()}\n{remote_read(url)}"
+    return text if url is None else f"{text.rstrip()}\n{remote_read(url, credentials(topo))}"
 
 
 def not_ready(prom: Prom, topo: Topology, hosts: dict[str, Host]) -> str:
@@ -141,15 +193,18 @@ def not_ready(prom: Prom, topo: Topology, hosts: dict[str, Host]) -> str:
         up = prom.targets_up()
         down = sorted(t.instance for t in host_exporters(hosts) if not up.get(t.instance))
         return f"exporters down: {', '.join(down)}" if down else ""
-    try:
-        ready = httpx.get(f"{url}/-/ready", timeout=2)
+    try:  # no proxy from the environment, no redirect: only the address allow: admitted
+        ready = httpx.get(f"{url}/-/ready", timeout=2, auth=credentials(topo), trust_env=False)
     except httpx.HTTPError as exc:
         return f"the user's Prometheus at {url} does not answer: {exc}"
     if ready.status_code != 200:
         return f"the user's Prometheus at {url} is not ready: {ready.status_code}"
     for t in host_exporters(hosts):
-        expr = f'max(up{{instance="{user_instance(topo, t)}"}})'
-        value = prom.scalar(expr)
+        expr = f"max({user_up(user_instance(topo, t))})"
+        try:
+            value = prom.scalar(expr)
+        except InfrastructureError as exc:  # its remote read failed: not ready yet
+            return str(exc).splitlines()[0]
         if value != 1:
             seen = "absent" if value is None else f"{value:g}"
             return (

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from harness.journal import (
     AssertionRecord,
@@ -302,7 +303,9 @@ def _header(journal: RunRecord) -> str:
         facts.insert(2, ("Topology file", journal["topology_file"]))
     up = next((_dict(p) for p in _phases_of(journal) if p.get("name") == "up"), {})
     if up.get("prometheus_reads"):  # runtime: hosts with prometheus: {url}
-        facts.append(("Prometheus", f"the run's, reading {up['prometheus_reads']}"))
+        url = urlsplit(str(up["prometheus_reads"]))  # a journal of before 16: no password shown
+        url = url._replace(netloc=url.netloc.rpartition("@")[2])
+        facts.append(("Prometheus", f"the run's, reading {url.geturl()}"))
     facts_html = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in facts)
     return (
         f'<header class="verdict" style="--verdict:{color}">'

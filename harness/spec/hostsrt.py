@@ -102,7 +102,7 @@ def check(topo: Topology) -> Iterator[tuple[Loc, str]]:
     if not topo.allow:
         yield (
             ("runtime",),
-            "runtime: hosts needs allow: with the address ranges the harness may act on "
+            "hosts needs allow: with the address ranges the harness may act on "
             "(add e.g. allow: [10.0.0.0/24])",
         )
     for name, svc in topo.services.items():
@@ -150,7 +150,7 @@ def refuse_up(path: str | Path) -> str | None:
     if not isinstance(data, dict) or data.get("runtime") != "hosts":
         return None
     return (
-        f"{path}:{lines.get(('runtime',), 1)}: runtime: runtime: hosts names machines that are "
+        f"{path}:{lines.get(('runtime',), 1)}: runtime: hosts names machines that are "
         f"up already, and harness up starts containers (check they answer: harness hosts check "
         f"{path}; load and judge them: harness run {path})"
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 from harness.errors import InfrastructureError
 from harness.observe import metrics
 from harness.observe.prom import Prometheus
+from harness.remote import observer
 from harness.spec.models import Assertion, Topology
 from harness.verdict import canary, data, fresh, instants, overload, stale
 from harness.verdict.evaluation import fmt as _fmt
@@ -155,6 +156,8 @@ class Compiler(Scope):
         expr = a.promql.replace("$run", self.run_id)
         reads = [self.locust, self.harness] if metrics.PREFIX in expr else []
         q = Query(expr, 0.0, "<", "", span, at=span.end, reads=reads, per_series=True)
+        if self.topo.runtime == "hosts":  # the user's series, if prometheus: {url}: scraped?
+            q.user_reads = observer.user_instances(self.topo)
         q.none_means = "the query returned no series: nothing to measure"
         if a.between is not None:
             q.bound, q.op = (a.between[0], a.between[1]), "between"

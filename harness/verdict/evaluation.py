@@ -39,7 +39,9 @@ def judge(
         extra["bound_from_config"] = q.bound_note
     if q.bound is None:  # nothing to compare with: no query can settle it
         return result(ERROR, None, q.none_means)
-    stale = fresh.check(prom, run_id, q.reads, q.fresh_span or q.window, interval)
+    span = q.fresh_span or q.window
+    stale = fresh.check(prom, run_id, q.reads, span, interval)
+    stale = stale or fresh.check_user(prom, q.user_reads, span)
     if stale:
         return result(ERROR, None, f"inconclusive: {stale}")
     reads_locust = any(t.instance == fresh.LOCUST for t in q.reads)

@@ -6,9 +6,11 @@ instead (exit 2), naming the target and the instant."""
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 
 from harness.observe.prom import Prometheus
+from harness.remote.observer import user_up
 from harness.verdict.promql import dur, sel
 from harness.verdict.windows import Span
 
@@ -90,4 +92,44 @@ def check(
                 f"{t.what}: no scrape of {inst} for {age:.1f}s inside the window "
                 f"(tolerated: {gap:g}s): its figures for this window are stale"
             )
+    return None
+
+
+def check_user(prom: Prometheus, instances: list[str], span: Span) -> str | None:
+    """None when the user's Prometheus (`runtime: hosts`, `prometheus: {url}`, read through the
+    run's) scraped each of `instances` successfully throughout `span`; otherwise why its series
+    are incomplete. Its scrape interval is its own, so it is read off the samples: the median
+    spacing of `up`'s raw samples around the window, and no two scrapes covering the window may
+    lie further apart than `edge()` of it (a restart of the user's Prometheus leaves a gap its
+    `up` does not show)."""
+    around = 600.0  # seconds of samples read on each side: the spacing of slow scrapes too
+    for inst in instances:
+        expr = f"{user_up(inst)}[{dur(span.seconds + 2 * around)}] @ {span.end + around:.3f}"
+        rows = prom.query(expr)
+        who = f"the user's Prometheus's scrapes of {inst}"
+        if not rows:
+            return f"{who}: none around the window ({expr} is empty)"
+        for row in rows:
+            samples = [(float(t), float(v)) for t, v in row["values"]]
+            times = [t for t, _ in samples]
+            if len(times) < 2:
+                return f"{who}: fewer than two around the window: its figures are unknown"
+            step = statistics.median(b - a for a, b in zip(times, times[1:], strict=False))
+            gap = edge(step)
+            before = [s for s in samples if s[0] <= span.start]
+            after = [s for s in samples if s[0] > span.end][:1]
+            pts = before[-1:] + [s for s in samples if span.start < s[0] <= span.end] + after
+            if not before or span.start - before[-1][0] > gap:
+                return f"{who}: none in the {gap:g}s before the window's start {span.start:.3f}"
+            if not after and span.end - pts[-1][0] > gap:
+                return f"{who}: none since {pts[-1][0]:.3f}, before the window's end {span.end:.3f}"
+            for (a, _), (b, _) in zip(pts, pts[1:], strict=False):
+                if b - a > gap:
+                    return (
+                        f"{who}: none between {a:.3f} and {b:.3f} (it scrapes every {step:g}s; "
+                        "was it down?): its series are incomplete in the window"
+                    )
+            failed = [t for t, v in pts if v != 1]
+            if failed:
+                return f"{who}: one failed at {failed[0]:.3f} (up=0): its series are incomplete"
     return None

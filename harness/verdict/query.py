@@ -75,6 +75,7 @@ class Query:
     at: float | None = None  # evaluation time, for expressions that cannot carry `@` themselves
     reads: list[fresh.Targets] = field(default_factory=list)
     fresh_span: Span | None = None  # default: `window`
+    user_reads: list[str] = field(default_factory=list)  # the user's Prometheus's instances
     guards: list[Guard] = field(default_factory=list)
     per_series: bool = False
     series_label: str = ""

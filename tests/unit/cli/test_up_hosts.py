@@ -42,7 +42,7 @@ def test_harness_up_refuses_a_hosts_topology_before_building(tmp_path: Path) -> 
     )
     assert proc.returncode == EXIT_INVALID, proc.stdout + proc.stderr
     [line] = [x for x in proc.stderr.splitlines() if x.strip()]
-    assert f"{path}:3: runtime: runtime: hosts names machines that are up already" in line
+    assert f"{path}:3: runtime: hosts names machines that are up already" in line
     assert f"harness hosts check {path}" in line and f"harness run {path}" in line
     assert not any(tmp_path.glob("*/journal.json"))  # no run was started
 
@@ -60,5 +60,5 @@ def test_the_plugin_refuses_a_hosts_topology(
     monkeypatch.setenv("DOCKER_HOST", NO_DOCKER)
     path = tmp_path / "h.yaml"
     path.write_text(HOSTS)
-    with pytest.raises(RuntimeError, match=r"h.yaml:3: runtime: runtime: hosts names machines"):
+    with pytest.raises(RuntimeError, match=r"h.yaml:3: runtime: hosts names machines"):
         harness_stack(str(path))

@@ -81,7 +81,7 @@ def test_a_hosts_topology_loads_with_one_instance_per_host(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("edit", "needle"),
     [
-        (("allow: [10.0.0.0/24]\n", ""), "h.yaml:3: runtime: runtime: hosts needs allow:"),
+        (("allow: [10.0.0.0/24]\n", ""), "h.yaml:3: runtime: hosts needs allow:"),
         (
             ("ssh://ops@10.0.0.31", "ssh://ops@192.168.9.9"),
             "h.yaml:16: services.db.hosts[0]: 192.168.9.9 is outside allow",

@@ -6,6 +6,7 @@ reads the user's series through remote_read. Also what validation refuses: a url
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 from harness.errors import SpecError
 from harness.journal import PhaseRecord, new_run
 from harness.observe.prom import Prometheus
+from harness.plan.model import ScrapeTarget
 from harness.remote import observer
 from harness.remote.targets import Host, hosts_of
 from harness.report.html import render_html
@@ -75,6 +77,24 @@ def user_prom(promlab: PromLab) -> PromLab:
     return promlab
 
 
+@contextlib.contextmanager
+def the_runs(
+    tmp_path: Path, topo: Topology, targets: list[ScrapeTarget] | None = None
+) -> Iterator[Prometheus]:
+    """The run's Prometheus for `topo`, as a hosts run starts it (scraping `targets`)."""
+    url, proc = observer.start_local(tmp_path, "r1", topo, targets or [])
+    try:
+        prom = Prometheus(url)
+        assert prom.wait_for("vector(1)", 20) == 1, (tmp_path / "prometheus.log").read_text()
+        yield prom
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 @pytest.fixture
 def runs_prom(tmp_path: Path, user_prom: PromLab) -> Iterator[tuple[Prometheus, Topology]]:
     """The run's Prometheus, as a hosts run with prometheus: {url} starts it."""
@@ -82,17 +102,8 @@ def runs_prom(tmp_path: Path, user_prom: PromLab) -> Iterator[tuple[Prometheus, 
     topo = load(tmp_path, topo_text(user_prom.url))
     targets = observer.scraped(topo, hosts_of(topo))
     assert targets == []  # the hosts' exporters are the user's Prometheus's to scrape
-    url, proc = observer.start_local(tmp_path, "r1", topo, targets)
-    try:
-        prom = Prometheus(url)
-        assert prom.wait_for("vector(1)", 20) == 1, (tmp_path / "prometheus.log").read_text()
+    with the_runs(tmp_path, topo, targets) as prom:
         yield prom, topo
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_the_runs_prometheus_answers_with_series_only_the_users_scraped(
@@ -107,7 +118,9 @@ def test_the_runs_prometheus_answers_with_series_only_the_users_scraped(
     # lb-2's exporter is not among the user's series: the baseline says so
     two = load(tmp_path, topo_text(user_prom.url or "", f"{LB1}, ssh://ops@10.0.0.12"))
     why = observer.not_ready(prom, two, hosts_of(two))
-    assert why.startswith('lb-2\'s exporter: max(up{instance="10.0.0.12:8405"}) is absent'), why
+    assert why.startswith(
+        'lb-2\'s exporter: max(up{instance="10.0.0.12:8405",run=""}) is absent'
+    ), why
     user_prom.stop()  # the user's Prometheus gone: the run cannot judge
     why = observer.not_ready(prom, topo, hosts_of(topo))
     assert why.startswith(f"the user's Prometheus at {user_prom.url} does not answer"), why
