@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.remote.targets import Host
 from harness.spec.models import Topology
+from harness.watch import recovery_setup
 from harness.watch.recovery import RecoveryWatcher
 
 
@@ -50,4 +51,4 @@ def recovery_watcher(
     """A RecoveryWatcher over the hosts (`watchers`: the run's started HostWatchers;
     `metrics_addrs`: the run's own Locust processes, remote workers are added)."""
     layout = HostLayout(hosts, watchers.vip_holders())
-    return RecoveryWatcher.for_run(topo, layout, watchers, exporter, metrics_addrs)
+    return recovery_setup.for_run(topo, layout, watchers, exporter, metrics_addrs)

@@ -1,7 +1,10 @@
 """A long-running command on a host over SSH, its output handed over line by line as it
 arrives (`tail -F` of a log, `journalctl -f`, a sampling loop). The OpenSSH client runs it, with
 the same ssh config the faults use (`HARNESS_SSH_CONFIG`), so keys, agent and jump hosts apply;
-the remote command ends by itself at `until` (the loop's own deadline) or when ssh is closed."""
+the remote command ends by itself at `until` (the loop's own deadline) or when ssh is closed.
+
+A command that follows something (a log) prints `READY` once it can read it, else exits with a
+code of its own: `following` says whether it is reading now, `rc` how it last ended."""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from urllib.parse import urlsplit
 
 from harness.remote.shell import NO_MASTER, SSH_CONFIG_ENV
 from harness.remote.targets import Host
+
+READY = "harness: following"  # a following command's first line (never handed on)
 
 
 def ssh_argv(host: Host, command: str, ssh_config: str | None = None) -> list[str]:
@@ -48,6 +53,8 @@ class Stream:
         self.stopped = threading.Event()
         self.proc: subprocess.Popen[str] | None = None
         self.starts = 0
+        self.following = False  # the command said READY and has not ended since
+        self.rc: int | None = None  # its last exit status (255: ssh itself failed)
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"ssh-{host.instance}")
 
     def start(self) -> None:
@@ -76,8 +83,13 @@ class Stream:
                 bufsize=1,
             )
             assert self.proc.stdout is not None
-            for line in self.proc.stdout:
-                self.on_line(time.time(), line.rstrip("\n"))
-            self.proc.wait()
+            for raw in self.proc.stdout:
+                line = raw.rstrip("\n")
+                if line == READY:
+                    self.following = True
+                else:
+                    self.on_line(time.time(), line)
+            self.rc = self.proc.wait()
+            self.following = False
             self.on_exit(time.time())
             self.stopped.wait(1.0)  # the host is gone or rebooting: ask again, not in a spin

@@ -5,8 +5,9 @@ against machines the harness neither builds nor starts.
 - up: every host answers over SSH (after the `allow:` and `lab:`/--i-know checks); the run's
   Prometheus (harness/remote/observer.py) scrapes the harness's exporters on loopback and the
   hosts' exporters; Locust will load the LB's VIP (or its first host, or `load.url`);
-- baseline: the load URL answers, every host exporter is up, every LB host said whether it
-  holds its VIP;
+- baseline: the load URL answers, every host exporter is up, every host said its service
+  runs, every LB log is being read (one that cannot be read is refused) and every LB host said
+  whether it holds its VIP;
 - load: Locust runs while the chaos steps are applied over SSH on schedule (journaled before
   they run, rolled back at their window's end, and all of them when the load ends), with the
   VIP holders, the LB/Keepalived logs and each host's service watched over SSH
@@ -188,13 +189,16 @@ class HostsRun(Run):
             self.watchers = cast(Any, self.host_watchers)  # the verdict's VIP lane reads it
             deadline, why = time.monotonic() + 60, "?"
             while True:
+                unreadable = self.host_watchers.unreadable()
+                if unreadable:  # a wrong log path or unit: silence would pass for health
+                    raise InfrastructureError("; ".join(unreadable))
                 try:
                     answered = httpx.get(self.load_url, timeout=2).status_code
                     why = (
-                        f"{self.load_url} answered {answered}" if answered >= 500 else ""
-                    ) or observer.not_ready(self.prom, self.topo, self.hosts)
-                    if not why and not self.host_watchers.sampled():
-                        why = "not every LB host reported whether it holds the VIP"
+                        (f"{self.load_url} answered {answered}" if answered >= 500 else "")
+                        or observer.not_ready(self.prom, self.topo, self.hosts)
+                        or self.host_watchers.not_ready()  # every status, log and VIP loop
+                    )
                 except (httpx.HTTPError, InfrastructureError) as exc:
                     why = str(exc)
                 if not why:

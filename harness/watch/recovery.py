@@ -23,7 +23,6 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.observe import metrics
-from harness.spec.models import Topology
 
 FAILURES = metrics.REQUEST_FAILURES.total
 IDLE = 30.0  # seconds without a tick after which the background sampler ends
@@ -49,37 +48,7 @@ class Layout(Protocol):
     def container(self, instance: str) -> Any: ...
 
 
-def lbs_in_front(topo: Topology, plan: Layout) -> dict[str, list[str]]:
-    """Backend service -> the instances of the LBs balancing it (`backends:`)."""
-    return {
-        str(backends): [c.instance for c in plan.instances(name)]
-        for name, svc in topo.services.items()
-        if (backends := getattr(svc, "backends", None))
-    }
-
-
-def metrics_urls(topo: Topology, metrics_addrs: Sequence[str]) -> list[str]:
-    """Every Locust process's metrics URL: the run's own (`metrics_addrs`: the master and its
-    local workers) and each of `load.master.remote_workers`, whose failures only they export."""
-    remote = topo.load.master.remote_workers
-    return [f"http://{a}/metrics" for a in [*metrics_addrs, *remote]]
-
-
 class RecoveryWatcher:
-    @classmethod
-    def for_run(
-        cls,
-        topo: Topology,
-        plan: Layout,
-        watchers: Any,
-        exporter: Any,
-        metrics_addrs: Sequence[str],
-    ) -> RecoveryWatcher:
-        """The run's watcher: every Locust process read, every LB's backends known."""
-        watcher = cls(plan, watchers, exporter, metrics_urls(topo, metrics_addrs))
-        watcher.lbs_in_front = lbs_in_front(topo, plan)
-        return watcher
-
     def __init__(
         self,
         plan: Layout,
@@ -108,9 +77,8 @@ class RecoveryWatcher:
         self.why = "no fault rolled back yet"
         self.removed_at: dict[str, float] = {}  # instance -> when a fault removed it on purpose
         self.lbs_in_front: dict[str, list[str]] = {}  # backend service -> its LB instances
-        self.expected_down: set[str] = (
-            set()
-        )  # targets of instantaneous faults (a kill), left down on purpose
+        # targets of instantaneous faults (a kill), left down on purpose
+        self.expected_down: set[str] = set()
         # client figures, per URL
         self.totals: dict[str, float] = {}
         self.first_seen: dict[str, float] = {}  # since when its counter is known without a gap
@@ -234,6 +202,9 @@ class RecoveryWatcher:
         if stopped:
             problems.append(f"not running: {', '.join(sorted(stopped))}")
         problems += self._not_ejected()
+        silent = getattr(self.watchers, "silent", None)  # runtime: hosts: silence is no health
+        if silent is not None:
+            problems += silent()
         return problems
 
     def _not_ejected(self) -> list[str]:

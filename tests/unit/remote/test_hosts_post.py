@@ -6,6 +6,7 @@ commands, the choice of host and the watcher's decisions."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +142,9 @@ def watched(tmp_path: Path) -> tuple[Any, HostWatchers, FakeExporter]:
     ex = FakeExporter()
     w = HostWatchers(t, hosts_of(t), ex, 0.0, 100.0)
     for i in hosts_of(t):
-        w._status(i, True)
+        w._status(i, True, time.time())
+    for f in w.followers:
+        f.stream.following = True  # each LB log's command said it reads the log
     return t, w, ex
 
 
@@ -165,7 +168,7 @@ def test_recovery_on_hosts_waits_for_backends_vip_services_and_clients(tmp_path:
     assert rec.lbs_in_front == {"web": ["lb-1", "lb-2"]}
     lb1 = next(x for x in w.logs if x.instance == "lb-1")
     lb1.handle('2026-12-06T16:10:51.500000Z {"log":"[WARNING] Server app/web-2 is DOWN"}')
-    w._status("db", False)
+    w._status("db", False, time.time())
     w._set("lb", "lb-1", False, 2.0)
     w._set("lb", "lb-2", True, 2.0)
     rec.arm(10.0)
@@ -174,7 +177,7 @@ def test_recovery_on_hosts_waits_for_backends_vip_services_and_clients(tmp_path:
     assert "VIP of lb on lb-2, not lb-1" in rec.why
     rec.expected_down.add("lb-1")  # the failover's target is down on purpose
     lb1.handle('2026-12-06T16:10:52.500000Z {"log":"[WARNING] Server app/web-2 is UP"}')
-    w._status("db", True)
+    w._status("db", True, time.time())
     rec.tick(11.0)
     assert "steady for 0.00s" in rec.why and rec.recovered_at is None
     rec.tick(13.5)

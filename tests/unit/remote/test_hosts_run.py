@@ -118,9 +118,16 @@ def test_the_ssh_shell_asks_testinfra_for_no_control_master() -> None:
 
 
 def test_logs_are_followed_from_journald_by_default_or_a_file() -> None:
-    assert follow_command(None, "haproxy") == "exec journalctl -f -n0 -o cat -u haproxy"
+    journal = follow_command(None, "haproxy")
+    assert journal.endswith("echo 'harness: following'; exec journalctl -f -n0 -o cat -u haproxy")
+    # a unit that is not loaded, or a journal the SSH user may not read, ends it (not silence)
+    assert journal.startswith("systemctl show -p LoadState --value haproxy")
+    assert "|| exit 4;" in journal and "|| exit 5;" in journal
     assert follow_command("journal", "keepalived").endswith("-u keepalived")
-    assert follow_command("/var/log/x y.log", "haproxy").startswith("exec tail -F -n0 '/var/log/x")
+    assert follow_command("/var/log/x y.log", "haproxy") == (
+        "test -r '/var/log/x y.log' || exit 3; echo 'harness: following'; "
+        "exec tail -F -n0 '/var/log/x y.log' 2>/dev/null"
+    )
 
 
 def watchers(tmp_path: Path) -> tuple[HostWatchers, FakeExporter]:
@@ -132,8 +139,8 @@ def watchers(tmp_path: Path) -> tuple[HostWatchers, FakeExporter]:
 def test_watchers_follow_each_lb_hosts_log_vip_and_keepalived(tmp_path: Path) -> None:
     w, _ = watchers(tmp_path)
     cmds = [(s.host.instance, s.command) for s in w.streams]
-    assert ("lb-1", "exec tail -F -n0 /var/log/haproxy.log 2>/dev/null") in cmds
-    assert ("lb-2", "exec journalctl -f -n0 -o cat -u keepalived") in cmds
+    assert ("lb-1", follow_command("/var/log/haproxy.log", "haproxy")) in cmds
+    assert ("lb-2", follow_command(None, "keepalived")) in cmds
     assert sum("' 10.0.0.100/'" in c for _, c in cmds) == 2  # one VIP loop per LB host
     logs = [i for i, c in cmds if "is-active" not in c]  # every host has a status loop
     assert logs and all(i.startswith("lb-") for i in logs)

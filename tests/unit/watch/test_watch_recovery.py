@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from harness.watch.recovery import RecoveryWatcher, failures_total
+from harness.watch.recovery_setup import for_run
 from tests.fakes import FakeExporter
 
 MASTER_PAGE = """\
@@ -244,7 +245,7 @@ def test_a_runs_watcher_reads_remote_workers_and_knows_the_lbs_in_front(
     )
     plan = SimpleNamespace(instances=lambda s: [SimpleNamespace(instance=f"{s}-1")])
     own = [p.url.removeprefix("http://").removesuffix("/metrics") for p in locust[:2]]
-    r = RecoveryWatcher.for_run(topo, plan, Stack(), FakeExporter(), own)  # type: ignore[arg-type]
+    r = for_run(topo, plan, Stack(), FakeExporter(), own)  # type: ignore[arg-type]
     r.background = False
     assert r.urls == [p.url for p in locust] and r.lbs_in_front == {"web": ["lb-1"]}
     r.arm(0.0)
