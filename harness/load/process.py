@@ -45,6 +45,7 @@ class LocustProcess:
         self.release_file = run_dir / "locust.release"
         self.log_path = run_dir / "locust.log"
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.go_file: Path | None = None  # set when the processes were started ahead (prestart)
         self.started_at: float | None = None
 
     def _files(self) -> str:
@@ -111,18 +112,35 @@ class LocustProcess:
                 {k: v.weight for k, v in self.load.user_classes.items()}
             ),
             HARNESS_RATE=str(self.load.rate or ""),
+            HARNESS_GO_FILE=str(self.run_dir / "locust.go"),
+            HARNESS_PARENT_PID=str(os.getpid()),
         )
         return env
 
+    def prestart(self) -> None:
+        """Start the processes ahead of the load (e.g. while the baseline is checked): each
+        imports Locust meanwhile and waits; `start()` lets them go. Killed by `stop()` like
+        started ones; a process left waiting exits by itself when the harness is gone."""
+        self.go_file = self.run_dir / "locust.go"
+        self._spawn("harness.load.standby")
+
     def start(self) -> None:
+        if self.procs and self.go_file is not None:  # started ahead: let them go
+            self.go_file.touch()
+            return
+        self._spawn("harness.load.locust_main")
+
+    def _spawn(self, entry: str) -> None:
         if not Path(self.load.locustfile).is_file():
             raise InfrastructureError(f"locustfile {self.load.locustfile} not found")
         roles = ["master"] + ["worker"] * self.load.workers if self.load.distributed else ["local"]
         with open(self.log_path, "ab") as log:
             for role, addr in zip(roles, self.metrics_addrs, strict=True):
+                cmd = self.command(role)
+                cmd[cmd.index("harness.load.locust_main")] = entry
                 self.procs.append(
                     subprocess.Popen(
-                        self.command(role),
+                        cmd,
                         env=self._env(role, addr),
                         stdout=log,
                         stderr=subprocess.STDOUT,
@@ -131,27 +149,52 @@ class LocustProcess:
                     )
                 )
 
+    def _gauge(self, addr: str, metric: metrics.Metric) -> float | None:
+        """A gauge of one process's metrics endpoint, read directly (no Prometheus); None when
+        the endpoint does not answer or does not export it."""
+        try:
+            text = httpx.get(f"http://{addr}/metrics", timeout=1.0).text
+        except httpx.HTTPError:
+            return None
+        for line in text.splitlines():
+            if line.startswith(f"{metric.name} "):
+                return float(line.split()[1])
+        return None
+
     def wait_started(self, timeout: float = 45.0) -> float:
         """Block until the plugin reports the test start; return that instant (unix time)."""
         deadline = time.monotonic() + timeout
-        url = f"http://{self.metrics_addr}/metrics"
         while time.monotonic() < deadline:
             for p in self.procs:
                 if p.poll() is not None:
                     raise InfrastructureError(
                         f"Locust exited at start (code {p.returncode}): {self.log_tail()}"
                     )
-            try:
-                for line in httpx.get(url, timeout=1.0).text.splitlines():
-                    if line.startswith(f"{metrics.LOAD_STARTED.name} "):
-                        value = float(line.split()[1])
-                        if value > 0:
-                            self.started_at = value
-                            return value
-            except httpx.HTTPError:
-                pass
+            value = self._gauge(self.metrics_addr, metrics.LOAD_STARTED)
+            if value is not None and value > 0:
+                self.started_at = value
+                return value
             time.sleep(0.1)
         raise InfrastructureError(f"Locust did not start within {timeout:.0f}s: {self.log_tail()}")
+
+    def wait_finished(self, timeout: float = 10.0) -> bool:
+        """Block until every local process reports its test stopped (its final figures are set
+        and it sends nothing more; a master reports it once its workers have stopped), read
+        from their own endpoints. False when one has exited or `timeout` passed: the final
+        scrape then tells why."""
+        deadline = time.monotonic() + timeout
+        pending = list(zip(self.procs, self.metrics_addrs, strict=False))
+        while pending and time.monotonic() < deadline:
+            if any(p.poll() is not None for p, _ in pending):
+                return False
+            pending = [
+                (p, addr)
+                for p, addr in pending
+                if not (self._gauge(addr, metrics.LOAD_FINISHED) or 0) > 0
+            ]
+            if pending:
+                time.sleep(0.05)
+        return not pending
 
     def log_tail(self, n: int = 8) -> str:
         try:

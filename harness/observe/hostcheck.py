@@ -7,6 +7,7 @@ its own report and log, named after its place in the topology's `assertions:` li
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -15,6 +16,11 @@ from pathlib import Path
 from harness.errors import InfrastructureError
 from harness.plan.model import RunPlan
 from harness.runtime.labels import container_name
+
+# pytest loads no plugin of the environment by itself (their imports took ~1 s of each check:
+# the harness's own, Locust's, hypothesis's): testinfra's is named, and a module's conftest.py
+# (next to it) still loads, with the plugins it names in `pytest_plugins`.
+PLUGINS = ("-p", "testinfra.plugin", "-p", "no:cacheprovider")
 
 
 def run_module(
@@ -60,10 +66,7 @@ def run_pytest(
             f"--hosts={','.join(hosts)}",
             *extra,
             "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:locust",
+            *PLUGINS,
             f"--junitxml={report}",
             "--rootdir",
             str(module.parent),
@@ -71,6 +74,7 @@ def run_pytest(
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
     )
     (run_dir / f"{name}.log").write_text(proc.stdout + proc.stderr)
     if not report.exists():

@@ -89,9 +89,11 @@ class Run:
         self.exporter: HarnessExporter | None = None
         self.schedule: Schedule | None = None
         self.prom: Prometheus | None = None
-        self.timeline: Timeline | None = None
+        self.timeline: Timeline | None = None  # once the reckoning of the load's end is over
+        self.reckoning: load_steps.Reckoning | None = None
         self.watchers: Watchers | None = None
         self.results: list[Result] = []
+        self.load_ahead = False  # Locust started during the baseline (a run, not `harness up`)
         self.grafana = GrafanaAnnotator.from_env(
             run_id=self.run_id
         )  # None unless GRAFANA_URL is set
@@ -175,8 +177,10 @@ class Run:
             )
 
     def baseline_check(self) -> None:
-        assert self.plan and self.prom and self.stack
+        assert self.plan and self.prom and self.stack and self.locust
         with self.journal.phase("baseline") as ph:
+            if self.load_ahead:  # Locust's start-up (imports) while the stack settles
+                self.locust.prestart()
             ph.update(wait_steady(self.plan, self.prom, self.stack.containers))
 
     def load_and_chaos(self) -> None:
@@ -226,17 +230,20 @@ class Run:
             )
             self.schedule.run(t0, t0 + load.duration, self._tick)
             recovery.stop()
-            self.timeline = load_steps.reckon(
+            # Once Locust has stopped, the faults are rolled back while Prometheus's final
+            # scrape is awaited (post-run measures meanwhile; it awaits the reckoning's end).
+            self.reckoning = load_steps.Reckoning(
                 self.journal,
-                self.prom,
+                Prometheus(self.plan.prometheus_url),
                 self.locust,
                 self.topo,
                 t0,
                 self.say,
-                before_release=self.schedule.rollback_all,
                 effects=getattr(recovery, "spans", []),
                 quiet=recovery.quiet,
-            )
+            ).start()
+            self.reckoning.ended_by_load = {e["name"] for _, e, _ in self.schedule.active}
+            self.schedule.rollback_all()
             self.journal.data["recovery"] = {
                 "recovered_at": recovery.recovered_at,
                 "last_problem": recovery.why,
@@ -274,24 +281,7 @@ class Run:
     def down(self) -> None:
         """Faults rolled back, Locust stopped, watchers and exporter closed; the run's
         containers and network removed unless --keep."""
-        if self.schedule is not None:
-            self.schedule.rollback_all()
-        if self.locust is not None:
-            self.locust.stop()
-        if self.watchers is not None:
-            self.watchers.stop()
-        if self.grafana is not None:
-            self.grafana.close()
-        if self.exporter is not None:
-            self.exporter.close()
-        if self.keep and self.plan is not None:
-            self.say(
-                f"--keep: run {self.run_id} left up; remove it with `harness down {self.run_id}`"
-            )
-            return
-        with self.journal.phase("down") as ph:
-            removed = teardown(self.run_id)
-            ph.update(containers_removed=removed[0], networks_removed=removed[1])
+        sequence.down(self, teardown)
 
     def report(self) -> None:
         """Report is a phase of the run: whoever calls execute() (the CLI, Python, pytest) gets

@@ -26,7 +26,9 @@ def _running(container: Any) -> bool:
 
 def testinfra(run: Any, spec: Any, index: int) -> tuple[int, int]:
     """A docker run's testinfra assertion, against its service's running containers."""
-    running = {i for i, c in run.stack.containers.items() if _running(c)}
+    with ThreadPoolExecutor(max_workers=8) as pool:  # a Docker call each: side by side
+        alive = pool.map(_running, run.stack.containers.values())
+        running = {i for i, ok in zip(run.stack.containers, alive, strict=True) if ok}
     return hostcheck.run_module(
         Path(run.topology_file).parent / spec.module,
         run.plan,
@@ -37,12 +39,24 @@ def testinfra(run: Any, spec: Any, index: int) -> tuple[int, int]:
     )
 
 
+def timeline_of(run: Any) -> Any:
+    """The run's timeline: a docker run's is reckoned in the background (the load's final
+    scrape, Locust released) while the faults are rolled back and post-run measures."""
+    reckoning = getattr(run, "reckoning", None)
+    if run.timeline is None and reckoning is not None:
+        run.timeline = reckoning.result()
+    return run.timeline
+
+
 def post_run(run: Any) -> None:
     """Measurements made after the load (acknowledged writes against the database,
     testinfra modules), published as gauges and awaited in Prometheus so the verdict stays
     PromQL. How each is measured is the run's: `run.check_writes()` and
-    `run.check_testinfra(spec, index)` (containers here, machines over SSH on hosts)."""
-    assert run.prom and run.exporter and run.timeline
+    `run.check_testinfra(spec, index)` (containers here, machines over SSH on hosts).
+    The testinfra modules start at once (the faults are rolled back), while the load's final
+    scrape is still awaited; the writes are read once Locust has exited (released after that
+    scrape), so no acknowledgement is still to come."""
+    assert run.prom and run.exporter
     kinds = {a.kind for a in run.topo.assertions}
     if not kinds & {"no_lost_writes", "testinfra"}:
         return
@@ -59,11 +73,6 @@ def post_run(run: Any) -> None:
                 timings[name] = round(time.monotonic() - t0, 3)
 
         with ThreadPoolExecutor(max_workers=4) as pool:
-            checking = (
-                pool.submit(timed, "writes", run.check_writes)
-                if "no_lost_writes" in kinds
-                else None
-            )
             # One report per assertion (its index); gauges by module and service, a pair
             # validation allows once, so each assertion is judged on its own tests.
             modules = [
@@ -80,8 +89,9 @@ def post_run(run: Any) -> None:
                 for i, a in enumerate(run.topo.assertions)
                 if a.testinfra is not None
             ]
-            if checking is not None:
-                checked, missing, sample = checking.result()
+            timeline = timed("final scrape", timeline_of, run)
+            if "no_lost_writes" in kinds:
+                checked, missing, sample = timed("writes", run.check_writes)
                 run.exporter.writes_checked.set(checked)
                 run.exporter.writes_missing.set(missing)
                 ph.update(writes_checked=checked, writes_missing=missing, missing_sample=sample)
@@ -103,12 +113,14 @@ def post_run(run: Any) -> None:
         timings["seen by Prometheus"] = round(time.monotonic() - t0, 3)
         if seen is None:
             raise InfrastructureError("post-run measurements never reached Prometheus")
-        run.timeline.post_at = run.prom.scalar(f"timestamp({posted})") or time.time()
+        timeline.post_at = run.prom.scalar(f"timestamp({posted})") or time.time()
 
 
 def verdict(run: Any) -> None:
-    assert run.prom and run.timeline
+    assert run.prom
     with run.journal.phase("verdict"):
+        timeline_of(run)
+        assert run.timeline is not None
         results = [
             evaluate(a, run.prom, run.run_id, run.timeline, run.topo) for a in run.topo.assertions
         ]

@@ -4,7 +4,8 @@ window."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from harness.errors import InfrastructureError
@@ -69,37 +70,94 @@ def scrape_targets(
     )
 
 
+class Reckoning:
+    """The load's end, reckoned while the run goes on. `start()`: the workers that dropped out,
+    then every local Locust process stopped (read from its own endpoint: from then on it sends
+    nothing, so faults can be rolled back and the stack measured), then, in a thread of its own,
+    Prometheus's final scrape of every process and Locust released. `result()` waits for that
+    and is the run's timeline. Give it a Prometheus client of its own (the thread uses it).
+
+    The windowed faults rolled back at the load's end (`ended_by_load`, their names) may now be
+    rolled back before the final scrape: their windows still close at the load's end, so the
+    last requests before it count in them, as when rollback came after it."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        prom: Prometheus,
+        locust: LocustProcess,
+        topo: Topology,
+        t0: float,
+        say: Callable[[str], None],
+        *,
+        effects: list[tuple[float, float | None]] | None = None,
+        quiet: float = 2.0,
+    ) -> None:
+        self.journal, self.prom, self.locust, self.topo = journal, prom, locust, topo
+        self.t0, self.say, self.effects, self.quiet = t0, say, effects or [], quiet
+        self.ended_by_load: set[str] = set()
+        self._end: float | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Reckoning:
+        run_id = str(self.journal["run_id"])
+        workers = worker_dropouts(
+            self.prom, self.locust, run_id, self.t0, self.t0 + self.topo.load.duration
+        )
+        self.journal["workers"] = workers
+        if workers.get("dropped"):
+            self.say(
+                f"load: worker(s) {', '.join(workers['dropped'])} dropped out mid-run; "
+                f"{workers['alive']} of {workers['expected']} left (load.min_workers "
+                f"{workers['min_workers']} holds)"
+            )
+        self.locust.wait_finished()
+        self._thread = threading.Thread(
+            target=self._final, args=(run_id, workers["alive"]), name="final-scrape", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def _final(self, run_id: str, alive: int) -> None:
+        try:
+            self._end = final_scrape(self.prom, self.locust, run_id, alive)
+            self.locust.release()
+        except BaseException as exc:  # noqa: BLE001 - raised again by result()
+            self._error = exc
+
+    def result(self, timeout: float = 90.0) -> Timeline:
+        """The timeline, once Prometheus holds the final figures and Locust is released."""
+        assert self._thread is not None, "start() first"
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise InfrastructureError(f"the load's final scrape took over {timeout:g}s")
+        if self._error is not None:
+            raise self._error
+        assert self._end is not None
+        spans = fault_spans(
+            self.topo,
+            self.journal["faults"],
+            self.effects,
+            self.quiet,
+            ended_by_load=(self.ended_by_load, self._end),
+        )
+        timeline = Timeline(self.t0, self._end, spans)
+        timeline.dropped_workers = tuple(self.journal["workers"].get("dropped", ()))
+        self.journal["load_ended_at"] = self._end
+        return timeline
+
+
 def reckon(
-    journal: Journal,
-    prom: Prometheus,
-    locust: LocustProcess,
-    topo: Topology,
-    t0: float,
-    say: Callable[[str], None],
-    *,
-    before_release: Callable[[], None] = lambda: None,
-    effects: list[tuple[float, float | None]] | None = None,
-    quiet: float = 2.0,
+    *args: Any, before_release: Callable[[], None] = lambda: None, **kwargs: Any
 ) -> Timeline:
     """When the load has run its course: the workers that dropped out, the load's end, then
-    (`before_release`, e.g. the faults rolled back) Locust released, and the run's timeline.
-    The last figures count only once Prometheus has scraped them after Locust stopped."""
-    run_id = str(journal["run_id"])
-    workers = worker_dropouts(prom, locust, run_id, t0, t0 + topo.load.duration)
-    journal["workers"] = workers
-    if workers.get("dropped"):
-        say(
-            f"load: worker(s) {', '.join(workers['dropped'])} dropped out mid-run; "
-            f"{workers['alive']} of {workers['expected']} left (load.min_workers "
-            f"{workers['min_workers']} holds)"
-        )
-    end = final_scrape(prom, locust, run_id, workers["alive"])
+    Locust released, and the run's timeline (a Reckoning of these arguments, awaited at once;
+    `before_release` runs once Locust has stopped, while the final scrape is awaited). The
+    last figures count only once Prometheus has scraped them after Locust stopped."""
+    reckoning = Reckoning(*args, **kwargs).start()
     before_release()
-    locust.release()
-    timeline = Timeline(t0, end, fault_spans(topo, journal["faults"], effects or [], quiet))
-    timeline.dropped_workers = tuple(workers.get("dropped", ()))
-    journal["load_ended_at"] = end
-    return timeline
+    return reckoning.result()
 
 
 def worker_dropouts(
@@ -184,18 +242,23 @@ def fault_spans(
     faults: list[dict[str, Any]],
     effects: list[tuple[float, float | None]],
     quiet: float = 2.0,
+    ended_by_load: tuple[Collection[str], float] = ((), 0.0),
 ) -> dict[str, FaultSpan]:
     """The journal's faults as judged windows. `effects` are the recovery watcher's
     (armed at, steady again at) pairs: an instantaneous fault's effect ends at the first
-    steady instant after it."""
+    steady instant after it. `ended_by_load`: (names, the load's end): windowed faults rolled
+    back once the load was over, whose windows last until its end."""
     steps = {step_key(s.name): s for s in topo.chaos}
     spans = {}
+    at_end, load_end = ended_by_load
     for f in faults:
         if not f["injected_at"]:
             continue
         holders = (f.get("before") or {}).get("vip_holders") or {}
         windowed = f.get("for") is not None
         end = (f["rolled_back_at"] or f["injected_at"]) if windowed else f["injected_at"]
+        if windowed and f["name"] in at_end:
+            end = max(end, load_end)
         step = steps.get(step_key(f["name"]).split("#")[0])
         # Its effect is over once the watcher has seen the system steady for its quiet
         # period: clients that failed just before it have been served again by then.

@@ -5,8 +5,10 @@ test can replace one step."""
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from harness.errors import (
@@ -55,6 +57,7 @@ def bring_up(run: Any) -> RunResult:
 
 def execute(run: Any) -> RunResult:
     result = RunResult(run.run_id, run.run_dir, EXIT_INCONCLUSIVE, RunStatus.ERROR)
+    run.load_ahead = True  # the load follows the baseline: Locust may start up meanwhile
     with exit_signals():
         try:
             for phase in of(PHASES, Stage.BODY):
@@ -107,3 +110,30 @@ def cleanup(run: Any) -> None:
     for phase in of(PHASES, Stage.CLEANUP):
         run._enter(phase)
         phase.run(run)
+
+
+def down(run: Any, teardown: Callable[[str], tuple[int, int]]) -> None:
+    """Faults rolled back, Locust stopped, watchers and exporter closed; the run's containers
+    and network removed (`teardown`) unless --keep."""
+    if run.schedule is not None:
+        run.schedule.rollback_all()
+    if run.locust is not None:
+        run.locust.stop()
+    if run.watchers is not None:
+        run.watchers.stop()
+    if run.grafana is not None:
+        run.grafana.close()
+    # The exporter's server stops within its 0.5 s poll: meanwhile the stack goes.
+    closing = threading.Thread(target=run.exporter.close) if run.exporter else None
+    if closing is not None:
+        closing.start()
+    try:
+        if run.keep and run.plan is not None:
+            run.say(f"--keep: run {run.run_id} left up; remove it with `harness down {run.run_id}`")
+            return
+        with run.journal.phase("down") as ph:
+            removed = teardown(run.run_id)
+            ph.update(containers_removed=removed[0], networks_removed=removed[1])
+    finally:
+        if closing is not None:
+            closing.join()

@@ -1,0 +1,65 @@
+"""observe/hostcheck.run_pytest starts pytest without the environment's plugins (their imports
+took ~1 s of every check): testinfra's `host` fixture is there all the same, and a conftest.py
+next to the module loads, with the plugins it names in `pytest_plugins`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from harness.observe import hostcheck
+
+MODULE = """
+import os
+
+
+def test_host_runs_commands(host):
+    assert host.run("echo testinfra").stdout.strip() == "testinfra"
+    assert host.backend.NAME == "local"
+
+
+def test_entry_point_plugins_stay_out(request):
+    assert os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] == "1"
+    assert not request.config.pluginmanager.has_plugin("harness")  # the harness's own
+    assert not request.config.pluginmanager.has_plugin("locust")
+
+
+def test_the_conftest_and_its_plugins_load(greeting, from_plugin):
+    assert (greeting, from_plugin) == ("from conftest", "from a plugin conftest names")
+"""
+
+PLUGIN = """
+import pytest
+
+
+@pytest.fixture
+def from_plugin():
+    return "from a plugin conftest names"
+"""
+
+CONFTEST = """
+import pytest
+
+pytest_plugins = ["userplugin"]
+
+
+@pytest.fixture
+def greeting():
+    return "from conftest"
+"""
+
+
+def test_host_conftest_and_named_plugins_load_without_autoload(tmp_path: Path) -> None:
+    checks = tmp_path / "checks"
+    checks.mkdir()
+    (checks / "test_node.py").write_text(MODULE)
+    (checks / "conftest.py").write_text(CONFTEST)
+    (checks / "userplugin.py").write_text(PLUGIN)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    t0 = time.monotonic()
+    result = hostcheck.run_pytest(checks / "test_node.py", ["local://"], run_dir, index=5)
+    took = time.monotonic() - t0
+    log = (run_dir / "testinfra-5-test_node.log").read_text()
+    assert result == (3, 0), log
+    assert took < 5, took  # was ~1.3 s of plugin imports alone on a quiet machine
