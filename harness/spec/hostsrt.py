@@ -105,9 +105,18 @@ def check(topo: Topology) -> Iterator[tuple[Loc, str]]:
             "hosts needs allow: with the address ranges the harness may act on "
             "(add e.g. allow: [10.0.0.0/24])",
         )
+    # the service whose stored orders no_lost_writes reads (harness/run/hosts_post.database)
+    db = next((n for n, s in topo.services.items() if s.kind in kinds_of(Role.DATABASE)), None)
     for name, svc in topo.services.items():
         if svc.kind in HARNESS_OWN:
             continue
+        if svc.control is not None and svc.control.read_orders and name != db:
+            yield (
+                ("services", name, "control", "read_orders"),
+                "only the database's orders are read (no_lost_writes reads them on "
+                + (f"{db}: move it to services.{db}.control" if db else "no service here")
+                + ", or remove it)",
+            )
         if not svc.hosts:
             yield (
                 ("services", name, "hosts"),

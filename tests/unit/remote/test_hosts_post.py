@@ -212,3 +212,21 @@ def test_the_hosts_watcher_reads_remote_workers_too(tmp_path: Path) -> None:
     rec = recovery_watcher(t, hosts_of(t), w, FakeExporter(), ["127.0.0.1:9000"])
     assert rec.urls == ["http://127.0.0.1:9000/metrics", "http://10.0.0.7:9646/metrics"]
     rec.stop()
+
+
+def test_read_orders_on_a_service_that_is_not_the_database_is_refused(tmp_path: Path) -> None:
+    """Review 16 #7: it was silently ignored (only the database's orders are read)."""
+    from harness.errors import SpecError
+
+    text = ALL_THREE.replace(
+        "  web: {kind: web, sessions: files,",
+        "  web: {kind: web, control: {read_orders: 'my-ids'}, sessions: files,",
+    )
+    with pytest.raises(SpecError) as e:
+        topo(tmp_path, text)
+    (line,) = [p for p in e.value.problems if "read_orders" in p]
+    assert line.endswith(
+        "services.web.control.read_orders: only the database's orders are read "
+        "(no_lost_writes reads them on db: move it to services.db.control, or remove it)"
+    ), line
+    assert line.startswith(f"{tmp_path}/h.yaml:13:"), line  # the web service's line
