@@ -14,6 +14,8 @@ import io
 import json
 import subprocess
 import tarfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -176,4 +178,52 @@ def test_a_hosts_run_judges_from_the_users_prometheus(machines: Machines, tmp_pa
     up = next(p for p in j["phases"] if p["name"] == "up")
     assert up["scraped"] == [] and up["prometheus_reads"] == machines.prometheus, up
     assert up["prometheus"].startswith("http://127.0.0.1:")
+    assert leftovers(j["run_id"]) == []
+
+
+def test_the_users_prometheus_gone_mid_run_is_inconclusive_not_a_pass(
+    machines: Machines, tmp_path: Path
+) -> None:
+    """README: a `promql:` over the user's series is judged only if the user's Prometheus
+    scraped every host exporter throughout its window. Paused for 4 s mid-load, it comes back
+    with a gap: its `served` figure (the samples it has still sum above 100) is inconclusive,
+    the harness's own error budget stands, exit 2."""
+    users = client().containers.get(labels.container_name(machines.plan.run_id, "users-prometheus"))
+    paused: list[float] = []
+
+    def pause_mid_load() -> None:
+        deadline = time.monotonic() + 200
+        while time.monotonic() < deadline and not paused:
+            try:
+                phases = journal(tmp_path).get("phases", [])
+            except (ValueError, OSError):  # no run directory yet, or the journal mid-write
+                phases = []
+            if any(p.get("name") == "load" for p in phases):
+                time.sleep(1.0)
+                users.pause()
+                paused.append(time.time())
+                time.sleep(4.0)
+                users.unpause()
+            time.sleep(0.2)
+
+    pauser = threading.Thread(target=pause_mid_load, daemon=True)
+    pauser.start()
+    env = {"HARNESS_SSH_CONFIG": str(machines.ssh_config)}
+    proc = harness(
+        "run", str(machines.topology()), "--runs-dir", str(tmp_path), timeout=240, env=env
+    )
+    pauser.join(10)
+    if users.status == "paused":  # pragma: no cover - the run outlived the thread's wait
+        users.unpause()
+    j = journal(tmp_path)
+    results = {a["name"]: a for a in j.get("assertions", [])}
+    out = proc.stdout + proc.stderr
+    assert paused, out
+    assert proc.returncode == 2, out + json.dumps(results, indent=1)[:4000]
+    served = results["the LB served the load, says the user's Prometheus"]
+    assert served["status"] == "error", served
+    assert served["message"].startswith("inconclusive: the user's Prometheus's scrapes of"), served
+    assert "none between" in served["message"], served
+    budget = next(a for name, a in results.items() if name != served["name"])
+    assert budget["status"] == "passed", budget  # the harness's own figure stands
     assert leftovers(j["run_id"]) == []
