@@ -17,7 +17,7 @@ from harness.errors import InfrastructureError
 class Prometheus:
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
-        self.http = httpx.Client(timeout=timeout)
+        self.http = httpx.Client(timeout=timeout, trust_env=False)  # its own: never a proxy's
 
     def _get(self, path: str, params: dict[str, Any]) -> Any:
         try:

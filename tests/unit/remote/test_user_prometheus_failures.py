@@ -13,17 +13,19 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 
 import harness
 from harness.errors import InfrastructureError, SpecError
+from harness.journal import PhaseRecord, new_run
 from harness.observe.prom import Prometheus
 from harness.plan.model import ScrapeTarget
 from harness.remote import observer
 from harness.remote.targets import hosts_of
+from harness.report.html import render_html
 from harness.run.hosts import HostsRun
 from harness.spec.models import Topology
 from harness.verdict.assertions import ERROR, PASSED, evaluate
@@ -190,6 +192,15 @@ def test_the_readiness_probe_takes_no_proxy_and_no_redirect(
     assert hits == []
 
 
+def test_the_runs_prometheus_is_asked_without_a_proxy(
+    promlab: PromLab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    promlab.start()
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.3:9")  # nothing listens: a proxy fails
+    monkeypatch.setenv("NO_PROXY", "")
+    assert Prometheus(promlab.url or "").scalar("vector(1)") == 1
+
+
 def test_credentials_are_sent_but_never_journaled(tmp_path: Path) -> None:
     topo = load(tmp_path, topo_text("http://ops:s%40cret@10.0.0.5:9090/"))
     assert observer.user_url(topo) == "http://10.0.0.5:9090"  # journaled as prometheus_reads
@@ -199,6 +210,12 @@ def test_credentials_are_sent_but_never_journaled(tmp_path: Path) -> None:
     (tmp_path / "p.yml").write_text(cfg)
     check = subprocess.run(["promtool", "check", "config", str(tmp_path / "p.yml")])
     assert check.returncode == 0
+    record = new_run("r1", "hosts", "h.yaml")  # a journal written before: no password shown
+    up = {"name": "up", "started_at": 1.0, "ended_at": 2.0, "status": "completed"}
+    up["prometheus_reads"] = "http://ops:s%40cret@10.0.0.5:9090"
+    record["phases"].append(cast(PhaseRecord, up))
+    html = render_html(record)
+    assert "reading http://10.0.0.5:9090</dd>" in html and "cret" not in html
 
 
 def test_every_address_of_the_name_is_checked_against_allow(
