@@ -19,8 +19,9 @@ from harness.runtime.labels import container_name
 
 # pytest loads no plugin of the environment by itself (their imports took ~1 s of each check:
 # the harness's own, Locust's, hypothesis's): testinfra's is named, and a module's conftest.py
-# (next to it) still loads, with the plugins it names in `pytest_plugins`.
-PLUGINS = ("-p", "testinfra.plugin", "-p", "no:cacheprovider")
+# (next to it) still loads, with the plugins it names in `pytest_plugins`. hostwarm reads
+# each host's system facts side by side before the tests.
+PLUGINS = ("-p", "testinfra.plugin", "-p", "harness.observe.hostwarm", "-p", "no:cacheprovider")
 
 
 def run_module(
