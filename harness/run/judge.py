@@ -105,15 +105,25 @@ def post_run(run: Any) -> None:
         stamp = round(time.time(), 3)
         run.exporter.post_run.set(stamp)
         posted = f'{metrics.POST_RUN.name}{{run="{run.run_id}"}}'
-        seen = run.prom.wait_for(
-            posted,
-            30.0,
-            lambda v: v is not None and abs(v - stamp) < 0.01,
-        )
+        seen = seen_by(run.prom, posted, stamp)
         timings["seen by Prometheus"] = round(time.monotonic() - t0, 3)
         if seen is None:
             raise InfrastructureError("post-run measurements never reached Prometheus")
         timeline.post_at = run.prom.scalar(f"timestamp({posted})") or time.time()
+
+
+def seen_by(prom: Any, expr: str, stamp: float, timeout: float = 30.0) -> float | None:
+    """Polls (every 50 ms: the verdict waits on it) until Prometheus holds `stamp` for `expr`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = prom.scalar(expr)
+        except InfrastructureError:
+            value = None
+        if value is not None and abs(value - stamp) < 0.01:
+            return value
+        time.sleep(0.05)
+    return None
 
 
 def verdict(run: Any) -> None:

@@ -238,7 +238,9 @@ def teardown(run_id: str | None = None) -> tuple[int, int]:
     c = client()
     removed = [0, 0]
     conts = c.containers.list(all=True, filters=labels.run_filter(run_id))
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    # One thread a container: a ninth waiting for a slot (Prometheus, started first and listed
+    # last) added its whole removal to the run's end.
+    with ThreadPoolExecutor(max_workers=max(1, min(32, len(conts)))) as pool:
         for ok in pool.map(_remove_container, conts):
             removed[0] += ok
     for net in c.networks.list(filters=labels.run_filter(run_id)):
