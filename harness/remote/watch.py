@@ -270,13 +270,9 @@ class HostWatchers:
         return out
 
     def not_ready(self) -> str:
-        """Why the baseline cannot start the load yet ("" once every host said its service runs,
-        every LB log is read and every LB host said whether it holds its VIP)."""
+        """Why the baseline cannot start the load yet ("" once every host said whether its
+        service runs, every LB log is read and every LB host said whether it holds its VIP)."""
         why = self.silent()
-        why += [
-            f"{i} says its service does not run (`{self.status[i]}` exits non-zero)"
-            for i in self.not_running()
-        ]
         if not self.sampled():
             why.append("not every LB host reported whether it holds the VIP")
         return "; ".join(why)

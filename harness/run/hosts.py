@@ -5,9 +5,9 @@ against machines the harness neither builds nor starts.
 - up: every host answers over SSH (after the `allow:` and `lab:`/--i-know checks); the run's
   Prometheus (harness/remote/observer.py) scrapes the harness's exporters on loopback and the
   hosts' exporters; Locust will load the LB's VIP (or its first host, or `load.url`);
-- baseline: the load URL answers, every host exporter is up, every host said its service
-  runs, every LB log is being read (one that cannot be read is refused) and every LB host said
-  whether it holds its VIP;
+- baseline: the load URL answers, every host exporter is up, every host said whether its
+  service runs (journaled), every LB log is being read (one that cannot be read is refused)
+  and every LB host said whether it holds its VIP;
 - load: Locust runs while the chaos steps are applied over SSH on schedule (journaled before
   they run, rolled back at their window's end, and all of them when the load ends), with the
   VIP holders, the LB/Keepalived logs and each host's service watched over SSH
@@ -206,7 +206,11 @@ class HostsRun(Run):
                 if time.monotonic() > deadline:
                     raise InfrastructureError(f"the hosts' stack is not steady after 60 s: {why}")
                 time.sleep(0.5)
-            ph.update(vip_holders=self.host_watchers.vip_holders())
+            # a service down from the start stays a steady problem (recovery_time says so)
+            down = self.host_watchers.not_running()
+            if down:
+                self.say(f"baseline: not running on {', '.join(down)} (their control.status)")
+            ph.update(vip_holders=self.host_watchers.vip_holders(), not_running=down)
 
     def load_and_chaos(self) -> None:
         assert self.locust and self.prom and self.exporter

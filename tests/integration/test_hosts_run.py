@@ -367,6 +367,8 @@ def test_a_dead_web_node_fails_testinfra_and_deleted_orders_are_missing(
     results = {a["name"]: a for a in j.get("assertions", [])}
     assert proc.returncode == 1, proc.stdout + proc.stderr + json.dumps(results)[:3000]
     assert results["no_lost_writes"]["status"] == "passed"
+    baseline = next(p for p in j["phases"] if p["name"] == "baseline")
+    assert baseline["not_running"] == ["web-1"], baseline  # its status loop said so over SSH
     bad = results["web nodes healthy after the run"]
     assert (bad["kind"], bad["status"]) == ("testinfra", "failed"), bad
     post = next(p for p in j["phases"] if p["name"] == "post-run")

@@ -7,6 +7,7 @@ for real (a stand-in `ssh` on PATH runs the remote command with this machine's s
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,8 @@ def local_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_baseline_refuses_a_log_it_cannot_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_ssh: None
 ) -> None:
-    text = TOPO.replace("/var/log/haproxy.log", str(tmp_path / "no-such.log"))
+    log = tmp_path / "no-such.log"  # Keepalived's lines in it too: one stream per LB host
+    text = TOPO.replace("{log: /var/log/haproxy.log}", f"{{log: {log}, keepalived_log: {log}}}")
     run = HostsRun(topo_file(tmp_path, text), runs_dir=tmp_path / "runs", say=lambda m: None)
     run.prom, run.exporter = object(), FakeExporter()  # type: ignore[assignment]
     monkeypatch.setattr(hosts_run.httpx, "get", lambda *a, **k: type("R", (), {"status_code": 200}))
@@ -123,7 +125,23 @@ def test_the_baseline_refuses_a_log_it_cannot_read(
             run.baseline_check()
     finally:
         run.host_watchers.stop()
-    said = str(e.value)
-    assert f"lb-1 (ssh://ops@10.0.0.11): cannot read {tmp_path}/no-such.log" in said
-    assert f"`test -r {tmp_path}/no-such.log || exit 3;" in said and "exited 3" in said
+    said = str(e.value)  # the first LB host whose command ended, or both
+    assert re.search(rf"lb-(1|2) \(ssh://ops@10\.0\.0\.1[12](:2222)?\): cannot read {log}:", said)
+    assert f"`test -r {log} || exit 3;" in said and "exited 3" in said
     assert "fix services.lb.control.log" in said
+
+
+def test_the_baseline_waits_for_every_hosts_status_and_lb_log(tmp_path: Path) -> None:
+    t = topo(tmp_path)
+    w = HostWatchers(t, hosts_of(t), FakeExporter(), 0.0, 100.0)
+    w._set("lb", "lb-1", True, 1.0)
+    w._set("lb", "lb-2", False, 1.0)
+    assert w.sampled()  # all the old baseline waited for
+    why = w.not_ready()
+    assert "no status from lb-1" in why and "no status from db" in why
+    assert "lb-1's log (/var/log/haproxy.log) is not being read" in why
+    for i in hosts_of(t):
+        w._status(i, i != "web-2", time.time())  # a service down from the start is no refusal
+    for f in w.followers:
+        f.stream.following = True
+    assert w.not_ready() == "" and w.not_running() == ["web-2"]
