@@ -38,8 +38,7 @@ from harness.spec.models import Topology
 from harness.verdict.assertions import Result
 from harness.verdict.compare import load_baseline
 from harness.verdict.windows import Timeline
-from harness.watch import Watchers
-from harness.watch.recovery import RecoveryWatcher
+from harness.watch import Watchers, recovery_setup
 from harness.watch.state import wait_steady
 
 Say = Callable[[str], None]
@@ -209,17 +208,10 @@ class Run:
                 base_dir=Path(self.topology_file).parent,
                 checkpoint=self.journal.save,
             )
-            self.recovery = recovery = RecoveryWatcher(
-                self.plan,
-                self.watchers,
-                self.exporter,
-                [f"http://{addr}/metrics" for addr in self.locust.metrics_addrs],
+            # every Locust process read, load.master.remote_workers included
+            self.recovery = recovery = recovery_setup.for_run(
+                self.topo, self.plan, self.watchers, self.exporter, self.locust.metrics_addrs
             )
-            recovery.lbs_in_front = {
-                str(getattr(svc, "backends")): [c.instance for c in self.plan.instances(name)]  # noqa: B009
-                for name, svc in self.topo.services.items()
-                if getattr(svc, "backends", None)
-            }
             self.events.subscribe(subscribers.exporter_gauges(self.exporter))
             if self.grafana is not None:
                 self.events.subscribe(subscribers.grafana_annotations(self.grafana))
@@ -244,12 +236,7 @@ class Run:
             ).start()
             self.reckoning.ended_by_load = {e["name"] for _, e, _ in self.schedule.active}
             self.schedule.rollback_all()
-            self.journal.data["recovery"] = {
-                "recovered_at": recovery.recovered_at,
-                "last_problem": recovery.why,
-                "spans": recovery.spans,
-                "relapses": recovery.relapses,
-            }
+            self.journal.data["recovery"] = recovery.summary()
 
     def _snapshot(self) -> dict[str, Any]:
         """State worth recording just before a fault."""
