@@ -92,7 +92,12 @@ def run(d: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def cold(d: dict[str, Any]) -> list[tuple[str, str]]:
-    steps = ", ".join(f"{k} {v['seconds']:.0f} s" for k, v in d["steps"].items())
+    def how(s: dict[str, Any]) -> str:  # what a step used: base tool, installer, build jobs
+        said = [str(s[k]) for k in ("tool", "installer") if s.get(k)]
+        said += [f"{s['jobs']} at once"] if s.get("jobs") not in (None, "default") else []
+        return f" ({', '.join(said)})" if said else ""
+
+    steps = ", ".join(f"{k} {v['seconds']:.0f} s{how(v)}" for k, v in d["steps"].items())
     skipped = f" (not timed: {', '.join(d['skipped'])})" if d.get("skipped") else ""
     return [
         (
