@@ -391,3 +391,34 @@ def test_a_dead_web_node_fails_testinfra_and_deleted_orders_are_missing(
     assert deleted.returncode == 0, deleted.stderr
     assert hosts_post.check_writes(spec, hosts_of(spec), shell, run_dir) == (checked, 3, gone)
     assert leftovers(j["run_id"]) == []
+
+
+def test_a_log_the_hosts_cannot_read_is_refused_at_the_baseline(
+    machines: Machines, tmp_path: Path
+) -> None:
+    """Silence is no health (review 16 #3): an LB log path that does not exist on the machines
+    used to be followed forever with nothing read, so "every LB reports its backends UP" held
+    vacuously. The baseline now refuses it over SSH, naming the host, the command and the field."""
+    env = {"HARNESS_SSH_CONFIG": str(machines.ssh_config)}
+    topo = json.loads(machines.topology().read_text())
+    topo["services"]["lb"]["control"] = {**LB_CONTROL, "log": "/var/log/nope.log"}
+    path = tmp_path / "nope.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                **topo,
+                "chaos": [],
+                "links": [],
+                "load": {**topo["load"], "duration": "5s"},
+                "assertions": [{"error_budget": {"max_error_ratio": 0.1}}],
+            }
+        )
+    )
+    proc = harness("run", str(path), "--runs-dir", str(tmp_path / "runs"), timeout=180, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "cannot read /var/log/nope.log: `test -r /var/log/nope.log || exit 3;" in out, out
+    assert "fix services.lb.control.log" in out, out
+    j = journal(tmp_path / "runs")
+    assert "load" not in [p["name"] for p in j["phases"]], j["phases"]
+    assert leftovers(j["run_id"]) == []
