@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ import pytest
 from harness.errors import InfrastructureError
 from harness.remote.lblog import server_names
 from harness.remote.steady import recovery_watcher
+from harness.remote.stream import Stream
 from harness.remote.targets import hosts_of
-from harness.remote.watch import HostWatchers
+from harness.remote.watch import HostWatchers, follow_command
 from harness.run import hosts as hosts_run
 from harness.run.hosts import HostsRun
 from tests.fakes import FakeExporter
@@ -145,3 +147,56 @@ def test_the_baseline_waits_for_every_hosts_status_and_lb_log(tmp_path: Path) ->
     for f in w.followers:
         f.stream.following = True
     assert w.not_ready() == "" and w.not_running() == ["web-2"]
+
+
+def test_a_followed_log_says_ready_hands_lines_on_and_its_end_is_seen(
+    tmp_path: Path, local_ssh: None
+) -> None:
+    """The real commands through a Stream: READY is not a line, a line written after it is
+    handed on, and the stream's end makes it not followed (its exit status kept)."""
+    t = topo(tmp_path)
+    log = tmp_path / "lb.log"
+    log.write_text("old line\n")
+    lines: list[str] = []
+    s = Stream(
+        hosts_of(t)["lb-1"],
+        follow_command(str(log), "haproxy"),
+        lambda ts, line: lines.append(line),
+        time.time() + 30,
+    )
+    s.start()
+    try:
+        deadline = time.time() + 10
+        while not s.following and time.time() < deadline:
+            time.sleep(0.05)
+        assert s.following and lines == []  # tail -n0: only what is written from now on
+        with log.open("a") as f:
+            f.write("Server app/web-1 is DOWN\n")
+        while not lines and time.time() < deadline:
+            time.sleep(0.05)
+        assert lines == ["Server app/web-1 is DOWN"]
+        assert s.proc is not None
+        for pid in descendants(s.proc.pid):  # the connection dropped: its command is gone
+            os.kill(pid, signal.SIGTERM)
+        while s.following and time.time() < deadline:
+            time.sleep(0.05)
+        assert not s.following and s.rc is not None
+    finally:
+        s.stop()
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and the processes under it (the stand-in ssh's sh and tail), by their ids."""
+    parent = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += [c for c, pp in parent.items() if pp == p]
+    return out
