@@ -131,7 +131,9 @@ def run_step(
     elif step == "build":
         exe = str(harness if harness.exists() else ROOT / ".venv" / "bin" / "harness")
         sh([exe, "images", "build"], clone, env)
-        return {"jobs": env.get("HARNESS_BUILD_JOBS", "default")}
+        from harness.runtime.images import DEFAULT_JOBS
+
+        return {"jobs": env.get("HARNESS_BUILD_JOBS") or str(DEFAULT_JOBS)}
     elif step == "run":
         exe = str(harness if harness.exists() else ROOT / ".venv" / "bin" / "harness")
         p = subprocess.run(

@@ -31,7 +31,7 @@ MMDEBSTRAP_HOOK = "/usr/share/mmdebstrap/hooks/merged-usr"
 # second, independent set beside the usual one (bench/cold.py times a first build that way
 # without removing the images everybody else on the engine uses).
 REPO_ENV, NOCACHE_ENV = "HARNESS_IMAGE_REPO", "HARNESS_BUILD_NOCACHE"
-JOBS_ENV = "HARNESS_BUILD_JOBS"
+JOBS_ENV, DEFAULT_JOBS = "HARNESS_BUILD_JOBS", 4
 
 # Extra files some contexts need from the repository (path in repo -> path in context).
 EXTRA_CONTEXT: dict[str, dict[str, str]] = {
@@ -190,7 +190,7 @@ def build_all(
     on a quieter machine 94 s one by one, 67 s two, 64 s all seven at once."""
     if not names:
         return {}
-    jobs = jobs or int(os.environ.get(JOBS_ENV) or 0) or 4
+    jobs = jobs or int(os.environ.get(JOBS_ENV) or 0) or DEFAULT_JOBS
     if any(not _exists(image_tag(n)) for n in names):
         ensure_base_image(progress)  # once, before the builds that start FROM it
     tags: dict[str, str] = {}
