@@ -178,19 +178,18 @@ class LocustProcess:
         raise InfrastructureError(f"Locust did not start within {timeout:.0f}s: {self.log_tail()}")
 
     def wait_finished(self, timeout: float = 10.0) -> bool:
-        """Block until every local process reports its test stopped (its final figures are set
-        and it sends nothing more; a master reports it once its workers have stopped), read
-        from their own endpoints. False when one has exited or `timeout` passed: the final
-        scrape then tells why."""
+        """Block until every live local process reports its test stopped (its final figures
+        are set and it sends nothing more; a master reports it once its workers have stopped),
+        read from their own endpoints. A process that has exited sends nothing either: it
+        is waited for no more (a worker may drop out; the final scrape judges it). False when
+        `timeout` passed first: one may still be sending."""
         deadline = time.monotonic() + timeout
         pending = list(zip(self.procs, self.metrics_addrs, strict=False))
         while pending and time.monotonic() < deadline:
-            if any(p.poll() is not None for p, _ in pending):
-                return False
             pending = [
                 (p, addr)
                 for p, addr in pending
-                if not (self._gauge(addr, metrics.LOAD_FINISHED) or 0) > 0
+                if p.poll() is None and not (self._gauge(addr, metrics.LOAD_FINISHED) or 0) > 0
             ]
             if pending:
                 time.sleep(0.05)

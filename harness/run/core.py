@@ -223,7 +223,8 @@ class Run:
             self.schedule.run(t0, t0 + load.duration, self._tick)
             recovery.stop()
             # Once Locust has stopped, the faults are rolled back while Prometheus's final
-            # scrape is awaited (post-run measures meanwhile; it awaits the reckoning's end).
+            # scrape is awaited (post-run measures meanwhile; it awaits the reckoning's end);
+            # if a process did not report its stop, only after that scrape.
             self.reckoning = load_steps.Reckoning(
                 self.journal,
                 Prometheus(self.plan.prometheus_url),
@@ -235,6 +236,8 @@ class Run:
                 quiet=recovery.quiet,
             ).start()
             self.reckoning.ended_by_load = {e["name"] for _, e, _ in self.schedule.active}
+            if not self.reckoning.finished:  # Locust may still be sending: its figures first
+                self.reckoning.scraped()
             self.schedule.rollback_all()
             self.journal.data["recovery"] = recovery.summary()
 

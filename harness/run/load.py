@@ -77,7 +77,8 @@ class Reckoning:
     Prometheus's final scrape of every process and Locust released. `result()` waits for that
     and is the run's timeline. Give it a Prometheus client of its own (the thread uses it).
 
-    The windowed faults rolled back at the load's end (`ended_by_load`, their names) may now be
+    `finished` (after `start()`): every live local process reported its stop in time; only
+    then may the windowed faults rolled back at the load's end (`ended_by_load`, their names) be
     rolled back before the final scrape: their windows still close at the load's end, so the
     last requests before it count in them, as when rollback came after it."""
 
@@ -96,6 +97,7 @@ class Reckoning:
         self.journal, self.prom, self.locust, self.topo = journal, prom, locust, topo
         self.t0, self.say, self.effects, self.quiet = t0, say, effects or [], quiet
         self.ended_by_load: set[str] = set()
+        self.finished = False  # start(): every live local Locust process reported its stop
         self._end: float | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -105,14 +107,19 @@ class Reckoning:
         workers = worker_dropouts(
             self.prom, self.locust, run_id, self.t0, self.t0 + self.topo.load.duration
         )
-        self.journal["workers"] = workers
         if workers.get("dropped"):
             self.say(
                 f"load: worker(s) {', '.join(workers['dropped'])} dropped out mid-run; "
                 f"{workers['alive']} of {workers['expected']} left (load.min_workers "
                 f"{workers['min_workers']} holds)"
             )
-        self.locust.wait_finished()
+        self.finished = self.locust.wait_finished()
+        self.journal["workers"] = workers | {"stop_reported": self.finished}
+        if not self.finished:
+            self.say(
+                "load: a Locust process did not report its stop in time: the faults are "
+                "rolled back only after the final scrape"
+            )
         self._thread = threading.Thread(
             target=self._final, args=(run_id, workers["alive"]), name="final-scrape", daemon=True
         )
@@ -126,14 +133,21 @@ class Reckoning:
         except BaseException as exc:  # noqa: BLE001 - raised again by result()
             self._error = exc
 
-    def result(self, timeout: float = 90.0) -> Timeline:
-        """The timeline, once Prometheus holds the final figures and Locust is released."""
+    def scraped(self, timeout: float = 90.0) -> float:
+        """The load's end, once Prometheus holds the final figures and Locust is released
+        (raises what the final scrape raised)."""
         assert self._thread is not None, "start() first"
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise InfrastructureError(f"the load's final scrape took over {timeout:g}s")
         if self._error is not None:
             raise self._error
+        assert self._end is not None
+        return self._end
+
+    def result(self, timeout: float = 90.0) -> Timeline:
+        """The timeline, once Prometheus holds the final figures and Locust is released."""
+        self.scraped(timeout)
         assert self._end is not None
         spans = fault_spans(
             self.topo,
@@ -153,9 +167,12 @@ def reckon(
 ) -> Timeline:
     """When the load has run its course: the workers that dropped out, the load's end, then
     Locust released, and the run's timeline (a Reckoning of these arguments, awaited at once;
-    `before_release` runs once Locust has stopped, while the final scrape is awaited). The
+    `before_release` runs once Locust has stopped, while the final scrape is awaited, or
+    after that scrape when a process did not report its stop in time). The
     last figures count only once Prometheus has scraped them after Locust stopped."""
     reckoning = Reckoning(*args, **kwargs).start()
+    if not reckoning.finished:  # Locust may still be sending: its final figures first
+        reckoning.scraped()
     before_release()
     return reckoning.result()
 

@@ -226,7 +226,9 @@ class Metrics(BaseHTTPRequestHandler):
         pass
 
 
-def test_wait_finished_reads_each_process_and_gives_up_when_one_exits(tmp_path: Path) -> None:
+def test_wait_finished_reads_each_process_and_waits_no_more_for_one_that_exited(
+    tmp_path: Path,
+) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
     server.finished = 0.0  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -242,11 +244,68 @@ def test_wait_finished_reads_each_process_and_gives_up_when_one_exits(tmp_path: 
         server.finished = 0.0  # type: ignore[attr-defined]
         p.procs[0].kill()
         p.procs[0].wait()
-        t = time.monotonic()
-        assert p.wait_finished(timeout=5) is False and time.monotonic() - t < 1
+        t = time.monotonic()  # an exited process sends nothing more
+        assert p.wait_finished(timeout=5) is True and time.monotonic() - t < 1
     finally:
         server.shutdown()
         p.stop()
+
+
+def test_a_dead_worker_does_not_end_the_wait_for_a_master_still_sending(tmp_path: Path) -> None:
+    """A worker exited mid-run (allowed by `load.min_workers`): the master, still in its test,
+    is waited for (it used to be given up on at once, and the faults rolled back under load)."""
+    master = ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
+    master.finished = 0.0  # type: ignore[attr-defined]
+    threading.Thread(target=master.serve_forever, daemon=True).start()
+    addr = f"127.0.0.1:{master.server_address[1]}"
+    p = LocustProcess(Load(workers=1, min_workers=0), "http://x", RUN, tmp_path, [addr, "x:1"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    p.procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]), dead]
+    try:
+        t = time.monotonic()
+        assert p.wait_finished(timeout=0.6) is False
+        assert time.monotonic() - t >= 0.6  # waited for the master, not given up at once
+        threading.Timer(0.3, lambda: setattr(master, "finished", T0)).start()
+        t = time.monotonic()
+        assert p.wait_finished(timeout=5) is True
+        assert 0.25 <= time.monotonic() - t < 2  # until the master reported its stop
+    finally:
+        master.shutdown()
+        p.stop()
+
+
+def test_without_every_stop_reported_faults_roll_back_after_the_final_scrape(
+    tmp_path: Path,
+) -> None:
+    topo = topology([{"error_budget": {"max_error_ratio": 0.01}}])
+    for finished, order in (
+        (True, ["wait_finished", "rollback", "release"]),
+        (False, ["wait_finished", "release", "rollback"]),
+    ):
+        locust, said = FakeLocust(finished=finished), []
+        gate_scrape = threading.Event()
+        prom = final_scrape_prom(END)
+        asked = prom.scalar
+
+        def scalar(q: str, asked: Any = asked, gate: threading.Event = gate_scrape) -> Any:
+            gate.wait(0.5)  # a final scrape that takes a while
+            return asked(q)
+
+        prom.scalar = scalar  # type: ignore[method-assign]
+        journal = faulted_journal(tmp_path)
+        timeline = load_steps.reckon(
+            journal,
+            prom,
+            locust,
+            topo,
+            T0,
+            said.append,
+            before_release=lambda locust=locust: locust.calls.append("rollback"),
+        )  # type: ignore[arg-type]
+        assert locust.calls == order and timeline.load_end == END
+        assert journal["workers"]["stop_reported"] is finished
+        assert any("did not report its stop" in m for m in said) is not finished
 
 
 def test_a_standby_locust_waits_for_its_go_file_and_gives_up_without_its_parent(
