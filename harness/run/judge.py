@@ -72,7 +72,11 @@ def post_run(run: Any) -> None:
             finally:
                 timings[name] = round(time.monotonic() - t0, 3)
 
-        with ThreadPoolExecutor(max_workers=4) as pool:
+        # A failed measurement (the final scrape, most likely) ends post-run at once: the
+        # modules still running are not awaited (a docker run's stack is removed next, which
+        # ends them), nor started.
+        pool, abandon = ThreadPoolExecutor(max_workers=4), True
+        try:
             # One report per assertion (its index); gauges by module and service, a pair
             # validation allows once, so each assertion is judged on its own tests.
             modules = [
@@ -101,6 +105,9 @@ def post_run(run: Any) -> None:
                 run.exporter.testinfra_failed.labels(spec.module, spec.hosts).set(failed)
                 key = f"{spec.module} on {spec.hosts}"
                 ph.setdefault("testinfra", {})[key] = {"passed": passed, "failed": failed}
+            abandon = False
+        finally:
+            pool.shutdown(wait=not abandon, cancel_futures=abandon)
         ph["timings"] = timings
         stamp = round(time.time(), 3)
         run.exporter.post_run.set(stamp)

@@ -112,6 +112,47 @@ def test_post_run_measures_while_the_final_scrape_is_awaited(tmp_path: Path) -> 
     assert phase["timings"]["final scrape"] >= phase["timings"]["testinfra checks/t.py on web"]
 
 
+class FailedReckoning:
+    def result(self) -> Timeline:
+        raise InfrastructureError("Locust's final figures never reached Prometheus: down")
+
+
+def test_a_failed_final_scrape_is_said_without_awaiting_the_testinfra_modules(
+    tmp_path: Path,
+) -> None:
+    """Inconclusive at once: the running module is not awaited, the queued ones not started."""
+    checks = [
+        {"name": f"ok {i}", "testinfra": {"module": f"checks/t{i}.py", "hosts": "web"}}
+        for i in range(6)
+    ]
+    release, started = threading.Event(), []
+
+    def testinfra(spec: Any, index: int) -> tuple[int, int]:
+        started.append(index)
+        release.wait(10)  # a pytest process that takes its time
+        return 1, 0
+
+    run = SimpleNamespace(
+        run_id=RUN,
+        topo=topology(checks),
+        prom=FakeProm({}),
+        exporter=SimpleNamespace(),
+        timeline=None,
+        reckoning=FailedReckoning(),
+        journal=Journal(tmp_path, RUN, "t", str(tmp_path / "t.yaml")),
+        check_testinfra=testinfra,
+    )
+    t = time.monotonic()
+    try:
+        with pytest.raises(InfrastructureError, match="final figures never reached"):
+            judge.post_run(run)
+        assert time.monotonic() - t < 2  # not the modules' 10 s
+        time.sleep(0.2)
+        assert sorted(started) == [0, 1, 2, 3]  # the two queued ones were cancelled
+    finally:
+        release.set()
+
+
 def test_without_post_run_measurements_the_verdict_awaits_the_final_scrape() -> None:
     reckoning = SlowReckoning()
     reckoning.go.set()
