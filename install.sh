@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything harness needs on a fresh Debian/Ubuntu machine (run as root):
-#   a Docker engine from the distribution's packages (started if none runs), mmdebstrap and
-#   debootstrap, a Python virtualenv in .venv with the harness (installed with uv from PyPI,
-#   or pip when uv cannot be had), and the built-in images, several built at once (the base
-#   image debian:bookworm-slim is bootstrapped with mmdebstrap, or debootstrap, when absent).
+#   a Docker engine from the distribution's packages (started if none runs), debootstrap and
+#   mmdebstrap (when the distribution has it), a Python virtualenv in .venv with the harness
+#   (installed with uv from PyPI, or pip when uv cannot be had), and the built-in images,
+#   several built at once (the base image debian:bookworm-slim is bootstrapped with
+#   mmdebstrap, or debootstrap, when absent).
 # --dev also installs the test tools (pytest, hypothesis, ruff, mypy), Chromium for the
 # report test and Debian's prometheus package (promtool + prometheus, for the unit tests'
 # loopback Prometheus in tests/promlab.py; its system service is never started nor enabled).
@@ -20,7 +21,6 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 pkgs=()
-command -v mmdebstrap >/dev/null || pkgs+=(mmdebstrap)
 command -v debootstrap >/dev/null || pkgs+=(debootstrap)
 command -v iptables >/dev/null || pkgs+=(iptables)
 command -v dockerd >/dev/null || pkgs+=(docker.io)
@@ -57,6 +57,13 @@ if [ "${#pkgs[@]}" -gt 0 ]; then
     update-rc.d prometheus disable >/dev/null 2>&1 || true
   fi
 fi
+# mmdebstrap bootstraps the base image faster; without it debootstrap does, so a distribution
+# that lacks it (an Ubuntu without universe, say) does not stop the install.
+if ! command -v mmdebstrap >/dev/null; then
+  [ "${#pkgs[@]}" -gt 0 ] || apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap \
+    >/dev/null 2>&1 || say "mmdebstrap could not be installed: debootstrap will bootstrap the base image"
+fi
 
 if ! docker info >/dev/null 2>&1; then
   say "starting dockerd"
@@ -72,9 +79,26 @@ fi
 say "installing the harness into .venv"
 target=.
 [ "$DEV" = 1 ] && target='.[dev]'
-# uv (a PyPI wheel) installs the same packages as pip in about a third of the time; it reads
-# no pip.conf, so a PIP_INDEX_URL is handed on, and anything going wrong falls back to pip.
-[ -n "${PIP_INDEX_URL:-}" ] && export UV_INDEX_URL="${UV_INDEX_URL:-$PIP_INDEX_URL}"
+# uv (a PyPI wheel) installs the same packages as pip in about a third of the time. It reads
+# no pip.conf: the index and extra indexes pip would use (PIP_* or pip.conf) are handed on,
+# with pip's rule (the best version across them); anything going wrong falls back to pip.
+pipconf=$(.venv/bin/python -m pip config list 2>/dev/null || true)
+pipset() { # pip's setting $1: its PIP_* variable, else pip.conf's [install], else [global]
+  local var v
+  var="PIP_$(tr a-z- A-Z_ <<<"$1")"
+  v=${!var:-}
+  [ -n "$v" ] || v=$(sed -n "s/^install\.$1='\(.*\)'\$/\1/p" <<<"$pipconf" | tail -1)
+  [ -n "$v" ] || v=$(sed -n "s/^global\.$1='\(.*\)'\$/\1/p" <<<"$pipconf" | tail -1)
+  v=${v//\\n/ }
+  echo "${v# }"
+}
+index=$(pipset index-url)
+extra=$(pipset extra-index-url)
+[ -n "$index" ] && export UV_INDEX_URL="${UV_INDEX_URL:-$index}"
+if [ -n "$extra" ]; then
+  export UV_EXTRA_INDEX_URL="${UV_EXTRA_INDEX_URL:-$extra}"
+  export UV_INDEX_STRATEGY="${UV_INDEX_STRATEGY:-unsafe-best-match}"
+fi
 if .venv/bin/python -m pip install -q uv >/dev/null 2>&1 &&
   .venv/bin/python -m uv pip install -q --python .venv/bin/python -e "$target"; then
   :
