@@ -18,7 +18,7 @@ from pathlib import Path
 
 from docker.errors import APIError, BuildError, ImageNotFound
 
-from harness.errors import InfrastructureError
+from harness.errors import InfrastructureError, SpecError
 from harness.runtime import labels
 from harness.runtime.docker import client
 
@@ -180,6 +180,21 @@ def build(name: str, progress: Progress = print) -> str:
     return tag
 
 
+def build_jobs() -> int:
+    """How many images to build at once: `HARNESS_BUILD_JOBS`, a whole number from 1, else 4."""
+    given = os.environ.get(JOBS_ENV, "").strip()
+    if not given:
+        return DEFAULT_JOBS
+    if not given.isdigit() or int(given) < 1:
+        raise SpecError(
+            [
+                f"{JOBS_ENV}={given!r}: not a number of images to build at once "
+                f"(set it to a whole number from 1, e.g. {DEFAULT_JOBS}, or unset it)"
+            ]
+        )
+    return int(given)
+
+
 def build_all(
     names: list[str], progress: Progress = print, jobs: int | None = None
 ) -> dict[str, str]:
@@ -190,7 +205,7 @@ def build_all(
     on a quieter machine 94 s one by one, 67 s two, 64 s all seven at once."""
     if not names:
         return {}
-    jobs = jobs or int(os.environ.get(JOBS_ENV) or 0) or DEFAULT_JOBS
+    jobs = jobs or build_jobs()
     if any(not _exists(image_tag(n)) for n in names):
         ensure_base_image(progress)  # once, before the builds that start FROM it
     tags: dict[str, str] = {}
@@ -202,6 +217,8 @@ def build_all(
                 tags[futures[fut]] = fut.result()
             except InfrastructureError as exc:
                 errors.append(str(exc))
+            except Exception as exc:  # noqa: BLE001 - Docker's, the network's: kept with the rest
+                errors.append(f"building image {futures[fut]} failed: {exc}")
     if errors:
         raise InfrastructureError("\n".join(sorted(errors)))
     return {n: tags[n] for n in names}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import InfrastructureError
+from harness.errors import InfrastructureError, SpecError
 from harness.runtime import images
 
 
@@ -146,6 +146,37 @@ def test_build_all_reports_every_failure_after_the_others_finished(
         images.build_all(["data", "web", "lb", "host"], lambda _: None, jobs=4)
     assert "image data failed" in str(err.value) and "image lb failed" in str(err.value)
     assert fake_builds.running == 0
+
+
+def test_build_all_keeps_every_failure_whatever_its_kind(
+    fake_builds: Builds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Docker or network error (not an InfrastructureError) no longer drops the others."""
+    build = images.build
+
+    def flaky(name: str, progress: images.Progress = print) -> str:
+        if name == "web":
+            raise ConnectionError("engine went away")
+        return build(name, progress)
+
+    monkeypatch.setattr(images, "build", flaky)
+    fake_builds.fail = {"lb"}
+    with pytest.raises(InfrastructureError) as err:
+        images.build_all(["web", "lb", "host"], lambda _: None, jobs=3)
+    msg = str(err.value)
+    assert "building image web failed: engine went away" in msg and "image lb failed" in msg
+
+
+@pytest.mark.parametrize("given", ["two", "1.5", "0", "-2"])
+def test_a_build_jobs_value_that_is_no_count_is_a_one_line_error(
+    given: str, fake_builds: Builds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(images.JOBS_ENV, given)
+    with pytest.raises(SpecError) as err:
+        images.build_all(["a"], lambda _: None)
+    [line] = err.value.problems
+    assert line.startswith(f"HARNESS_BUILD_JOBS='{given}': ") and "unset it" in line
+    assert fake_builds.base == 0  # said before anything is built
 
 
 def test_nothing_to_build_needs_no_base_image(fake_builds: Builds) -> None:
