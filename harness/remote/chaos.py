@@ -121,9 +121,13 @@ class HostChaos:
             if item[1]["status"] == "injected":
                 self.rollback(item[0], item[1])
 
-    def run(self, duration: float, tick: Callable[[], None] = lambda: None) -> None:
-        """The whole schedule over `duration` seconds, then every fault undone. `tick` is
-        called every 0.1 s (a run checks its load is alive there)."""
+    def run(
+        self, duration: float, tick: Callable[[], None] = lambda: None, *, undo: bool = True
+    ) -> None:
+        """The whole schedule over `duration` seconds, then every fault undone (`undo=False`:
+        the faults still on stay on for the caller to undo, as a run does once Locust has
+        stopped sending; on an error they are undone here all the same). `tick` is called
+        every 0.1 s (a run checks its load is alive there)."""
         t0 = time.monotonic()
         try:
             for at, name, step in occurrences(self.topo):
@@ -136,7 +140,10 @@ class HostChaos:
                 self._due(time.monotonic())
                 tick()
                 self.sleep(0.1)
-        finally:
+        except BaseException:
+            self.rollback_all()
+            raise
+        if undo:
             self.rollback_all()
 
     def close(self) -> None:

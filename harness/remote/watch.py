@@ -55,7 +55,7 @@ def follow_command(source: str | None, unit: str) -> str:
     if source is None or source == "journal":
         u = shlex.quote(unit)
         return (
-            f"systemctl show -p LoadState --value {u} 2>/dev/null | grep -qx loaded || exit 4; "
+            f"systemctl show -p LoadState {u} 2>/dev/null | grep -qx LoadState=loaded || exit 4; "
             "journalctl -q -n1 --system 2>/dev/null | grep -q . || exit 5; "
             f"echo '{READY}'; exec journalctl -f -n0 -o cat -u {u}"
         )

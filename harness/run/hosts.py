@@ -47,8 +47,10 @@ from harness.roles import Role, kinds_of
 from harness.run import hosts_post, judge, subscribers
 from harness.run import load as load_steps
 from harness.run.core import Run
+from harness.run.result import RunResult
 from harness.runtime import images
 from harness.runtime.stack import teardown
+from harness.spec.hostsrt import refuse_up
 from harness.spec.models import Topology
 
 
@@ -88,6 +90,10 @@ class HostsRun(Run):
         and another ssh config file."""
         self.i_know, self.ssh_config = i_know, ssh_config
         super().__init__(topology_file, *args, **kw)
+
+    def bring_up(self) -> RunResult:
+        """Refused as `harness up` refuses it: the machines are up already."""
+        raise SpecError([refuse_up(self.topology_file) or f"{self.topology_file}: runtime: hosts"])
 
     def validate(self) -> None:
         super().validate()
@@ -240,8 +246,9 @@ class HostsRun(Run):
                 notify=self.events.fault_notify,
                 snapshot=lambda: {"vip_holders": self.host_watchers.vip_holders()},
             )
-            try:
-                self.host_chaos.run(max(0.0, t0 + load.duration - time.time()), self._host_tick)
+            try:  # the faults still on stay on until Locust has stopped sending
+                left = max(0.0, t0 + load.duration - time.time())
+                self.host_chaos.run(left, self._host_tick, undo=False)
             finally:
                 recovery.stop()
             self.timeline = load_steps.reckon(
@@ -251,6 +258,8 @@ class HostsRun(Run):
                 self.topo,
                 t0,
                 self.say,
+                before_release=self.host_chaos.rollback_all,
+                ended_by_load={e["name"] for _, e, _ in self.host_chaos.active},
                 effects=recovery.spans,
                 quiet=recovery.quiet,
             )

@@ -163,14 +163,19 @@ class Reckoning:
 
 
 def reckon(
-    *args: Any, before_release: Callable[[], None] = lambda: None, **kwargs: Any
+    *args: Any,
+    before_release: Callable[[], object] = lambda: None,
+    ended_by_load: Collection[str] = (),
+    **kwargs: Any,
 ) -> Timeline:
     """When the load has run its course: the workers that dropped out, the load's end, then
     Locust released, and the run's timeline (a Reckoning of these arguments, awaited at once;
     `before_release` runs once Locust has stopped, while the final scrape is awaited, or
-    after that scrape when a process did not report its stop in time). The
-    last figures count only once Prometheus has scraped them after Locust stopped."""
+    after that scrape when a process did not report its stop in time; `ended_by_load`: the
+    faults it rolls back, as Reckoning has them). The last figures count only once Prometheus
+    has scraped them after Locust stopped."""
     reckoning = Reckoning(*args, **kwargs).start()
+    reckoning.ended_by_load = set(ended_by_load)
     if not reckoning.finished:  # Locust may still be sending: its final figures first
         reckoning.scraped()
     before_release()

@@ -185,7 +185,7 @@ def build_jobs() -> int:
     given = os.environ.get(JOBS_ENV, "").strip()
     if not given:
         return DEFAULT_JOBS
-    if not given.isdigit() or int(given) < 1:
+    if not (given.isascii() and given.isdigit()) or int(given) < 1:
         raise SpecError(
             [
                 f"{JOBS_ENV}={given!r}: not a number of images to build at once "

@@ -121,7 +121,8 @@ def test_logs_are_followed_from_journald_by_default_or_a_file() -> None:
     journal = follow_command(None, "haproxy")
     assert journal.endswith("echo 'harness: following'; exec journalctl -f -n0 -o cat -u haproxy")
     # a unit that is not loaded, or a journal the SSH user may not read, ends it (not silence)
-    assert journal.startswith("systemctl show -p LoadState --value haproxy")
+    assert journal.startswith("systemctl show -p LoadState haproxy")  # systemd < 230: no --value
+    assert "grep -qx LoadState=loaded" in journal
     assert "|| exit 4;" in journal and "|| exit 5;" in journal
     assert follow_command("journal", "keepalived").endswith("-u keepalived")
     assert follow_command("/var/log/x y.log", "haproxy") == (
@@ -253,3 +254,52 @@ def test_the_relay_slows_a_real_connection(tmp_path: Path) -> None:
     finally:
         relays.close()
         srv.close()
+
+
+def test_a_run_keeps_the_faults_on_until_locust_has_stopped_and_an_error_undoes_them(
+    tmp_path: Path,
+) -> None:
+    """`undo=False` (what a hosts run asks): the faults still on at the load's end stay on,
+    for the run to undo once Locust has stopped sending; an error still undoes them here."""
+    topo = load_topology(topo_file(tmp_path), require_assertions=False)
+    shell = DryShell(
+        lambda m: None, {"ip -o -4 addr show | grep -qw 10.0.0.100 && echo holder || true": ""}
+    )
+
+    def chaos() -> tuple[HostChaos, list[tuple[str, str]]]:
+        told: list[tuple[str, str]] = []
+        c = HostChaos(
+            topo,
+            hosts_of(topo),
+            shell,
+            None,
+            "R",
+            lambda m: None,
+            notify=lambda what, e: told.append((what, e["name"])),
+            snapshot=lambda: {"vip_holders": {"lb": "lb-1"}},
+        )
+        return c, told
+
+    kept, told = chaos()
+    kept.run(0.0, undo=False)
+    assert ("injected", "kill web-1") in told and ("rolled_back", "kill web-1") not in told
+    assert "kill web-1" in {e["name"] for _, e, _ in kept.active}
+    kept.rollback_all()
+    assert ("rolled_back", "kill web-1") in told and not kept.active
+
+    failing, told = chaos()
+
+    def tick() -> None:
+        if ("injected", "kill web-1") in told:
+            raise RuntimeError("Locust died")
+
+    with pytest.raises(RuntimeError):
+        failing.run(5.0, tick, undo=False)
+    assert ("rolled_back", "kill web-1") in told and not failing.active
+
+
+def test_harness_up_on_a_hosts_run_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    run = HostsRun(topo_file(tmp_path), runs_dir=tmp_path / "runs")
+    with pytest.raises(SpecError, match="runtime: hosts names machines that are up already"):
+        run.bring_up()
+    assert run.prom is None and run.exporter is None and run.locust is None

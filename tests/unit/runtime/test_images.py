@@ -167,7 +167,7 @@ def test_build_all_keeps_every_failure_whatever_its_kind(
     assert "building image web failed: engine went away" in msg and "image lb failed" in msg
 
 
-@pytest.mark.parametrize("given", ["two", "1.5", "0", "-2"])
+@pytest.mark.parametrize("given", ["two", "1.5", "0", "-2", "\u00b2"])
 def test_a_build_jobs_value_that_is_no_count_is_a_one_line_error(
     given: str, fake_builds: Builds, monkeypatch: pytest.MonkeyPatch
 ) -> None:
