@@ -175,12 +175,13 @@ def test_lb_log_lines_become_backend_states(tmp_path: Path) -> None:
     assert ex.of("backend_state")
 
 
-def test_host_chaos_tells_the_run_and_journals_the_vip_holders(tmp_path: Path) -> None:
+def host_chaos(tmp_path: Path) -> tuple[HostChaos, list[tuple[str, str]]]:
+    """TOPO's chaos over a dry shell (nobody holds the VIP), and what it told the run."""
     topo = load_topology(topo_file(tmp_path), require_assertions=False)
-    told: list[tuple[str, str]] = []
     shell = DryShell(
         lambda m: None, {"ip -o -4 addr show | grep -qw 10.0.0.100 && echo holder || true": ""}
     )
+    told: list[tuple[str, str]] = []
     chaos = HostChaos(
         topo,
         hosts_of(topo),
@@ -191,6 +192,11 @@ def test_host_chaos_tells_the_run_and_journals_the_vip_holders(tmp_path: Path) -
         notify=lambda what, e: told.append((what, e["name"])),
         snapshot=lambda: {"vip_holders": {"lb": "lb-1"}},
     )
+    return chaos, told
+
+
+def test_host_chaos_tells_the_run_and_journals_the_vip_holders(tmp_path: Path) -> None:
+    chaos, told = host_chaos(tmp_path)
     ticks: list[Any] = []
     chaos.run(0.0, lambda: ticks.append(1))
     assert ("injected", "kill web-1") in told and ("rolled_back", "kill web-1") in told
@@ -261,33 +267,14 @@ def test_a_run_keeps_the_faults_on_until_locust_has_stopped_and_an_error_undoes_
 ) -> None:
     """`undo=False` (what a hosts run asks): the faults still on at the load's end stay on,
     for the run to undo once Locust has stopped sending; an error still undoes them here."""
-    topo = load_topology(topo_file(tmp_path), require_assertions=False)
-    shell = DryShell(
-        lambda m: None, {"ip -o -4 addr show | grep -qw 10.0.0.100 && echo holder || true": ""}
-    )
-
-    def chaos() -> tuple[HostChaos, list[tuple[str, str]]]:
-        told: list[tuple[str, str]] = []
-        c = HostChaos(
-            topo,
-            hosts_of(topo),
-            shell,
-            None,
-            "R",
-            lambda m: None,
-            notify=lambda what, e: told.append((what, e["name"])),
-            snapshot=lambda: {"vip_holders": {"lb": "lb-1"}},
-        )
-        return c, told
-
-    kept, told = chaos()
+    kept, told = host_chaos(tmp_path)
     kept.run(0.0, undo=False)
     assert ("injected", "kill web-1") in told and ("rolled_back", "kill web-1") not in told
     assert "kill web-1" in {e["name"] for _, e, _ in kept.active}
     kept.rollback_all()
     assert ("rolled_back", "kill web-1") in told and not kept.active
 
-    failing, told = chaos()
+    failing, told = host_chaos(tmp_path)
 
     def tick() -> None:
         if ("injected", "kill web-1") in told:
