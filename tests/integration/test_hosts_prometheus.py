@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import tarfile
 import threading
 import time
@@ -30,7 +29,7 @@ from harness.runtime import images, labels
 from harness.runtime.docker import client
 from harness.runtime.stack import Stack
 from tests.integration.helpers import REPO, harness, journal, leftovers, running_stack
-from tests.integration.test_hosts_run import LB_CONTROL, WEB_CONTROL, sidecars
+from tests.integration.test_hosts_run import LB_CONTROL, WEB_CONTROL, sidecars, stand_in_key
 
 pytestmark = pytest.mark.docker
 
@@ -145,18 +144,11 @@ class Machines:
 @pytest.fixture(scope="module")
 def machines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machines]:
     tmp = tmp_path_factory.mktemp("hostsprom")
-    key = tmp / "id_ed25519"
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30
-    )
+    pub, config = stand_in_key(tmp)
     with running_stack(tmp_path_factory, "hostsprom", STACK) as (plan, stack):
-        sidecars(plan, stack, key.with_suffix(".pub").read_text().strip())
+        sidecars(plan, stack, pub)
         m = Machines(plan, stack, tmp)
-        m.ssh_config.write_text(
-            f"Host *\n  User root\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
-            "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
-            "  BatchMode yes\n  ConnectionAttempts 30\n"
-        )
+        m.ssh_config.write_text(config)
         yield m
 
 

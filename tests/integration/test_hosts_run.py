@@ -253,21 +253,29 @@ def sidecars(plan: RunPlan, stack: Stack, pub: str) -> None:
         )
 
 
-@pytest.fixture(scope="module")
-def machines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machines]:
-    tmp = tmp_path_factory.mktemp("hostsrun")
+def stand_in_key(tmp: Path) -> tuple[str, str]:
+    """A key generated for one test module: (its public line, for the sidecars; an ssh config
+    reaching the stand-ins with it and nothing else)."""
     key = tmp / "id_ed25519"
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30
     )
+    config = (
+        f"Host *\n  User root\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
+        "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+        "  BatchMode yes\n  ConnectionAttempts 30\n"
+    )
+    return key.with_suffix(".pub").read_text().strip(), config
+
+
+@pytest.fixture(scope="module")
+def machines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machines]:
+    tmp = tmp_path_factory.mktemp("hostsrun")
+    pub, config = stand_in_key(tmp)
     with running_stack(tmp_path_factory, "hostsrun", STACK) as (plan, stack):
-        sidecars(plan, stack, key.with_suffix(".pub").read_text().strip())
+        sidecars(plan, stack, pub)
         m = Machines(plan, tmp)
-        m.ssh_config.write_text(
-            f"Host *\n  User root\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
-            "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
-            "  BatchMode yes\n  ConnectionAttempts 30\n"
-        )
+        m.ssh_config.write_text(config)
         yield m
 
 
